@@ -1,0 +1,1 @@
+"""HTTP surfaces: one module per dialect, thin over the store's queries."""

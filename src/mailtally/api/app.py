@@ -1,0 +1,46 @@
+"""The ASGI application: every dialect over one store."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.responses import RedirectResponse, Response
+
+from .. import __version__
+from ..config import Settings
+from ..store import migrate
+from ..store.accounts import instance_secret
+from ..store.db import open_engine
+from . import errors, native
+from .auth import TokenCache
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or Settings.from_env()
+    engine = open_engine(settings.database_url)
+    if run_migrations:
+        migrate.upgrade(engine)
+    with engine.begin() as conn:
+        secret = settings.secret or instance_secret(conn)
+
+    app = FastAPI(
+        title="mailtally",
+        version=__version__,
+        description="The tally of every email campaign, served through the reporting APIs "
+        "email marketers already use.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.secret = secret.encode()
+    app.state.tokens = TokenCache(engine)
+    errors.install(app)
+    app.include_router(native.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,59 @@
+"""Who is calling. Each dialect decides how to refuse, in its own error shape."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from ..store.accounts import Principal, principal_for_token
+
+_CACHE_SECONDS = 30.0
+
+
+class TokenCache:
+    """Token lookups are a hash and a query; cache them briefly so reports stay fast."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._hits: dict[str, tuple[float, Principal | None]] = {}
+
+    def lookup(self, token: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._hits.get(token)
+        if hit is not None and now - hit[0] < _CACHE_SECONDS:
+            return hit[1]
+        with self.engine.connect() as conn:
+            principal = principal_for_token(conn, token)
+        if len(self._hits) > 10_000:
+            self._hits.clear()
+        self._hits[token] = (now, principal)
+        return principal
+
+
+def bearer_token(request: Request, scheme: str = "bearer") -> str | None:
+    header = request.headers.get("authorization", "")
+    kind, _, value = header.partition(" ")
+    if kind.lower() != scheme.lower() or not value.strip():
+        return None
+    return value.strip()
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    token = bearer_token(request, "basic")
+    if token is None:
+        return None
+    try:
+        user, _, password = base64.b64decode(token, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def principal(request: Request, token: str | None) -> Principal | None:
+    if not token:
+        return None
+    cache: TokenCache = request.app.state.tokens
+    return cache.lookup(token)

@@ -1,0 +1,306 @@
+"""mailtally's own API under /v1: the catalogue (contacts, campaigns, activities, links)
+and event ingestion. Errors: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy import Connection, Row
+from starlette.responses import Response
+
+from ..ingest.batch import BadBody, parse_body, to_events
+from ..store import catalog
+from ..store.accounts import Principal
+from ..store.stats import activity_stats
+from ..store.writer import BatchRejected, write_events
+from ..timefmt import iso_ms
+from ..vocab import Scope
+from . import auth
+from .deps import engine, read_conn
+from .errors import ApiError, json_response
+
+router = APIRouter(prefix="/v1", tags=["native"])
+
+
+def caller(scope: Scope) -> Any:
+    def dependency(request: Request) -> Principal:
+        who = auth.principal(request, auth.bearer_token(request))
+        if who is None:
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> with a valid token",
+                           headers={"WWW-Authenticate": "Bearer"})
+        if not who.can(scope):
+            raise ApiError(403, "forbidden", f"this token lacks the {scope.value} scope")
+        return who
+
+    return Depends(dependency)
+
+
+Ingest = Annotated[Principal, caller(Scope.INGEST)]
+Campaigns = Annotated[Principal, caller(Scope.CAMPAIGN_DATA)]
+Contacts = Annotated[Principal, caller(Scope.CONTACT_DATA)]
+Conn = Annotated[Connection, Depends(read_conn)]
+
+
+def _uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ApiError(400, "bad_id", f"{what} {value!r} is not a UUID") from None
+
+
+def _ms(v: int | None) -> str | None:
+    return iso_ms(v) if v is not None else None
+
+
+# -- contacts ----------------------------------------------------------------------------
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    company_name: str | None = Field(None, max_length=200)
+    job_title: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=64)
+    street: str | None = Field(None, max_length=400)
+    city: str | None = Field(None, max_length=200)
+    state: str | None = Field(None, max_length=200)
+    postal_code: str | None = Field(None, max_length=64)
+    country: str | None = Field(None, max_length=200)
+    custom_fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class ContactPatch(ContactIn):
+    email: EmailStr | None = None  # type: ignore[assignment]
+
+
+def contact_body(r: Row[Any]) -> dict[str, Any]:
+    m = r._mapping
+    body = {k: m[k] for k in catalog.CONTACT_FIELDS}
+    body.update(id=r.id, num_id=r.num_id, created_at=_ms(r.created_at), updated_at=_ms(r.updated_at),
+                deleted_at=_ms(r.deleted_at))
+    return body
+
+
+@router.post("/contacts", status_code=201)
+def create_contact(who: Ingest, body: ContactIn, request: Request) -> Response:
+    with engine(request).begin() as conn:
+        if catalog.contact_by_email(conn, who.account_id, body.email) is not None:
+            raise ApiError(409, "conflict", f"a contact with email {body.email} exists")
+        row = catalog.create_contact(conn, who.account_id, body.model_dump())
+    return json_response(contact_body(row), 201)
+
+
+@router.get("/contacts")
+def list_contacts(who: Contacts, conn: Conn, after: Annotated[int, Query(ge=0)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    rows = catalog.list_contacts(conn, who.account_id, after, limit)
+    body: dict[str, Any] = {"contacts": [contact_body(r) for r in rows]}
+    if len(rows) == limit:
+        body["next"] = f"/v1/contacts?after={rows[-1].num_id}&limit={limit}"
+    return json_response(body)
+
+
+def _contact(conn: Connection, who: Principal, contact_id: str) -> Row[Any]:
+    row = catalog.get_contact(conn, who.account_id, _uuid(contact_id, "contact id"))
+    if row is None:
+        raise ApiError(404, "not_found", f"no contact {contact_id}")
+    return row
+
+
+@router.get("/contacts/{contact_id}")
+def get_contact(who: Contacts, conn: Conn, contact_id: str) -> Response:
+    return json_response(contact_body(_contact(conn, who, contact_id)))
+
+
+@router.patch("/contacts/{contact_id}")
+def patch_contact(who: Ingest, contact_id: str, body: ContactPatch, request: Request) -> Response:
+    with engine(request).begin() as conn:
+        row = _contact(conn, who, contact_id)
+        catalog.update_contact(conn, who.account_id, row.id, body.model_dump(exclude_unset=True))
+        row = _contact(conn, who, row.id)
+    return json_response(contact_body(row))
+
+
+@router.delete("/contacts/{contact_id}", status_code=204)
+def delete_contact(who: Ingest, contact_id: str, request: Request) -> Response:
+    with engine(request).begin() as conn:
+        row = _contact(conn, who, contact_id)
+        catalog.delete_contact(conn, who.account_id, row.id)
+    return Response(status_code=204)
+
+
+# -- campaigns, activities, links ----------------------------------------------------------
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=400)
+    type: str = Field("Newsletter", max_length=64)
+
+
+class ActivityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = Field("primary_email", pattern="^(primary_email|resend)$")
+    subject: str = Field("", max_length=998)
+    from_name: str = Field("", max_length=200)
+    from_email: str = Field("", max_length=320)
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url_id: str = Field(min_length=1, max_length=64)
+    url: str = Field(min_length=1, max_length=4000)
+    link_tag: str | None = Field(None, max_length=200)
+
+
+def activity_body(r: Row[Any]) -> dict[str, Any]:
+    return {"id": r.id, "num_id": r.num_id, "campaign_id": r.campaign_id, "role": r.role, "status": r.status,
+            "subject": r.subject, "from_name": r.from_name, "from_email": r.from_email,
+            "created_at": _ms(r.created_at)}
+
+
+def campaign_body(r: Row[Any], acts: list[Row[Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": r.id, "num_id": r.num_id, "name": r.name, "type": r.type, "status": r.status,
+                            "created_at": _ms(r.created_at), "last_sent_at": _ms(r.last_sent_at)}
+    if acts is not None:
+        body["activities"] = [activity_body(a) for a in acts]
+    return body
+
+
+def _campaign(conn: Connection, who: Principal, campaign_id: str) -> Row[Any]:
+    row = catalog.get_campaign(conn, who.account_id, _uuid(campaign_id, "campaign id"))
+    if row is None:
+        raise ApiError(404, "not_found", f"no campaign {campaign_id}")
+    return row
+
+
+def _activity(conn: Connection, who: Principal, activity_id: str) -> Row[Any]:
+    row = catalog.get_activity(conn, who.account_id, _uuid(activity_id, "activity id"))
+    if row is None:
+        raise ApiError(404, "not_found", f"no campaign activity {activity_id}")
+    return row
+
+
+@router.post("/campaigns", status_code=201)
+def create_campaign(who: Ingest, body: CampaignIn, request: Request) -> Response:
+    with engine(request).begin() as conn:
+        row = catalog.create_campaign(conn, who.account_id, body.name, body.type)
+    return json_response(campaign_body(row, []), 201)
+
+
+@router.get("/campaigns")
+def list_campaigns(who: Campaigns, conn: Conn, after: Annotated[int, Query(ge=0)] = 0,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    rows = catalog.list_campaigns(conn, who.account_id, after, limit)
+    body: dict[str, Any] = {"campaigns": [campaign_body(r) for r in rows]}
+    if len(rows) == limit:
+        body["next"] = f"/v1/campaigns?after={rows[-1].num_id}&limit={limit}"
+    return json_response(body)
+
+
+@router.get("/campaigns/{campaign_id}")
+def get_campaign(who: Campaigns, conn: Conn, campaign_id: str) -> Response:
+    row = _campaign(conn, who, campaign_id)
+    return json_response(campaign_body(row, catalog.activities_of(conn, who.account_id, row.id)))
+
+
+@router.post("/campaigns/{campaign_id}/activities", status_code=201)
+def create_activity(who: Ingest, campaign_id: str, body: ActivityIn, request: Request) -> Response:
+    with engine(request).begin() as conn:
+        campaign = _campaign(conn, who, campaign_id)
+        row = catalog.create_activity(conn, who.account_id, campaign.id, body.role, body.subject,
+                                      body.from_name, body.from_email)
+    return json_response(activity_body(row), 201)
+
+
+@router.get("/activities/{activity_id}")
+def get_activity(who: Campaigns, conn: Conn, activity_id: str) -> Response:
+    return json_response(activity_body(_activity(conn, who, activity_id)))
+
+
+@router.put("/activities/{activity_id}/links")
+def put_links(who: Ingest, activity_id: str, body: list[LinkIn], request: Request) -> Response:
+    with engine(request).begin() as conn:
+        row = _activity(conn, who, activity_id)
+        catalog.put_links(conn, who.account_id, row.id, [link.model_dump() for link in body])
+        rows = catalog.links_of(conn, who.account_id, row.id)
+    return json_response({"links": [{"url_id": r.url_id, "url": r.url, "link_tag": r.link_tag} for r in rows]})
+
+
+@router.get("/activities/{activity_id}/links")
+def get_links(who: Campaigns, conn: Conn, activity_id: str) -> Response:
+    row = _activity(conn, who, activity_id)
+    rows = catalog.links_of(conn, who.account_id, row.id)
+    return json_response({"links": [{"url_id": r.url_id, "url": r.url, "link_tag": r.link_tag} for r in rows]})
+
+
+@router.get("/activities/{activity_id}/stats")
+def get_stats(who: Campaigns, conn: Conn, activity_id: str) -> Response:
+    row = _activity(conn, who, activity_id)
+    stats = activity_stats(conn, who.account_id, [row.id]).get(row.id)
+    from ..store.stats import Stats
+
+    stats = stats or Stats()
+    return json_response({"activity_id": row.id, "counts": stats.counts, "delivered": stats.delivered,
+                          "percents": stats.percents(), "last_event_at": _ms(stats.last_event_at)})
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/events",
+    openapi_extra={"requestBody": {"content": {
+        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    }, "required": True}},
+)
+async def post_events(who: Ingest, request: Request) -> Response:
+    """Record a batch: all of it, or (if any item is invalid) none of it."""
+    settings = request.app.state.settings
+    size = int(request.headers.get("content-length") or 0)
+    if size > settings.max_body_bytes:
+        raise ApiError(413, "batch_too_large", f"body over {settings.max_body_bytes} bytes; send smaller batches")
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        raise ApiError(413, "batch_too_large", f"body over {settings.max_body_bytes} bytes; send smaller batches")
+    try:
+        items = parse_body(body, request.headers.get("content-type", ""))
+    except BadBody as e:
+        raise ApiError(400, "bad_body", str(e)) from None
+    if len(items) > settings.max_batch_events:
+        raise ApiError(413, "batch_too_large",
+                       f"{len(items)} events in one batch; the limit is {settings.max_batch_events}")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_record, request, who, items)
+
+
+def _record(request: Request, who: Principal, items: list[Any]) -> Response:
+    events, errors = to_events(items)
+    if not errors:
+        try:
+            with engine(request).begin() as conn:
+                result = write_events(conn, who.account_id, events)
+        except BatchRejected as e:
+            errors = e.errors
+    if errors:
+        details = [{"index": e.index, "field": e.field, "message": e.message} for e in errors]
+        raise ApiError(400, "invalid_events",
+                       f"{len({e.index for e in errors})} of {len(items)} events are invalid; nothing was recorded",
+                       details)
+    return json_response({"received": result.received, "accepted": result.accepted,
+                          "duplicates": result.duplicates, "contacts_created": result.contacts_created})
+
+
+@router.get("/me")
+def me(request: Request) -> Response:
+    who = auth.principal(request, auth.bearer_token(request))
+    if who is None:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> with a valid token")
+    return json_response({"account": who.account_name, "scopes": sorted(who.scopes)})

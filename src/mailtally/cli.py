@@ -1,0 +1,211 @@
+"""The ``mailtally`` command.
+
+``mailtally bounces parse`` is dispatched before Typer is imported: it is run over
+thousands of files by scripts, and start-up time is most of its cost.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from .config import Settings
+
+app = typer.Typer(
+    help="mailtally: the tally of every email campaign — sends, opens, clicks, bounces and why.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+bounces_app = typer.Typer(help="Read bounce messages.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(bounces_app, name="bounces")
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", "-d", help="Database URL (default: $MAILTALLY_DATABASE_URL or sqlite:///mailtally.db)."),
+]
+
+
+def _settings(database: str | None = None, **kw: object) -> Settings:
+    return Settings.from_env(database_url=database, **kw)
+
+
+def _engine(database: str | None, migrate_first: bool = True) -> Engine:
+    from .store import migrate
+    from .store.db import open_engine
+
+    engine = open_engine(_settings(database).database_url)
+    if migrate_first:
+        migrate.upgrade(engine)
+    return engine
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    database: DatabaseOpt = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    with_demo: Annotated[
+        bool, typer.Option("--demo", help="Create the demo account first and print its token.")
+    ] = False,
+) -> None:
+    """Serve every API and the dashboard."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(database, host=host, port=port)
+    engine = _engine(settings.database_url)  # migrate once before workers start
+    os.environ["MAILTALLY_DATABASE_URL"] = settings.database_url
+    if port is not None:
+        os.environ["MAILTALLY_PORT"] = str(port)
+    if host is not None:
+        os.environ["MAILTALLY_HOST"] = host
+    base = settings.base_url
+    if with_demo:
+        from .demo import DEMO_ACCOUNT, ensure_demo
+
+        token, _ = ensure_demo(engine, progress=True)
+        typer.echo(f"""
+  Demo account "{DEMO_ACCOUNT}" is ready. Its API token (all scopes):
+
+      {token}
+
+  Open next:
+      {base}/docs                      interactive API documentation
+      {base}/v1/campaigns              the demo campaigns (send the token as a Bearer header)
+      {base}/v3/emails/activities ...  Constant Contact v3 reports (docs/constant-contact-v3.md)
+
+  Try:
+      curl -H "Authorization: Bearer {token}" {base}/v1/campaigns
+""")
+    typer.echo(f"mailtally serving {settings.database_url} on {base}  (Ctrl+C stops)")
+    uvicorn.run(
+        "mailtally.api.app:create_app", factory=True, host=settings.host, port=settings.port,
+        workers=workers, log_level="warning", access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOpt = None) -> None:
+    """Apply migrations up to the newest schema."""
+    from .store import migrate
+
+    engine = _engine(database)
+    typer.echo(f"database at revision {migrate.current(engine)}")
+
+
+@accounts_app.command("create")
+def accounts_create(name: str, database: DatabaseOpt = None) -> None:
+    """Create an account (does nothing if it exists)."""
+    from .store.accounts import create_account
+
+    with _engine(database).begin() as conn:
+        account = create_account(conn, name)
+    typer.echo(f"account {name} (id {account})")
+
+
+@accounts_app.command("list")
+def accounts_list(database: DatabaseOpt = None) -> None:
+    """List accounts."""
+    from .store.accounts import list_accounts
+
+    with _engine(database).connect() as conn:
+        for account, name in list_accounts(conn):
+            typer.echo(f"{account}\t{name}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma-separated: campaign_data,contact_data,ingest,admin.")
+    ] = "campaign_data,contact_data,ingest",
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+    database: DatabaseOpt = None,
+) -> None:
+    """Create an API token; prints the token alone on stdout (it is not shown again)."""
+    from .store.accounts import UnknownAccount, account_id, create_token, parse_scopes
+
+    try:
+        wanted = parse_scopes(scopes)
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    with _engine(database).begin() as conn:
+        try:
+            acc = account_id(conn, account)
+        except UnknownAccount:
+            raise _fail(f"no account named {account!r}; create it with: mailtally accounts create {account}") from None
+        token = create_token(conn, acc, wanted, name)
+    typer.echo(token)
+
+
+@app.command()
+def demo(database: DatabaseOpt = None) -> None:
+    """Create the demo account with realistic data (once), and print a token for it."""
+    from .demo import ensure_demo
+
+    engine = _engine(database)
+    token, created = ensure_demo(engine, progress=True)
+    if created:
+        typer.echo("demo data created", err=True)
+    typer.echo(token)
+
+
+@app.command()
+def ingest(
+    path: Annotated[str, typer.Argument(help="NDJSON file of events, or - for stdin.")],
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    batch_size: Annotated[int, typer.Option(help="Events per transaction.")] = 5000,
+    database: DatabaseOpt = None,
+) -> None:
+    """Record events from an NDJSON file (same validation as POST /v1/events).
+
+    Each batch is all-or-nothing; replaying a file records nothing twice.
+    """
+    from .commands.ingest_events import run
+
+    engine = _engine(database)
+    code = run(engine, account, path, batch_size)
+    raise typer.Exit(code)
+
+
+@bounces_app.command("parse", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bounces_parse(
+    ctx: typer.Context,
+    paths: Annotated[list[str] | None, typer.Argument(help="Message files, Maildirs, mboxes, or - for stdin.")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per record.")] = False,
+) -> None:
+    """Find who bounced and why in bounce messages."""
+    from .commands.bounces_parse import run
+
+    raise typer.Exit(run([*(["--jsonl"] if jsonl else []), *(paths or []), *ctx.args]))
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv[:2] == ["bounces", "parse"] and "--help" not in argv and Path(__file__).with_name("commands").is_dir():
+        from .commands.bounces_parse import run
+
+        sys.exit(run(argv[2:]))
+    app()
+
+
+if __name__ == "__main__":
+    main()

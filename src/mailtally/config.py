@@ -1,0 +1,38 @@
+"""Settings, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_DATABASE_URL = "sqlite:///mailtally.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret: str | None = None  # None: one is made and kept in the database
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_events: int = 10_000
+    max_body_bytes: int = 20 * 1024 * 1024
+    public_url: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {
+            "database_url": env.get("MAILTALLY_DATABASE_URL", DEFAULT_DATABASE_URL),
+            "secret": env.get("MAILTALLY_SECRET") or None,
+            "host": env.get("MAILTALLY_HOST", "127.0.0.1"),
+            "port": int(env.get("MAILTALLY_PORT", "8000")),
+            "max_batch_events": int(env.get("MAILTALLY_MAX_BATCH_EVENTS", "10000")),
+            "public_url": env.get("MAILTALLY_PUBLIC_URL") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,133 @@
+"""The demo account: several campaigns with realistic engagement and bounces of every code.
+
+Idempotent: created once; its token is derived from the instance secret, so every run
+prints the same token without ever storing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from .events import Event
+from .store import catalog
+from .store.accounts import TOKEN_PREFIX, create_account, hash_token, instance_secret
+from .store.db import now_ms
+from .store.schema import accounts, api_tokens
+from .store.writer import write_events
+from .vocab import REASON_TO_CODE, DeviceType, EventType, Reason, Scope, is_hard
+
+DEMO_ACCOUNT = "demo"
+DAY = 86_400_000
+
+FIRST = ["Ava", "Ben", "Chloe", "Dan", "Eve", "Finn", "Grace", "Hugo", "Isla", "Jack", "Kim", "Leo",
+         "Maya", "Noah", "Olga", "Paul", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Vic", "Wes", "Zoe"]
+LAST = ["Brown", "Chen", "Dodge", "Evans", "Garcia", "Hughes", "Ito", "Jones", "Khan", "Lopez",
+        "Meyer", "Novak", "Okafor", "Patel", "Rossi", "Smith", "Tanaka", "Weber"]
+DOMAINS = ["example.com", "example.net", "example.org", "mail.example.com", "corp.example.net"]
+CAMPAIGNS = [("Spring Newsletter", 2200), ("Product Launch", 1800), ("Webinar Invite", 1500),
+             ("Holiday Sale", 2500)]
+
+# (reason, SMTP status, reply code, diagnostic) — one or more per bounce code.
+BOUNCES = [
+    (Reason.USERUNKNOWN, "5.1.1", "550", "550 5.1.1 <{e}>: Recipient address rejected: User unknown"),
+    (Reason.HOSTUNKNOWN, "5.1.2", "550", "Host or domain name not found. Name service error for name={d}"),
+    (Reason.SUSPEND, "5.2.1", "550", "550 5.2.1 The email account that you tried to reach is disabled"),
+    (Reason.MAILBOXFULL, "5.2.2", "552", "552 5.2.2 <{e}>: Mailbox full, quota exceeded"),
+    (Reason.VACATION, "", "", "Auto-Submitted: auto-replied; I am out of the office until Monday"),
+    (Reason.BLOCKED, "5.7.1", "554", "554 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"),
+    (Reason.SPAMDETECTED, "5.7.1", "550", "550 5.7.1 Message rejected as spam by Content Filtering"),
+    (Reason.EXPIRED, "4.4.7", "", "Delivery expired (message too old): connection timed out"),
+    (Reason.MESGTOOBIG, "5.3.4", "552", "552 5.3.4 Message size exceeds fixed limit"),
+]
+BOUNCE_WEIGHTS = [30, 6, 5, 10, 6, 8, 5, 8, 3]
+DEVICES = [DeviceType.MOBILE, DeviceType.COMPUTER, DeviceType.TABLET, DeviceType.OTHER]
+DEVICE_WEIGHTS = [55, 30, 8, 7]
+
+
+def demo_token(secret: str) -> str:
+    return TOKEN_PREFIX + "demo_" + hmac.new(secret.encode(), b"demo-token", hashlib.sha256).hexdigest()[:40]
+
+
+def ensure_demo(engine: Engine, *, progress: bool = False) -> tuple[str, bool]:
+    """The demo account's token, creating the account and its data the first time."""
+    with engine.begin() as conn:
+        secret = instance_secret(conn)
+        token = demo_token(secret)
+        exists = conn.execute(select(accounts.c.id).where(accounts.c.name == DEMO_ACCOUNT)).scalar()
+        if exists is not None:
+            return token, False
+        account = create_account(conn, DEMO_ACCOUNT)
+        conn.execute(insert(api_tokens).values(
+            account_id=account, token_hash=hash_token(token), name="demo",
+            scopes=",".join(s.value for s in Scope), created_at=now_ms()))
+        events = _build(conn, account)
+    _write(engine, account, events, progress)
+    return token, True
+
+
+def _build(conn: Connection, account: int) -> list[Event]:
+    rng = random.Random(20261123)
+    now = now_ms()
+    people = []
+    for i in range(3000):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        email = f"{first}.{last}{i}@{rng.choice(DOMAINS)}".lower()
+        row = catalog.create_contact(conn, account, {
+            "email": email, "first_name": first, "last_name": last,
+            "company_name": rng.choice(["Acme", "Globex", "Initech", "Umbrella", None]),
+            "city": rng.choice(["Boston", "Denver", "Austin", "Seattle"]), "country": "US",
+            "custom_fields": {"plan": rng.choice(["free", "pro", "team"])},
+        })
+        people.append((row.id, email))
+    events: list[Event] = []
+    for n, (name, size) in enumerate(CAMPAIGNS):
+        start = now - (len(CAMPAIGNS) - n) * 9 * DAY
+        campaign = catalog.create_campaign(conn, account, name, "Newsletter", created_at=start - DAY)
+        activity = catalog.create_activity(conn, account, campaign.id, "primary_email", f"{name}: news for you",
+                                           "Demo Co", "news@demo.example.com")
+        urls = [("1", "https://demo.example.com/"), ("2", "https://demo.example.com/offer"),
+                ("3", "https://demo.example.com/blog")]
+        catalog.put_links(conn, account, activity.id, [{"url_id": u, "url": url} for u, url in urls])
+        for contact_id, email in rng.sample(people, size):
+            t = start + rng.randrange(0, 3_600_000)
+            events.append(Event(EventType.SEND, activity.id, t, contact_id))
+            if rng.random() < 0.07:
+                reason, status, reply, diag = rng.choices(BOUNCES, BOUNCE_WEIGHTS)[0]
+                code = REASON_TO_CODE[reason]
+                events.append(Event(EventType.BOUNCE, activity.id, t + rng.randrange(1000, 3_600_000), contact_id,
+                                    reason=reason, bounce_code=code, hard=is_hard(code), dsn_status=status or None,
+                                    reply_code=reply or None, diagnostic=diag.format(e=email, d=email.split("@")[1]),
+                                    remote_mta="mx." + email.split("@")[1]))
+                continue
+            if rng.random() < 0.45:
+                device = rng.choices(DEVICES, DEVICE_WEIGHTS)[0]
+                t_open = t + rng.randrange(60_000, 5 * DAY)
+                for k in range(rng.choice([1, 1, 1, 2, 3])):
+                    events.append(Event(EventType.OPEN, activity.id, t_open + k * 3_600_000, contact_id,
+                                        device_type=device))
+                if rng.random() < 0.3:
+                    url_id = rng.choice(urls)[0]
+                    events.append(Event(EventType.CLICK, activity.id, t_open + 30_000, contact_id,
+                                        device_type=device, url_id=url_id))
+                if rng.random() < 0.03:
+                    events.append(Event(EventType.FORWARD, activity.id, t_open + 60_000, contact_id))
+            if rng.random() < 0.015:
+                events.append(Event(EventType.OPTOUT, activity.id, t + rng.randrange(60_000, 2 * DAY), contact_id,
+                                    optout_source="Unsubscribe link", optout_reason=rng.choice(
+                                        ["Too many emails", "No longer interested", None])))
+            elif rng.random() < 0.003:
+                events.append(Event(EventType.ABUSE, activity.id, t + rng.randrange(60_000, DAY), contact_id))
+    return events
+
+
+def _write(engine: Engine, account: int, events: list[Event], progress: bool) -> None:
+    from rich.progress import track
+
+    batches = [events[i : i + 5000] for i in range(0, len(events), 5000)]
+    for batch in track(batches, description="creating demo data", transient=True, disable=not progress):
+        with engine.begin() as conn:
+            write_events(conn, account, batch)

@@ -1,0 +1,1 @@
+"""Sources: each turns its own input into normalised Events."""

@@ -1,0 +1,1 @@
+"""Schema, migrations, the event writer and the report queries."""

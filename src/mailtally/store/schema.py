@@ -1,0 +1,236 @@
+"""The tables. Every key leads with ``account_id`` so the schema distributes by account.
+
+Times are integers: UTC milliseconds since the epoch. Each API dialect formats its own.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+Ms = BigInteger  # UTC milliseconds since the epoch
+
+instance = Table(
+    "instance",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", Ms, nullable=False),
+    # Per-account id allocators: numeric ids for APIs that use integers, and event ids.
+    Column("seq_contact", BigInteger, nullable=False, default=0),
+    Column("seq_campaign", BigInteger, nullable=False, default=0),
+    Column("seq_activity", BigInteger, nullable=False, default=0),
+    Column("seq_event", BigInteger, nullable=False, default=0),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("token_hash", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("scopes", String(200), nullable=False),
+    Column("created_at", Ms, nullable=False),
+    Index("ix_api_tokens_hash", "token_hash", unique=True),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("num_id", BigInteger, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("company_name", String(200)),
+    Column("job_title", String(200)),
+    Column("phone", String(64)),
+    Column("street", String(400)),
+    Column("city", String(200)),
+    Column("state", String(200)),
+    Column("postal_code", String(64)),
+    Column("country", String(200)),
+    Column("custom_fields", JSON, nullable=False, default=dict),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Column("deleted_at", Ms),
+    UniqueConstraint("account_id", "num_id", name="uq_contacts_num"),
+    UniqueConstraint("account_id", "email", name="uq_contacts_email"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("num_id", BigInteger, nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("type", String(64), nullable=False, default="Newsletter"),
+    Column("status", String(32), nullable=False, default="Draft"),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    Column("last_sent_at", Ms),
+    UniqueConstraint("account_id", "num_id", name="uq_campaigns_num"),
+    Index("ix_campaigns_recent", "account_id", "last_sent_at", "num_id"),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("num_id", BigInteger, nullable=False),
+    Column("campaign_id", String(36), nullable=False),
+    Column("role", String(32), nullable=False, default="primary_email"),
+    Column("status", String(32), nullable=False, default="Draft"),
+    Column("subject", String(998), nullable=False, default=""),
+    Column("from_name", String(200), nullable=False, default=""),
+    Column("from_email", String(320), nullable=False, default=""),
+    Column("created_at", Ms, nullable=False),
+    Column("updated_at", Ms, nullable=False),
+    UniqueConstraint("account_id", "num_id", name="uq_activities_num"),
+    Index("ix_activities_campaign", "account_id", "campaign_id"),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_id", String(36), primary_key=True),
+    Column("url_id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("link_tag", String(200)),
+)
+
+# The append-only log: one row per thing that happened.
+events = Table(
+    "events",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", BigInteger, primary_key=True),
+    Column("activity_id", String(36), nullable=False),
+    Column("contact_id", String(36), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("occurred_at", Ms, nullable=False),
+    Column("device_type", String(16)),
+    Column("url_id", String(64)),
+    Column("reason", String(32)),
+    Column("bounce_code", String(1)),
+    Column("hard", Boolean),
+    Column("dsn_status", String(16)),
+    Column("reply_code", String(8)),
+    Column("diagnostic", Text),
+    Column("remote_mta", String(255)),
+    Column("optout_source", String(64)),
+    Column("optout_reason", Text),
+    Column("idem_key", String(64), nullable=False),
+    UniqueConstraint("account_id", "idem_key", name="uq_events_idem"),
+    Index("ix_events_activity", "account_id", "activity_id", "type", "occurred_at", "id"),
+    Index("ix_events_contact", "account_id", "contact_id", "occurred_at", "id"),
+)
+
+# One row per (activity, contact) that anything happened to: answers unique opens and
+# did-not-opens without scanning the log.
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_id", String(36), primary_key=True),
+    Column("contact_id", String(36), primary_key=True),
+    Column("sent_at", Ms),
+    Column("first_open_at", Ms),
+    Column("last_open_at", Ms),
+    Column("last_open_device", String(16)),
+    Column("opens", Integer, nullable=False, default=0),
+    Column("clicks", Integer, nullable=False, default=0),
+    Column("forwards", Integer, nullable=False, default=0),
+    Column("optout_at", Ms),
+    Column("abuse_at", Ms),
+    Column("bounced_at", Ms),
+    Column("bounce_code", String(1)),
+    Index("ix_recipients_sent", "account_id", "activity_id", "sent_at", "contact_id"),
+    Index("ix_recipients_opened", "account_id", "activity_id", "last_open_at", "contact_id"),
+)
+
+# Per-activity counters, kept in the same transaction as the events: stats cost O(1).
+COUNTER_COLUMNS: tuple[str, ...] = (
+    "sends",
+    "opens",  # unique
+    "opens_all",
+    "opens_computer",
+    "opens_mobile",
+    "opens_tablet",
+    "opens_other",
+    "opens_none",
+    "clicks",  # unique contacts that clicked
+    "clicks_all",
+    "clicks_computer",
+    "clicks_mobile",
+    "clicks_tablet",
+    "clicks_other",
+    "clicks_none",
+    "forwards",
+    "optouts",
+    "abuse",
+    "bounces",
+    "bounces_b",
+    "bounces_d",
+    "bounces_f",
+    "bounces_s",
+    "bounces_v",
+    "bounces_x",
+    "bounces_z",
+    "not_opened",
+)
+
+activity_counters = Table(
+    "activity_counters",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_id", String(36), primary_key=True),
+    *(Column(name, BigInteger, nullable=False, default=0) for name in COUNTER_COLUMNS),
+    Column("last_event_at", Ms),
+    Column("updated_at", Ms, nullable=False),
+)
+
+# Unique clicks per link.
+link_counters = Table(
+    "link_counters",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_id", String(36), primary_key=True),
+    Column("url_id", String(64), primary_key=True),
+    Column("clicks_all", BigInteger, nullable=False, default=0),
+    Column("unique_clicks", BigInteger, nullable=False, default=0),
+)
+
+# Which (contact, link) pairs have clicked, so unique clicks per link stay exact.
+link_clickers = Table(
+    "link_clickers",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_id", String(36), primary_key=True),
+    Column("url_id", String(64), primary_key=True),
+    Column("contact_id", String(36), primary_key=True),
+)

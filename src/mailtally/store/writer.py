@@ -1,0 +1,359 @@
+"""The event writer: append to the log and roll up, in one transaction.
+
+Per batch it reserves event ids (which also takes the account's write lock), drops
+events already recorded (by idempotency key), resolves contacts, then replays the
+events over the touched recipients' state rows to get exact counter deltas.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
+
+from ..events import Event
+from ..vocab import EventType
+from . import catalog
+from .accounts import allocate
+from .db import now_ms
+from .schema import (
+    COUNTER_COLUMNS,
+    activities,
+    activity_counters,
+    campaigns,
+    contacts,
+    events,
+    link_clickers,
+    link_counters,
+    recipients,
+)
+
+CHUNK = 500
+STATE_FIELDS = (
+    "sent_at", "first_open_at", "last_open_at", "last_open_device", "opens", "clicks", "forwards",
+    "optout_at", "abuse_at", "bounced_at", "bounce_code",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    index: int
+    field: str
+    message: str
+
+
+class BatchRejected(Exception):
+    """A batch with any invalid item is rejected whole."""
+
+    def __init__(self, errors: list[ItemError]):
+        super().__init__(f"{len(errors)} invalid event(s)")
+        self.errors = errors
+
+
+@dataclass(slots=True)
+class WriteResult:
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    contacts_created: int = 0
+    event_ids: list[int] = field(default_factory=list)
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"sent_at": None, "first_open_at": None, "last_open_at": None, "last_open_device": None,
+            "opens": 0, "clicks": 0, "forwards": 0, "optout_at": None, "abuse_at": None,
+            "bounced_at": None, "bounce_code": None}
+
+
+def _not_opened(s: dict[str, Any]) -> int:
+    return int(s["sent_at"] is not None and s["first_open_at"] is None and s["bounced_at"] is None)
+
+
+def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
+    """Record ``batch`` for ``account``; call inside a transaction (``engine.begin()``)."""
+    result = WriteResult(received=len(batch))
+    if not batch:
+        return result
+    first_id = allocate(conn, account, "seq_event", len(batch))  # also the write lock
+
+    keyed: dict[str, tuple[int, Event]] = {}
+    for i, ev in enumerate(batch):
+        keyed.setdefault(ev.key(), (i, ev))
+    known: set[str] = set()
+    keys = list(keyed)
+    for i in range(0, len(keys), CHUNK):
+        known.update(
+            conn.execute(
+                select(events.c.idem_key).where(
+                    events.c.account_id == account, events.c.idem_key.in_(keys[i : i + CHUNK])
+                )
+            ).scalars()
+        )
+    fresh = [(i, ev) for k, (i, ev) in keyed.items() if k not in known]
+    result.duplicates = len(batch) - len(fresh)
+    if not fresh:
+        return result
+
+    _check_references(conn, account, fresh)
+    emails = {ev.email.lower() for _, ev in fresh if ev.contact_id is None and ev.email}
+    if emails:
+        before = _count_existing_emails(conn, account, emails)
+        by_email = catalog.contacts_for_emails(conn, account, emails)
+        result.contacts_created = len(emails) - before
+        for _, ev in fresh:
+            if ev.contact_id is None and ev.email:
+                ev.contact_id = by_email[ev.email.lower()]
+
+    fresh.sort(key=lambda p: (p[1].occurred_at, p[0]))
+    states = _load_states(conn, account, fresh)
+    original = {k: dict(v) for k, v in states.items()}
+    deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    last_at: dict[str, int] = {}
+    link_hits: dict[tuple[str, str], list[str]] = defaultdict(list)
+    rows = []
+    for n, (_, ev) in enumerate(fresh):
+        assert ev.contact_id is not None
+        st = states.setdefault((ev.activity_id, ev.contact_id), _empty_state())
+        d = deltas[ev.activity_id]
+        was_not_opened = _not_opened(st)
+        _apply(ev, st, d)
+        d["not_opened"] += _not_opened(st) - was_not_opened
+        if ev.type is EventType.CLICK and ev.url_id is not None:
+            link_hits[(ev.activity_id, ev.url_id)].append(ev.contact_id)
+        last_at[ev.activity_id] = max(last_at.get(ev.activity_id, 0), ev.occurred_at)
+        event_id = first_id + n
+        result.event_ids.append(event_id)
+        rows.append({
+            "account_id": account, "id": event_id, "activity_id": ev.activity_id,
+            "contact_id": ev.contact_id, "type": ev.type.value, "occurred_at": ev.occurred_at,
+            "device_type": ev.device_type.value if ev.device_type else None, "url_id": ev.url_id,
+            "reason": ev.reason.value if ev.reason else None,
+            "bounce_code": ev.bounce_code.value if ev.bounce_code else None, "hard": ev.hard,
+            "dsn_status": ev.dsn_status, "reply_code": ev.reply_code, "diagnostic": ev.diagnostic,
+            "remote_mta": ev.remote_mta, "optout_source": ev.optout_source,
+            "optout_reason": ev.optout_reason, "idem_key": ev.key(),
+        })
+    conn.execute(insert(events), rows)
+    _save_states(conn, account, states, original)
+    _save_counters(conn, account, deltas, last_at)
+    _save_links(conn, account, link_hits)
+    result.accepted = len(rows)
+    return result
+
+
+def _apply(ev: Event, st: dict[str, Any], d: dict[str, int]) -> None:
+    t = ev.occurred_at
+    match ev.type:
+        case EventType.SEND:
+            if st["sent_at"] is None:
+                st["sent_at"] = t
+                d["sends"] += 1
+        case EventType.OPEN:
+            device = (ev.device_type.value if ev.device_type else "none")
+            d["opens_all"] += 1
+            d[f"opens_{device}"] += 1
+            if st["first_open_at"] is None:
+                st["first_open_at"] = t
+                d["opens"] += 1
+            if st["last_open_at"] is None or t >= st["last_open_at"]:
+                st["last_open_at"] = t
+                st["last_open_device"] = device
+            st["opens"] += 1
+        case EventType.CLICK:
+            device = (ev.device_type.value if ev.device_type else "none")
+            d["clicks_all"] += 1
+            d[f"clicks_{device}"] += 1
+            if st["clicks"] == 0:
+                d["clicks"] += 1
+            st["clicks"] += 1
+        case EventType.FORWARD:
+            d["forwards"] += 1
+            st["forwards"] += 1
+        case EventType.OPTOUT:
+            if st["optout_at"] is None:
+                st["optout_at"] = t
+                d["optouts"] += 1
+        case EventType.ABUSE:
+            if st["abuse_at"] is None:
+                st["abuse_at"] = t
+                d["abuse"] += 1
+        case EventType.BOUNCE:
+            if st["bounced_at"] is None:
+                st["bounced_at"] = t
+                code = ev.bounce_code.value if ev.bounce_code else "X"
+                st["bounce_code"] = code
+                d["bounces"] += 1
+                d[f"bounces_{code.lower()}"] += 1
+
+
+def _check_references(conn: Connection, account: int, fresh: list[tuple[int, Event]]) -> None:
+    """Every event must name an activity and a contact of this account."""
+    act_ids = catalog.existing_ids(conn, activities, account, (ev.activity_id for _, ev in fresh))
+    contact_ids = catalog.existing_ids(
+        conn, contacts, account, (ev.contact_id for _, ev in fresh if ev.contact_id)
+    )
+    errors = []
+    for i, ev in fresh:
+        if ev.activity_id not in act_ids:
+            errors.append(ItemError(i, "activity_id", f"no campaign activity {ev.activity_id}"))
+        if ev.contact_id and ev.contact_id not in contact_ids:
+            errors.append(ItemError(i, "contact_id", f"no contact {ev.contact_id}"))
+    if errors:
+        raise BatchRejected(sorted(errors, key=lambda e: e.index))
+
+
+def _count_existing_emails(conn: Connection, account: int, emails: set[str]) -> int:
+    wanted = sorted(emails)
+    n = 0
+    for i in range(0, len(wanted), CHUNK):
+        n += len(
+            conn.execute(
+                select(contacts.c.id).where(
+                    contacts.c.account_id == account, contacts.c.email.in_(wanted[i : i + CHUNK])
+                )
+            ).all()
+        )
+    return n
+
+
+def _load_states(
+    conn: Connection, account: int, fresh: list[tuple[int, Event]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    by_activity: dict[str, set[str]] = defaultdict(set)
+    for _, ev in fresh:
+        assert ev.contact_id is not None
+        by_activity[ev.activity_id].add(ev.contact_id)
+    states: dict[tuple[str, str], dict[str, Any]] = {}
+    cols = [recipients.c.contact_id, *(recipients.c[f] for f in STATE_FIELDS)]
+    for activity_id, contact_set in by_activity.items():
+        ids = sorted(contact_set)
+        for i in range(0, len(ids), CHUNK):
+            for r in conn.execute(
+                select(*cols).where(
+                    recipients.c.account_id == account,
+                    recipients.c.activity_id == activity_id,
+                    recipients.c.contact_id.in_(ids[i : i + CHUNK]),
+                )
+            ):
+                m = r._mapping
+                states[(activity_id, r.contact_id)] = {f: m[f] for f in STATE_FIELDS}
+    return states
+
+
+def _save_states(
+    conn: Connection,
+    account: int,
+    states: dict[tuple[str, str], dict[str, Any]],
+    original: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    new_rows, changed = [], []
+    for (activity_id, contact_id), st in states.items():
+        before = original.get((activity_id, contact_id))
+        if before is None:
+            new_rows.append({"account_id": account, "activity_id": activity_id, "contact_id": contact_id, **st})
+        elif before != st:
+            changed.append({"b_account": account, "b_activity": activity_id, "b_contact": contact_id, **st})
+    if new_rows:
+        conn.execute(insert(recipients), new_rows)
+    if changed:
+        conn.execute(
+            update(recipients)
+            .where(and_(
+                recipients.c.account_id == bindparam("b_account"),
+                recipients.c.activity_id == bindparam("b_activity"),
+                recipients.c.contact_id == bindparam("b_contact"),
+            ))
+            .values({f: bindparam(f) for f in STATE_FIELDS}),
+            changed,
+        )
+
+
+def _save_counters(
+    conn: Connection, account: int, deltas: dict[str, dict[str, int]], last_at: dict[str, int]
+) -> None:
+    t = now_ms()
+    have = set(
+        conn.execute(
+            select(activity_counters.c.activity_id).where(
+                activity_counters.c.account_id == account,
+                activity_counters.c.activity_id.in_(list(deltas)),
+            )
+        ).scalars()
+    )
+    missing = [a for a in deltas if a not in have]
+    if missing:
+        conn.execute(
+            insert(activity_counters),
+            [{"account_id": account, "activity_id": a, "updated_at": t,
+              **dict.fromkeys(COUNTER_COLUMNS, 0)} for a in missing],
+        )
+    for activity_id, d in deltas.items():
+        values: dict[Any, Any] = {activity_counters.c[k]: activity_counters.c[k] + v for k, v in d.items() if v}
+        values[activity_counters.c.updated_at] = t
+        last = activity_counters.c.last_event_at
+        at = last_at[activity_id]
+        values[last] = case(((last.is_(None)) | (last < at), at), else_=last)
+        conn.execute(
+            update(activity_counters)
+            .where(activity_counters.c.account_id == account, activity_counters.c.activity_id == activity_id)
+            .values(values)
+        )
+        if d.get("sends"):
+            _mark_sent(conn, account, activity_id, last_at[activity_id])
+
+
+def _mark_sent(conn: Connection, account: int, activity_id: str, at: int) -> None:
+    """A send makes the activity Done and moves its campaign's last-sent time forward."""
+    conn.execute(
+        update(activities)
+        .where(activities.c.account_id == account, activities.c.id == activity_id)
+        .values(status="Done")
+    )
+    campaign_id = conn.execute(
+        select(activities.c.campaign_id).where(activities.c.account_id == account, activities.c.id == activity_id)
+    ).scalar_one()
+    conn.execute(
+        update(campaigns)
+        .where(
+            campaigns.c.account_id == account,
+            campaigns.c.id == campaign_id,
+            (campaigns.c.last_sent_at.is_(None)) | (campaigns.c.last_sent_at < at),
+        )
+        .values(last_sent_at=at, status="Done")
+    )
+
+
+def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], list[str]]) -> None:
+    for (activity_id, url_id), clickers in hits.items():
+        unique = sorted(set(clickers))
+        seen = set(
+            conn.execute(
+                select(link_clickers.c.contact_id).where(
+                    link_clickers.c.account_id == account,
+                    link_clickers.c.activity_id == activity_id,
+                    link_clickers.c.url_id == url_id,
+                    link_clickers.c.contact_id.in_(unique),
+                )
+            ).scalars()
+        )
+        new = [c for c in unique if c not in seen]
+        if new:
+            conn.execute(
+                insert(link_clickers),
+                [{"account_id": account, "activity_id": activity_id, "url_id": url_id, "contact_id": c}
+                 for c in new],
+            )
+        key = (link_counters.c.account_id == account) & (link_counters.c.activity_id == activity_id) & (
+            link_counters.c.url_id == url_id
+        )
+        if conn.execute(select(link_counters.c.url_id).where(key)).first() is None:
+            conn.execute(insert(link_counters).values(
+                account_id=account, activity_id=activity_id, url_id=url_id,
+                clicks_all=len(clickers), unique_clicks=len(new)))
+        else:
+            conn.execute(update(link_counters).where(key).values(
+                clicks_all=link_counters.c.clicks_all + len(clickers),
+                unique_clicks=link_counters.c.unique_clicks + len(new)))

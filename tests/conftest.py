@@ -1,0 +1,162 @@
+"""Fixtures: real databases (SQLite, and PostgreSQL when reachable), a real HTTP server.
+
+Every test works in accounts of its own, so tests never see each other's data and the
+databases need no cleaning between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from mailtally.config import Settings
+from mailtally.store import migrate
+from mailtally.store.accounts import create_account, create_token
+from mailtally.store.db import open_engine
+from mailtally.vocab import Scope
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+POSTGRES_URL = os.environ.get("MAILTALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("MAILTALLY_REQUIRE_POSTGRES") == "1"
+TEST_SECRET = "test-secret-for-signing"
+
+
+def need_shared(*parts: str) -> Path:
+    """A path under ../shared, or skip the test saying what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is missing: these tests read ../shared beside the repository")
+    return path
+
+
+def _postgres_admin_url() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("select 1")
+        return POSTGRES_URL
+    except psycopg.Error:
+        return None
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped at the end."""
+    import psycopg
+
+    admin = _postgres_admin_url()
+    if admin is None:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL} (set MAILTALLY_TEST_POSTGRES_URL)"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " and MAILTALLY_REQUIRE_POSTGRES=1", pytrace=False)
+        pytest.skip(message + ": PostgreSQL tests skipped")
+    name = f"mailtally_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'mailtally.db'}"
+    return str(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = open_engine(db_url)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@dataclass
+class Account:
+    id: int
+    name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def make_account(engine: Engine, scopes: tuple[Scope, ...] = tuple(Scope)) -> Account:
+    name = f"acct-{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        account = create_account(conn, name)
+        token = create_token(conn, account, frozenset(s.value for s in scopes))
+    return Account(account, name, token)
+
+
+@pytest.fixture
+def account(engine: Engine) -> Account:
+    return make_account(engine)
+
+
+@pytest.fixture
+def other_account(engine: Engine) -> Account:
+    return make_account(engine)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn serving the real app on a real port, in a thread."""
+
+    def __init__(self, settings: Settings):
+        from mailtally.api.app import create_app
+
+        self.app = create_app(settings)
+        self.port = settings.port
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def server(db_url: str, engine: Engine) -> Iterator[LiveServer]:
+    settings = Settings(database_url=db_url, secret=TEST_SECRET, port=free_port(), max_batch_events=2000)
+    with LiveServer(settings) as live:
+        yield live
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
