@@ -148,6 +148,7 @@ events = Table(
     UniqueConstraint("account_id", "idem_key", name="uq_events_idem"),
     Index("ix_events_activity", "account_id", "activity_id", "type", "occurred_at", "id"),
     Index("ix_events_contact", "account_id", "contact_id", "occurred_at", "id"),
+    Index("ix_events_type_time", "account_id", "type", "occurred_at", "id"),
 )
 
 # One row per (activity, contact) that anything happened to: answers unique opens and

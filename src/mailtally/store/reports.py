@@ -1,0 +1,184 @@
+"""The report queries every dialect shares. Newest first, keyset-paginated.
+
+Rows carry the event's fields plus the contact's, so a serializer needs nothing else.
+A page's key is ``(time, id)``; callers pass the last row's key back as ``after``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, or_, select
+
+from .schema import activities, campaigns, contacts, events, recipients
+
+CONTACT_COLS = [
+    contacts.c.email, contacts.c.first_name, contacts.c.last_name, contacts.c.company_name,
+    contacts.c.job_title, contacts.c.phone, contacts.c.street, contacts.c.city, contacts.c.state,
+    contacts.c.postal_code, contacts.c.country, contacts.c.custom_fields, contacts.c.num_id.label("contact_num_id"),
+    contacts.c.created_at.label("contact_created_at"), contacts.c.updated_at.label("contact_updated_at"),
+    contacts.c.deleted_at,
+]
+EVENT_COLS = [c for c in events.c if c.name != "account_id"]
+Key = tuple[int, Any]
+
+
+def _contact_join(table: Any) -> Any:
+    return table.join(
+        contacts, and_(contacts.c.account_id == table.c.account_id, contacts.c.id == table.c.contact_id)
+    )
+
+
+def _before(time_col: Any, id_col: Any, after: Key | None) -> Any:
+    """Rows strictly after ``after`` in (time desc, id desc) order."""
+    if after is None:
+        return None
+    t, i = after
+    return or_(time_col < t, and_(time_col == t, id_col < i))
+
+
+def activity_events(
+    conn: Connection,
+    account: int,
+    activity_id: str,
+    types: Sequence[str],
+    *,
+    bounce_codes: Iterable[str] | None = None,
+    url_id: str | None = None,
+    after: Key | None = None,
+    limit: int = 500,
+) -> list[Row[Any]]:
+    """Events of one activity (sends, opens, clicks, bounces, ...), newest first."""
+    q = (
+        select(*EVENT_COLS, *CONTACT_COLS)
+        .select_from(_contact_join(events))
+        .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type.in_(types))
+    )
+    if bounce_codes:
+        q = q.where(events.c.bounce_code.in_(list(bounce_codes)))
+    if url_id is not None:
+        q = q.where(events.c.url_id == url_id)
+    cond = _before(events.c.occurred_at, events.c.id, after)
+    if cond is not None:
+        q = q.where(cond)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def contact_events(
+    conn: Connection,
+    account: int,
+    contact_id: str,
+    types: Sequence[str] | None = None,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    url_id: str | None = None,
+    after: Key | None = None,
+    limit: int = 500,
+) -> list[Row[Any]]:
+    """Everything that happened to one contact, newest first, with the activity's campaign."""
+    q = (
+        select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, activities.c.num_id.label("activity_num_id"),
+               campaigns.c.num_id.label("campaign_num_id"), campaigns.c.name.label("campaign_name"))
+        .select_from(
+            _contact_join(events)
+            .join(activities, and_(activities.c.account_id == events.c.account_id,
+                                   activities.c.id == events.c.activity_id))
+            .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
+                                  campaigns.c.id == activities.c.campaign_id))
+        )
+        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+    )
+    if types:
+        q = q.where(events.c.type.in_(list(types)))
+    if since is not None:
+        q = q.where(events.c.occurred_at >= since)
+    if until is not None:
+        q = q.where(events.c.occurred_at < until)
+    if url_id is not None:
+        q = q.where(events.c.url_id == url_id)
+    cond = _before(events.c.occurred_at, events.c.id, after)
+    if cond is not None:
+        q = q.where(cond)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def unique_opens(
+    conn: Connection, account: int, activity_id: str, *, after: Key | None = None, limit: int = 500
+) -> list[Row[Any]]:
+    """Each contact that opened, once, at their latest open; key ``(last_open_at, contact_id)``."""
+    q = (
+        select(recipients, *CONTACT_COLS)
+        .select_from(_contact_join(recipients))
+        .where(recipients.c.account_id == account, recipients.c.activity_id == activity_id,
+               recipients.c.last_open_at.is_not(None))
+    )
+    cond = _before(recipients.c.last_open_at, recipients.c.contact_id, after)
+    if cond is not None:
+        q = q.where(cond)
+    q = q.order_by(recipients.c.last_open_at.desc(), recipients.c.contact_id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def did_not_open(
+    conn: Connection, account: int, activity_id: str, *, after: Key | None = None, limit: int = 500
+) -> list[Row[Any]]:
+    """Contacts sent to, not bounced, never opened; key ``(sent_at, contact_id)``."""
+    q = (
+        select(recipients, *CONTACT_COLS)
+        .select_from(_contact_join(recipients))
+        .where(recipients.c.account_id == account, recipients.c.activity_id == activity_id,
+               recipients.c.sent_at.is_not(None), recipients.c.first_open_at.is_(None),
+               recipients.c.bounced_at.is_(None))
+    )
+    cond = _before(recipients.c.sent_at, recipients.c.contact_id, after)
+    if cond is not None:
+        q = q.where(cond)
+    q = q.order_by(recipients.c.sent_at.desc(), recipients.c.contact_id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def account_bounces(
+    conn: Connection,
+    account: int,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    codes: Iterable[str] | None = None,
+    email: str | None = None,
+    offset: int = 0,
+    limit: int = 500,
+) -> list[Row[Any]]:
+    """Bounces across all campaigns of an account, newest first, with send time and campaign.
+
+    Offset-paginated because the dialects that ask for it (Zoho's start/end index,
+    WhatCounts' ``skip``) define their pages by position; their date ranges bound it.
+    """
+    q = (
+        select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, campaigns.c.num_id.label("campaign_num_id"),
+               campaigns.c.name.label("campaign_name"), recipients.c.sent_at)
+        .select_from(
+            _contact_join(events)
+            .join(activities, and_(activities.c.account_id == events.c.account_id,
+                                   activities.c.id == events.c.activity_id))
+            .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
+                                  campaigns.c.id == activities.c.campaign_id))
+            .outerjoin(recipients, and_(recipients.c.account_id == events.c.account_id,
+                                        recipients.c.activity_id == events.c.activity_id,
+                                        recipients.c.contact_id == events.c.contact_id))
+        )
+        .where(events.c.account_id == account, events.c.type == "bounce")
+    )
+    if since is not None:
+        q = q.where(events.c.occurred_at >= since)
+    if until is not None:
+        q = q.where(events.c.occurred_at < until)
+    if codes is not None:
+        q = q.where(events.c.bounce_code.in_(list(codes)))
+    if email is not None:
+        q = q.where(contacts.c.email == email.lower())
+    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).offset(offset).limit(limit)
+    return list(conn.execute(q))
