@@ -31,7 +31,8 @@ class Event:
     def key(self) -> str:
         """The idempotency key: the caller's, or one derived from what makes the event itself.
 
-        Deriving it means replaying the same file twice never counts anything twice.
+        Deriving it means replaying the same file twice never counts anything twice. Derived
+        keys start with the time, so the unique index on them grows at its end.
         """
         if self.idempotency_key:
             return self.idempotency_key
@@ -40,4 +41,4 @@ class Event:
             f"{self.type}|{self.activity_id}|{who}|{self.occurred_at}|{self.device_type or ''}|"
             f"{self.url_id or ''}|{self.bounce_code or ''}|{self.reason or ''}"
         )
-        return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+        return f"{self.occurred_at:012x}" + hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
 
+from ..ids import new_uuid
 from .accounts import allocate
 from .db import now_ms
 from .schema import activities, campaigns, contacts, links
@@ -40,7 +40,7 @@ def create_contact(conn: Connection, account: int, fields: Mapping[str, Any]) ->
     values["email"] = str(values["email"]).strip().lower()
     values.setdefault("custom_fields", {})
     num = allocate(conn, account, "seq_contact")
-    cid = str(uuid.uuid4())
+    cid = new_uuid()
     conn.execute(
         insert(contacts).values(
             account_id=account, id=cid, num_id=num, created_at=t, updated_at=t, **values
@@ -110,7 +110,7 @@ def contacts_for_emails(conn: Connection, account: int, emails: Iterable[str]) -
         t = now_ms()
         rows = []
         for i, email in enumerate(missing):
-            cid = str(uuid.uuid4())
+            cid = new_uuid()
             found[email] = cid
             rows.append(
                 {"account_id": account, "id": cid, "num_id": first + i, "email": email,
@@ -140,7 +140,7 @@ def create_campaign(
 ) -> Row[Any]:
     t = created_at or now_ms()
     num = allocate(conn, account, "seq_campaign")
-    cid = str(uuid.uuid4())
+    cid = new_uuid()
     conn.execute(
         insert(campaigns).values(
             account_id=account, id=cid, num_id=num, name=name, type=type_, status="Draft",
@@ -178,7 +178,7 @@ def create_activity(
 ) -> Row[Any]:
     t = now_ms()
     num = allocate(conn, account, "seq_activity")
-    aid = str(uuid.uuid4())
+    aid = new_uuid()
     conn.execute(
         insert(activities).values(
             account_id=account, id=aid, num_id=num, campaign_id=campaign_id, role=role,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select
+from sqlalchemy import Connection, Row, and_, literal_column, or_, select
 
 from .schema import activities, campaigns, contacts, events, recipients
 
@@ -170,7 +170,7 @@ def account_bounces(
                                         recipients.c.activity_id == events.c.activity_id,
                                         recipients.c.contact_id == events.c.contact_id))
         )
-        .where(events.c.account_id == account, events.c.type == "bounce")
+        .where(events.c.account_id == account, events.c.type == literal_column("'bounce'"))
     )
     if since is not None:
         q = q.where(events.c.occurred_at >= since)

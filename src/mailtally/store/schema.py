@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -148,7 +149,10 @@ events = Table(
     UniqueConstraint("account_id", "idem_key", name="uq_events_idem"),
     Index("ix_events_activity", "account_id", "activity_id", "type", "occurred_at", "id"),
     Index("ix_events_contact", "account_id", "contact_id", "occurred_at", "id"),
-    Index("ix_events_type_time", "account_id", "type", "occurred_at", "id"),
+    # Account-wide bounce reports (Zoho, WhatCounts) by time; partial, so other events skip it.
+    Index("ix_events_bounce_time", "account_id", "occurred_at", "id",
+          sqlite_where=text("type = 'bounce'"), postgresql_where=text("type = 'bounce'")),
+    sqlite_with_rowid=False,  # clustered on (account_id, id): appends stay at the end
 )
 
 # One row per (activity, contact) that anything happened to: answers unique opens and
@@ -171,7 +175,9 @@ recipients = Table(
     Column("bounced_at", Ms),
     Column("bounce_code", String(1)),
     Index("ix_recipients_sent", "account_id", "activity_id", "sent_at", "contact_id"),
-    Index("ix_recipients_opened", "account_id", "activity_id", "last_open_at", "contact_id"),
+    Index("ix_recipients_opened", "account_id", "activity_id", "last_open_at", "contact_id",
+          sqlite_where=text("last_open_at IS NOT NULL"), postgresql_where=text("last_open_at IS NOT NULL")),
+    sqlite_with_rowid=False,
 )
 
 # Per-activity counters, kept in the same transaction as the events: stats cost O(1).

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, insert, select, update
+from sqlalchemy import Connection, case, insert, select, update
 
 from ..events import Event
 from ..vocab import EventType
-from . import catalog
+from . import catalog, rawsql
 from .accounts import allocate
 from .db import now_ms
 from .schema import (
@@ -24,14 +24,10 @@ from .schema import (
     activities,
     activity_counters,
     campaigns,
-    contacts,
-    events,
     link_clickers,
     link_counters,
-    recipients,
 )
 
-CHUNK = 500
 STATE_FIELDS = (
     "sent_at", "first_open_at", "last_open_at", "last_open_device", "opens", "clicks", "forwards",
     "optout_at", "abuse_at", "bounced_at", "bounce_code",
@@ -63,13 +59,20 @@ class WriteResult:
 
 
 def _empty_state() -> dict[str, Any]:
-    return {"sent_at": None, "first_open_at": None, "last_open_at": None, "last_open_device": None,
-            "opens": 0, "clicks": 0, "forwards": 0, "optout_at": None, "abuse_at": None,
-            "bounced_at": None, "bounce_code": None}
+    state: dict[str, Any] = dict.fromkeys(STATE_FIELDS)  # key order is the column order
+    state.update(opens=0, clicks=0, forwards=0)
+    return state
 
 
 def _not_opened(s: dict[str, Any]) -> int:
     return int(s["sent_at"] is not None and s["first_open_at"] is None and s["bounced_at"] is None)
+
+
+EVENT_COLUMNS = (
+    "account_id", "id", "activity_id", "contact_id", "type", "occurred_at", "device_type", "url_id", "reason",
+    "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta", "optout_source",
+    "optout_reason", "idem_key",
+)
 
 
 def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
@@ -82,28 +85,24 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     keyed: dict[str, tuple[int, Event]] = {}
     for i, ev in enumerate(batch):
         keyed.setdefault(ev.key(), (i, ev))
-    known: set[str] = set()
-    keys = list(keyed)
-    for i in range(0, len(keys), CHUNK):
-        known.update(
-            conn.execute(
-                select(events.c.idem_key).where(
-                    events.c.account_id == account, events.c.idem_key.in_(keys[i : i + CHUNK])
-                )
-            ).scalars()
+    known = {
+        r[0]
+        for r in rawsql.select_in(
+            conn, "SELECT idem_key FROM events WHERE account_id = {p} AND idem_key IN ({in})", (account,), list(keyed)
         )
-    fresh = [(i, ev) for k, (i, ev) in keyed.items() if k not in known]
+    }
+    fresh = [(i, ev, k) for k, (i, ev) in keyed.items() if k not in known]
     result.duplicates = len(batch) - len(fresh)
     if not fresh:
         return result
 
     _check_references(conn, account, fresh)
-    emails = {ev.email.lower() for _, ev in fresh if ev.contact_id is None and ev.email}
+    emails = {ev.email.lower() for _, ev, _ in fresh if ev.contact_id is None and ev.email}
     if emails:
         before = _count_existing_emails(conn, account, emails)
         by_email = catalog.contacts_for_emails(conn, account, emails)
         result.contacts_created = len(emails) - before
-        for _, ev in fresh:
+        for _, ev, _ in fresh:
             if ev.contact_id is None and ev.email:
                 ev.contact_id = by_email[ev.email.lower()]
 
@@ -114,29 +113,28 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     last_at: dict[str, int] = {}
     link_hits: dict[tuple[str, str], list[str]] = defaultdict(list)
     rows = []
-    for n, (_, ev) in enumerate(fresh):
+    for n, (_, ev, key) in enumerate(fresh):
         assert ev.contact_id is not None
-        st = states.setdefault((ev.activity_id, ev.contact_id), _empty_state())
+        st = states.get((ev.activity_id, ev.contact_id))
+        if st is None:
+            st = states[(ev.activity_id, ev.contact_id)] = _empty_state()
         d = deltas[ev.activity_id]
         was_not_opened = _not_opened(st)
         _apply(ev, st, d)
         d["not_opened"] += _not_opened(st) - was_not_opened
         if ev.type is EventType.CLICK and ev.url_id is not None:
             link_hits[(ev.activity_id, ev.url_id)].append(ev.contact_id)
-        last_at[ev.activity_id] = max(last_at.get(ev.activity_id, 0), ev.occurred_at)
+        if ev.occurred_at > last_at.get(ev.activity_id, 0):
+            last_at[ev.activity_id] = ev.occurred_at
         event_id = first_id + n
         result.event_ids.append(event_id)
-        rows.append({
-            "account_id": account, "id": event_id, "activity_id": ev.activity_id,
-            "contact_id": ev.contact_id, "type": ev.type.value, "occurred_at": ev.occurred_at,
-            "device_type": ev.device_type.value if ev.device_type else None, "url_id": ev.url_id,
-            "reason": ev.reason.value if ev.reason else None,
-            "bounce_code": ev.bounce_code.value if ev.bounce_code else None, "hard": ev.hard,
-            "dsn_status": ev.dsn_status, "reply_code": ev.reply_code, "diagnostic": ev.diagnostic,
-            "remote_mta": ev.remote_mta, "optout_source": ev.optout_source,
-            "optout_reason": ev.optout_reason, "idem_key": ev.key(),
-        })
-    conn.execute(insert(events), rows)
+        rows.append((
+            account, event_id, ev.activity_id, ev.contact_id, ev.type.value, ev.occurred_at,
+            ev.device_type.value if ev.device_type else None, ev.url_id,
+            ev.reason.value if ev.reason else None, ev.bounce_code.value if ev.bounce_code else None, ev.hard,
+            ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason, key,
+        ))
+    rawsql.insert_many(conn, "events", EVENT_COLUMNS, rows)
     _save_states(conn, account, states, original)
     _save_counters(conn, account, deltas, last_at)
     _save_links(conn, account, link_hits)
@@ -181,22 +179,25 @@ def _apply(ev: Event, st: dict[str, Any], d: dict[str, int]) -> None:
                 st["abuse_at"] = t
                 d["abuse"] += 1
         case EventType.BOUNCE:
+            # A recipient's bounce is its earliest one, whatever order they arrive in.
+            code = ev.bounce_code.value if ev.bounce_code else "X"
             if st["bounced_at"] is None:
-                st["bounced_at"] = t
-                code = ev.bounce_code.value if ev.bounce_code else "X"
-                st["bounce_code"] = code
                 d["bounces"] += 1
-                d[f"bounces_{code.lower()}"] += 1
+            elif t < st["bounced_at"]:
+                d[f"bounces_{st['bounce_code'].lower()}"] -= 1
+            else:
+                return
+            st["bounced_at"] = t
+            st["bounce_code"] = code
+            d[f"bounces_{code.lower()}"] += 1
 
 
-def _check_references(conn: Connection, account: int, fresh: list[tuple[int, Event]]) -> None:
+def _check_references(conn: Connection, account: int, fresh: list[tuple[int, Event, str]]) -> None:
     """Every event must name an activity and a contact of this account."""
-    act_ids = catalog.existing_ids(conn, activities, account, (ev.activity_id for _, ev in fresh))
-    contact_ids = catalog.existing_ids(
-        conn, contacts, account, (ev.contact_id for _, ev in fresh if ev.contact_id)
-    )
+    act_ids = _existing(conn, "activities", account, {ev.activity_id for _, ev, _ in fresh})
+    contact_ids = _existing(conn, "contacts", account, {ev.contact_id for _, ev, _ in fresh if ev.contact_id})
     errors = []
-    for i, ev in fresh:
+    for i, ev, _ in fresh:
         if ev.activity_id not in act_ids:
             errors.append(ItemError(i, "activity_id", f"no campaign activity {ev.activity_id}"))
         if ev.contact_id and ev.contact_id not in contact_ids:
@@ -205,41 +206,31 @@ def _check_references(conn: Connection, account: int, fresh: list[tuple[int, Eve
         raise BatchRejected(sorted(errors, key=lambda e: e.index))
 
 
+def _existing(conn: Connection, table: str, account: int, ids: set[Any]) -> set[str]:
+    sql = f"SELECT id FROM {table} WHERE account_id = {{p}} AND id IN ({{in}})"
+    return {r[0] for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
+
+
 def _count_existing_emails(conn: Connection, account: int, emails: set[str]) -> int:
-    wanted = sorted(emails)
-    n = 0
-    for i in range(0, len(wanted), CHUNK):
-        n += len(
-            conn.execute(
-                select(contacts.c.id).where(
-                    contacts.c.account_id == account, contacts.c.email.in_(wanted[i : i + CHUNK])
-                )
-            ).all()
-        )
-    return n
+    sql = "SELECT id FROM contacts WHERE account_id = {p} AND email IN ({in})"
+    return sum(1 for _ in rawsql.select_in(conn, sql, (account,), sorted(emails)))
 
 
 def _load_states(
-    conn: Connection, account: int, fresh: list[tuple[int, Event]]
+    conn: Connection, account: int, fresh: list[tuple[int, Event, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     by_activity: dict[str, set[str]] = defaultdict(set)
-    for _, ev in fresh:
+    for _, ev, _ in fresh:
         assert ev.contact_id is not None
         by_activity[ev.activity_id].add(ev.contact_id)
     states: dict[tuple[str, str], dict[str, Any]] = {}
-    cols = [recipients.c.contact_id, *(recipients.c[f] for f in STATE_FIELDS)]
+    sql = (
+        f"SELECT contact_id, {', '.join(STATE_FIELDS)} FROM recipients "
+        "WHERE account_id = {p} AND activity_id = {p} AND contact_id IN ({in})"
+    )
     for activity_id, contact_set in by_activity.items():
-        ids = sorted(contact_set)
-        for i in range(0, len(ids), CHUNK):
-            for r in conn.execute(
-                select(*cols).where(
-                    recipients.c.account_id == account,
-                    recipients.c.activity_id == activity_id,
-                    recipients.c.contact_id.in_(ids[i : i + CHUNK]),
-                )
-            ):
-                m = r._mapping
-                states[(activity_id, r.contact_id)] = {f: m[f] for f in STATE_FIELDS}
+        for r in rawsql.select_in(conn, sql, (account, activity_id), sorted(contact_set)):
+            states[(activity_id, r[0])] = dict(zip(STATE_FIELDS, r[1:], strict=True))
     return states
 
 
@@ -253,22 +244,12 @@ def _save_states(
     for (activity_id, contact_id), st in states.items():
         before = original.get((activity_id, contact_id))
         if before is None:
-            new_rows.append({"account_id": account, "activity_id": activity_id, "contact_id": contact_id, **st})
+            new_rows.append((account, activity_id, contact_id, *st.values()))
         elif before != st:
-            changed.append({"b_account": account, "b_activity": activity_id, "b_contact": contact_id, **st})
-    if new_rows:
-        conn.execute(insert(recipients), new_rows)
-    if changed:
-        conn.execute(
-            update(recipients)
-            .where(and_(
-                recipients.c.account_id == bindparam("b_account"),
-                recipients.c.activity_id == bindparam("b_activity"),
-                recipients.c.contact_id == bindparam("b_contact"),
-            ))
-            .values({f: bindparam(f) for f in STATE_FIELDS}),
-            changed,
-        )
+            changed.append((*st.values(), account, activity_id, contact_id))
+    keys = ("account_id", "activity_id", "contact_id")
+    rawsql.insert_many(conn, "recipients", (*keys, *STATE_FIELDS), new_rows)
+    rawsql.update_many(conn, "recipients", STATE_FIELDS, keys, changed)
 
 
 def _save_counters(

@@ -1,0 +1,169 @@
+"""Report queries beyond the shared tracking lists: snapshot unique opens, sent campaigns,
+per-link click counts and per-contact tallies. Newest first, keyset-paginated like reports.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, exists, func, or_, select
+
+from ..vocab import EventType
+from .reports import CONTACT_COLS, EVENT_COLS, Key
+from .schema import campaigns, contacts, events, link_clickers, link_counters, links
+
+OPEN = EventType.OPEN.value
+
+
+def last_event_id(conn: Connection, account: int) -> int:
+    """The newest event id of an account: the snapshot a paginated walk reads as of."""
+    value = conn.execute(select(func.max(events.c.id)).where(events.c.account_id == account)).scalar()
+    return int(value or 0)
+
+
+def latest_opens(
+    conn: Connection, account: int, activity_id: str, *, as_of: int, after: Key | None = None, limit: int = 500
+) -> list[Row[Any]]:
+    """Each contact's latest open of an activity among events up to ``as_of``, newest first.
+
+    Read from the log rather than the recipients' state rows so that the list is a snapshot:
+    a contact who opens again during a paginated walk does not jump ahead of the cursor and
+    vanish from the walk. Key ``(occurred_at, id)``.
+    """
+    later = events.alias("later")
+    newer_open = exists(
+        select(later.c.id).where(
+            later.c.account_id == account,
+            later.c.contact_id == events.c.contact_id,
+            later.c.activity_id == activity_id,
+            later.c.type == OPEN,
+            later.c.id <= as_of,
+            or_(later.c.occurred_at > events.c.occurred_at,
+                and_(later.c.occurred_at == events.c.occurred_at, later.c.id > events.c.id)),
+        )
+    )
+    q = (
+        select(*EVENT_COLS, *CONTACT_COLS)
+        .select_from(events.join(contacts, and_(contacts.c.account_id == events.c.account_id,
+                                                contacts.c.id == events.c.contact_id)))
+        .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type == OPEN,
+               events.c.id <= as_of, ~newer_open)
+    )
+    if after is not None:
+        t, i = after
+        q = q.where(or_(events.c.occurred_at < t, and_(events.c.occurred_at == t, events.c.id < i)))
+    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def sent_campaigns(
+    conn: Connection, account: int, *, after: tuple[int, int] | None = None, limit: int = 50
+) -> list[Row[Any]]:
+    """Campaigns that have been sent, most recently sent first; key ``(last_sent_at, num_id)``."""
+    q = select(campaigns).where(campaigns.c.account_id == account, campaigns.c.last_sent_at.is_not(None))
+    if after is not None:
+        t, n = after
+        q = q.where(or_(campaigns.c.last_sent_at < t, and_(campaigns.c.last_sent_at == t, campaigns.c.num_id < n)))
+    q = q.order_by(campaigns.c.last_sent_at.desc(), campaigns.c.num_id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+@dataclass(slots=True)
+class LinkClicks:
+    url_id: str
+    url: str | None
+    link_tag: str | None
+    unique_clicks: int
+
+
+def link_clicks(conn: Connection, account: int, activity_id: str) -> list[LinkClicks]:
+    """Unique clickers per link URL, in url_id order; links sharing a URL are combined.
+
+    Combined links count each contact once (from ``link_clickers``), as Constant Contact's
+    links report does by default. A url_id clicked but never registered is listed alone.
+    """
+    registered = list(conn.execute(
+        select(links.c.url_id, links.c.url, links.c.link_tag)
+        .where(links.c.account_id == account, links.c.activity_id == activity_id)
+    ))
+    counted = {
+        r.url_id: int(r.unique_clicks)
+        for r in conn.execute(
+            select(link_counters.c.url_id, link_counters.c.unique_clicks)
+            .where(link_counters.c.account_id == account, link_counters.c.activity_id == activity_id)
+        )
+    }
+    by_url: dict[str, list[Any]] = {}
+    for r in registered:
+        by_url.setdefault(r.url, []).append(r)
+    out: list[LinkClicks] = []
+    for url, group in by_url.items():
+        ids = sorted(r.url_id for r in group)
+        if len(ids) == 1:
+            unique = counted.get(ids[0], 0)
+        else:
+            unique = int(conn.execute(
+                select(func.count(func.distinct(link_clickers.c.contact_id))).where(
+                    link_clickers.c.account_id == account, link_clickers.c.activity_id == activity_id,
+                    link_clickers.c.url_id.in_(ids))
+            ).scalar() or 0)
+        tag = next((r.link_tag for r in group if r.url_id == ids[0]), None)
+        out.append(LinkClicks(ids[0], url, tag, unique))
+    known = {r.url_id for r in registered}
+    out.extend(LinkClicks(u, None, None, n) for u, n in counted.items() if u not in known)
+    out.sort(key=lambda lc: (len(lc.url_id), lc.url_id))
+    return out
+
+
+def link_urls(conn: Connection, account: int, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The URL of each (activity_id, url_id) that has one."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(links.c.activity_id, links.c.url_id, links.c.url).where(
+            links.c.account_id == account,
+            links.c.activity_id.in_(sorted({a for a, _ in wanted})),
+            links.c.url_id.in_(sorted({u for _, u in wanted})),
+        )
+    )
+    return {(r.activity_id, r.url_id): r.url for r in rows if (r.activity_id, r.url_id) in wanted}
+
+
+@dataclass(slots=True)
+class ContactTally:
+    """What one contact did with one activity: event counts by type, and when it was last sent."""
+
+    activity_id: str
+    last_sent_at: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, event_type: EventType) -> int:
+        return self.counts.get(event_type.value, 0)
+
+
+def contact_tallies(
+    conn: Connection, account: int, contact_id: str, *, since: int, until: int, limit: int = 200
+) -> list[ContactTally]:
+    """Activities last sent to the contact within ``[since, until]``, most recent first.
+
+    Counts cover the activity's whole history for the contact (an open the day after the
+    range still belongs to an email sent within it). Grouped from the contact's events,
+    which the ``ix_events_contact`` index keeps cheap.
+    """
+    rows = conn.execute(
+        select(events.c.activity_id, events.c.type, func.count().label("n"), func.max(events.c.occurred_at).label("at"))
+        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+        .group_by(events.c.activity_id, events.c.type)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    sent: dict[str, int] = {}
+    for r in rows:
+        counts.setdefault(r.activity_id, {})[r.type] = int(r.n)
+        if r.type == EventType.SEND.value:
+            sent[r.activity_id] = int(r.at)
+    tallies = [ContactTally(a, t, counts[a]) for a, t in sent.items() if since <= t <= until]
+    tallies.sort(key=lambda x: (x.last_sent_at, x.activity_id), reverse=True)
+    return tallies[:limit]

@@ -1,0 +1,106 @@
+"""Queries the tracking dialects need beyond ``reports``: campaign-wide event lists and
+per-contact tallies (Constant Contact v2's contact and campaign tracking).
+
+Same conventions as ``reports``: newest first, keyset ``after=(occurred_at, id)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select
+
+from .reports import CONTACT_COLS, EVENT_COLS, Key, _before, _contact_join
+from .schema import activities, campaigns, events, links
+
+
+def campaign_events(
+    conn: Connection,
+    account: int,
+    activity_ids: Sequence[str],
+    types: Sequence[str],
+    *,
+    since: int | None = None,
+    url_id: str | None = None,
+    after: Key | None = None,
+    limit: int = 500,
+) -> list[Row[Any]]:
+    """Events of all of a campaign's activities, newest first.
+
+    Takes the activity ids (not the campaign's) so the query stays on ``ix_events_activity``.
+    """
+    if not activity_ids:
+        return []
+    q = (
+        select(*EVENT_COLS, *CONTACT_COLS)
+        .select_from(_contact_join(events))
+        .where(events.c.account_id == account, events.c.activity_id.in_(list(activity_ids)),
+               events.c.type.in_(list(types)))
+    )
+    if since is not None:
+        q = q.where(events.c.occurred_at >= since)
+    if url_id is not None:
+        q = q.where(events.c.url_id == url_id)
+    cond = _before(events.c.occurred_at, events.c.id, after)
+    if cond is not None:
+        q = q.where(cond)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def link_urls(conn: Connection, account: int, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The URL behind each ``(activity_id, url_id)``, for the links a page of clicks names."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    by_activity: dict[str, list[str]] = {}
+    for activity_id, url_id in wanted:
+        by_activity.setdefault(activity_id, []).append(url_id)
+    cond = or_(*(and_(links.c.activity_id == a, links.c.url_id.in_(u)) for a, u in by_activity.items()))
+    rows = conn.execute(
+        select(links.c.activity_id, links.c.url_id, links.c.url).where(links.c.account_id == account, cond)
+    )
+    return {(r.activity_id, r.url_id): r.url for r in rows}
+
+
+def contact_type_counts(conn: Connection, account: int, contact_id: str) -> dict[str, int]:
+    """How many events of each type one contact has, over all campaigns."""
+    rows = conn.execute(
+        select(events.c.type, func.count())
+        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+        .group_by(events.c.type)
+    )
+    return {str(t): int(n) for t, n in rows}
+
+
+@dataclass(slots=True)
+class CampaignTally:
+    """One campaign's events for one contact, by type, and when the latest happened."""
+
+    campaign_num_id: int
+    last_at: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def contact_campaign_counts(conn: Connection, account: int, contact_id: str) -> list[CampaignTally]:
+    """Per campaign sent to one contact: event counts by type; most recent campaign first."""
+    q = (
+        select(campaigns.c.num_id, events.c.type, func.count(), func.max(events.c.occurred_at))
+        .select_from(
+            events.join(activities, and_(activities.c.account_id == events.c.account_id,
+                                         activities.c.id == events.c.activity_id))
+            .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
+                                  campaigns.c.id == activities.c.campaign_id))
+        )
+        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+        .group_by(campaigns.c.num_id, events.c.type)
+    )
+    tallies: dict[int, CampaignTally] = {}
+    for num_id, type_, n, last in conn.execute(q):
+        t = tallies.setdefault(int(num_id), CampaignTally(int(num_id), int(last)))
+        t.counts[str(type_)] = int(n)
+        t.last_at = max(t.last_at, int(last))
+    return sorted(tallies.values(), key=lambda t: (t.last_at, t.campaign_num_id), reverse=True)
+
