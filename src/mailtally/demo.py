@@ -85,7 +85,8 @@ def _build(conn: Connection, account: int) -> list[Event]:
         people.append((row.id, email))
     events: list[Event] = []
     for n, (name, size) in enumerate(CAMPAIGNS):
-        start = now - (len(CAMPAIGNS) - n) * 9 * DAY
+        # Nine days apart, the newest six days ago: recent enough for 7-day report windows.
+        start = now - ((len(CAMPAIGNS) - 1 - n) * 9 + 6) * DAY
         campaign = catalog.create_campaign(conn, account, name, "Newsletter", created_at=start - DAY)
         activity = catalog.create_activity(conn, account, campaign.id, "primary_email", f"{name}: news for you",
                                            "Demo Co", "news@demo.example.com")
