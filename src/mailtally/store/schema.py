@@ -241,3 +241,23 @@ link_clickers = Table(
     Column("url_id", String(64), primary_key=True),
     Column("contact_id", String(36), primary_key=True),
 )
+
+# Bounces that matched no send: kept and listed, never dropped.
+unmatched_bounces = Table(
+    "unmatched_bounces",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", BigInteger, primary_key=True),
+    Column("received_at", Ms, nullable=False),
+    Column("message_key", String(64), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("bounce_code", String(1)),
+    Column("dsn_status", String(16)),
+    Column("reply_code", String(8)),
+    Column("diagnostic", Text),
+    Column("remote_mta", String(255)),
+    Column("original_message_id", String(998)),
+    Column("original_subject", String(998)),
+    UniqueConstraint("account_id", "message_key", "recipient", name="uq_unmatched_message"),
+)

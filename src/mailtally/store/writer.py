@@ -122,16 +122,16 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
         was_not_opened = _not_opened(st)
         _apply(ev, st, d)
         d["not_opened"] += _not_opened(st) - was_not_opened
-        if ev.type is EventType.CLICK and ev.url_id is not None:
+        if ev.type is _CLICK and ev.url_id is not None:
             link_hits[(ev.activity_id, ev.url_id)].append(ev.contact_id)
         if ev.occurred_at > last_at.get(ev.activity_id, 0):
             last_at[ev.activity_id] = ev.occurred_at
         event_id = first_id + n
         result.event_ids.append(event_id)
         rows.append((
-            account, event_id, ev.activity_id, ev.contact_id, ev.type.value, ev.occurred_at,
-            ev.device_type.value if ev.device_type else None, ev.url_id,
-            ev.reason.value if ev.reason else None, ev.bounce_code.value if ev.bounce_code else None, ev.hard,
+            account, event_id, ev.activity_id, ev.contact_id, str(ev.type), ev.occurred_at,
+            str(ev.device_type) if ev.device_type else None, ev.url_id,
+            str(ev.reason) if ev.reason else None, str(ev.bounce_code) if ev.bounce_code else None, ev.hard,
             ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason, key,
         ))
     rawsql.insert_many(conn, "events", EVENT_COLUMNS, rows)
@@ -142,54 +142,58 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     return result
 
 
+# Enum members as module constants: looking them up on the class costs more than the test.
+_SEND, _OPEN, _CLICK, _FORWARD = EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.FORWARD
+_OPTOUT, _ABUSE, _BOUNCE = EventType.OPTOUT, EventType.ABUSE, EventType.BOUNCE
+
+
 def _apply(ev: Event, st: dict[str, Any], d: dict[str, int]) -> None:
-    t = ev.occurred_at
-    match ev.type:
-        case EventType.SEND:
-            if st["sent_at"] is None:
-                st["sent_at"] = t
-                d["sends"] += 1
-        case EventType.OPEN:
-            device = (ev.device_type.value if ev.device_type else "none")
-            d["opens_all"] += 1
-            d[f"opens_{device}"] += 1
-            if st["first_open_at"] is None:
-                st["first_open_at"] = t
-                d["opens"] += 1
-            if st["last_open_at"] is None or t >= st["last_open_at"]:
-                st["last_open_at"] = t
-                st["last_open_device"] = device
-            st["opens"] += 1
-        case EventType.CLICK:
-            device = (ev.device_type.value if ev.device_type else "none")
-            d["clicks_all"] += 1
-            d[f"clicks_{device}"] += 1
-            if st["clicks"] == 0:
-                d["clicks"] += 1
-            st["clicks"] += 1
-        case EventType.FORWARD:
-            d["forwards"] += 1
-            st["forwards"] += 1
-        case EventType.OPTOUT:
-            if st["optout_at"] is None:
-                st["optout_at"] = t
-                d["optouts"] += 1
-        case EventType.ABUSE:
-            if st["abuse_at"] is None:
-                st["abuse_at"] = t
-                d["abuse"] += 1
-        case EventType.BOUNCE:
-            # A recipient's bounce is its earliest one, whatever order they arrive in.
-            code = ev.bounce_code.value if ev.bounce_code else "X"
-            if st["bounced_at"] is None:
-                d["bounces"] += 1
-            elif t < st["bounced_at"]:
-                d[f"bounces_{st['bounce_code'].lower()}"] -= 1
-            else:
-                return
-            st["bounced_at"] = t
-            st["bounce_code"] = code
-            d[f"bounces_{code.lower()}"] += 1
+    t, kind = ev.occurred_at, ev.type
+    if kind is _SEND:
+        if st["sent_at"] is None:
+            st["sent_at"] = t
+            d["sends"] += 1
+    elif kind is _OPEN:
+        device = str(ev.device_type) if ev.device_type else "none"
+        d["opens_all"] += 1
+        d["opens_" + device] += 1
+        if st["first_open_at"] is None:
+            st["first_open_at"] = t
+            d["opens"] += 1
+        if st["last_open_at"] is None or t >= st["last_open_at"]:
+            st["last_open_at"] = t
+            st["last_open_device"] = device
+        st["opens"] += 1
+    elif kind is _CLICK:
+        device = str(ev.device_type) if ev.device_type else "none"
+        d["clicks_all"] += 1
+        d["clicks_" + device] += 1
+        if st["clicks"] == 0:
+            d["clicks"] += 1
+        st["clicks"] += 1
+    elif kind is _FORWARD:
+        d["forwards"] += 1
+        st["forwards"] += 1
+    elif kind is _OPTOUT:
+        if st["optout_at"] is None:
+            st["optout_at"] = t
+            d["optouts"] += 1
+    elif kind is _ABUSE:
+        if st["abuse_at"] is None:
+            st["abuse_at"] = t
+            d["abuse"] += 1
+    elif kind is _BOUNCE:
+        # A recipient's bounce is its earliest one, whatever order they arrive in.
+        code = str(ev.bounce_code) if ev.bounce_code else "X"
+        if st["bounced_at"] is None:
+            d["bounces"] += 1
+        elif t < st["bounced_at"]:
+            d["bounces_" + st["bounce_code"].lower()] -= 1
+        else:
+            return
+        st["bounced_at"] = t
+        st["bounce_code"] = code
+        d["bounces_" + code.lower()] += 1
 
 
 def _check_references(conn: Connection, account: int, fresh: list[tuple[int, Event, str]]) -> None:
