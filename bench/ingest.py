@@ -87,7 +87,7 @@ def bench_http(folder: Path) -> float:
         }) for e in chunk))
     port = 18765
     env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "mailtally.cli", "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mailtally", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"

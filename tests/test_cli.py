@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import free_port
 
-MAILTALLY = [sys.executable, "-m", "mailtally.cli"]
+MAILTALLY = [sys.executable, "-m", "mailtally"]
 
 
 def run(*args: str, db: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,13 +1,7 @@
-"""The ``mailtally`` command.
-
-``mailtally bounces parse`` is dispatched before Typer is imported: it is run over
-thousands of files by scripts, and start-up time is most of its cost.
-"""
+"""The ``mailtally`` command (entered through ``mailtally.__main__``)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -198,12 +192,20 @@ def bounces_parse(
     raise typer.Exit(run([*(["--jsonl"] if jsonl else []), *(paths or []), *ctx.args]))
 
 
-def main() -> None:
-    argv = sys.argv[1:]
-    if argv[:2] == ["bounces", "parse"] and "--help" not in argv and Path(__file__).with_name("commands").is_dir():
-        from .commands.bounces_parse import run
+@bounces_app.command("ingest")
+def bounces_ingest(
+    paths: Annotated[list[str], typer.Argument(help="Message files, Maildirs, mboxes, or - for stdin.")],
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Record bounce messages as bounce events of the sends they belong to (unmatched ones are kept)."""
+    from .commands.bounces_ingest import run
 
-        sys.exit(run(argv[2:]))
+    settings = _settings(database)
+    raise typer.Exit(run(_engine(database), account, paths, settings.secret))
+
+
+def main() -> None:
     app()
 
 

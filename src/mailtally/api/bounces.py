@@ -1,0 +1,91 @@
+"""/v1/bounces: raw bounce messages in, bounce events out; unmatched bounces listed.
+
+Also hands senders the VERP return path and headers for a send, so bounces find it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from ..ingest.bounce_messages import Ingested, ingest_message
+from ..store import matching
+from ..timefmt import iso_ms
+from ..verp import SendRef, headers, return_path
+from .deps import engine
+from .errors import ApiError, json_response
+from .native import Campaigns, Conn, Ingest, _activity, _contact
+
+router = APIRouter(prefix="/v1", tags=["bounces"])
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+
+
+@router.post(
+    "/bounces",
+    openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+                                   "required": True}},
+)
+async def post_bounce(who: Ingest, request: Request,
+                      envelope_to: Annotated[str | None, Query(max_length=320)] = None) -> Response:
+    """Read one raw message (a DSN, an auto-reply, an ARF report) and record what it says."""
+    if int(request.headers.get("content-length") or 0) > MAX_MESSAGE_BYTES:
+        raise ApiError(413, "message_too_large", f"messages over {MAX_MESSAGE_BYTES} bytes are refused")
+    raw = await request.body()
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ApiError(413, "message_too_large", f"messages over {MAX_MESSAGE_BYTES} bytes are refused")
+    if not raw.strip():
+        raise ApiError(400, "empty_message", "send the raw message as the body (Content-Type: message/rfc822)")
+    secret: bytes = request.app.state.secret
+
+    def work() -> Ingested:
+        with engine(request).begin() as conn:
+            return ingest_message(conn, who.account_id, secret, raw, envelope_to)
+
+    result = await run_in_threadpool(work)
+    return json_response({
+        "message_key": result.message_key,
+        "is_bounce": bool(result.outcomes),
+        "recorded": result.recorded,
+        "duplicates": result.duplicates,
+        "unmatched": result.unmatched_new,
+        "records": [
+            {**o.record.to_dict(), "event_type": o.event_type.value if o.event_type else None,
+             "matched_by": o.matched_by, "activity_id": o.activity_id, "contact_id": o.contact_id}
+            for o in result.outcomes
+        ],
+    })
+
+
+@router.get("/bounces/unmatched")
+def unmatched(who: Campaigns, conn: Conn, before: Annotated[int | None, Query(ge=1)] = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    """Bounces that matched no send, newest first."""
+    rows = matching.list_unmatched(conn, who.account_id, before, limit)
+    body: dict[str, Any] = {"unmatched": [
+        {"id": r.id, "received_at": iso_ms(r.received_at), "recipient": r.recipient, "reason": r.reason,
+         "bounce_code": r.bounce_code, "status": r.dsn_status, "reply_code": r.reply_code,
+         "diagnostic": r.diagnostic, "remote_mta": r.remote_mta, "original_message_id": r.original_message_id,
+         "original_subject": r.original_subject}
+        for r in rows
+    ]}
+    if len(rows) == limit:
+        body["next"] = f"/v1/bounces/unmatched?before={rows[-1].id}&limit={limit}"
+    return json_response(body)
+
+
+@router.get("/activities/{activity_id}/return_path")
+def send_address(who: Ingest, conn: Conn, request: Request, activity_id: str,
+                 contact_id: Annotated[str, Query()],
+                 domain: Annotated[str, Query(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")],
+                 ) -> Response:
+    """The VERP envelope sender and headers to use when sending this activity to this contact."""
+    activity = _activity(conn, who, activity_id)
+    contact = _contact(conn, who, contact_id)
+    secret: bytes = request.app.state.secret
+    ref = SendRef(who.account_id, activity.num_id, contact.num_id)
+    return json_response({"return_path": return_path(secret, ref, domain), "headers": headers(secret, ref, domain)})
+
+

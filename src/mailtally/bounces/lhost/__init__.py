@@ -1,0 +1,24 @@
+"""Readers for the formats of particular mail systems, one small module each.
+
+Each module has `matches(mail) -> bool`, a cheap look at headers (From, Subject, a
+signature header) that says whether its format can apply, and `probe(mail) -> list[Finding]`,
+which reads the content and returns [] when it turns out not to be its format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from mailtally.bounces.finding import Finding
+from mailtally.bounces.lhost import amazonses, googlegroups
+from mailtally.bounces.message import Mail
+
+MODULES: tuple[ModuleType, ...] = (amazonses, googlegroups)
+
+Probe = Callable[[Mail], list[Finding]]
+
+
+def probes_for(mail: Mail) -> list[Probe]:
+    """The probes of every module whose cheap check accepts this message, in priority order."""
+    return [m.probe for m in MODULES if m.matches(mail)]

@@ -1,0 +1,42 @@
+"""authfailure: the message failed sender authentication (SPF, DKIM, DMARC)."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.AUTHFAILURE
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset(
+    {
+        "5.7.20", "5.7.21", "5.7.22", "5.7.23", "5.7.24", "5.7.26", "4.7.20", "4.7.21",
+        "4.7.22", "4.7.23", "4.7.24", "4.7.26",
+    }
+)
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"\bspf\b",
+            r"\bdkim\b",
+            r"\bdmarc\b",
+            r"sender policy framework",
+            r"domainkeys",
+            r"unauthenticated (?:e-?mail|mail|sender)",
+            r"sender authentication",
+            r"not authenticated by (?:the )?sender",
+            r"authentication (?:check|policy) failed",
+            r"message failed .{0,40}authentication",
+            r"fails? (?:spf|dkim|dmarc)",
+            r"does not designate .{1,100} as permitted sender",
+            r"sender id",
+            r"not pass dmarc",
+            r"ip address .{0,60} is not authorized to send",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,27 @@
+"""badreputation: the sending IP or domain has a poor reputation at the receiver."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.BADREPUTATION
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"reputation",
+            r"ip (?:address )?(?:is )?(?:not trusted|has a poor)",
+            r"sender score",
+            r"senderscore",
+            r"low sender score",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,62 @@
+"""blocked: the receiving server refuses the sending host (IP, hostname, block list)."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.BLOCKED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"4.7.1", "4.7.2"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"block ?list",
+            r"black ?list",
+            r"\bblocked\b",
+            r"\b(?:rbl|dnsbl|rbls)\b",
+            r"spamhaus",
+            r"spamcop",
+            r"sorbs",
+            r"barracuda",
+            r"listed (?:on|in|at|by)\b",
+            r"client host (?:\[.{1,60}\] )?(?:blocked|rejected)",
+            r"access denied",
+            r"your (?:ip|host|server|network)",
+            r"\bbanned\b",
+            r"connection (?:refused|rejected|dropped|denied) (?:by|from|for)",
+            r"not allowed to (?:connect|send)",
+            r"refused to accept",
+            r"mail server is not allowed",
+            r"ip address (?:blocked|banned|rejected|blacklisted|not allowed)",
+            r"(?:connection|host|ip|sender ip) (?:is )?(?:on|in) (?:our|the|a) (?:block|black|deny) ?list",
+            r"service (?:currently )?unavailable",
+            r"dynamic (?:ip|address|pool)",
+            r"dial-?up",
+            r"residential",
+            r"not accept(?:ing)? (?:mail|messages|connections) from",
+            r"rejected (?:your )?connection",
+            r"temporarily (?:rejected|blocked|deferred)",
+            r"sender ip",
+            r"client ip",
+            r"messages from .{1,60} temporarily deferred",
+            r"poor reputation",
+            r"helo",
+            r"ehlo",
+            r"hostname (?:rejected|blocked)",
+            r"refused to talk",
+            r"554 .{0,40}(?:rejected|refused)",
+            r"(?:\[ts0[1-4]\]|\[tss0\d\])",
+            r"dnsbl",
+            r"spam (?:source|sender)",
+            r"abuse",
+            r"your message was rejected due to",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

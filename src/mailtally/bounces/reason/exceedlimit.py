@@ -1,0 +1,27 @@
+"""exceedlimit: the message exceeds a per-recipient or administrative size limit."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.EXCEEDLIMIT
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.2.3", "4.2.3"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"message (?:length |size )?exceeds (?:the )?(?:administrative|per-recipient|recipient) limit",
+            r"exceeds? (?:the )?administrative limit",
+            r"message too large for this recipient",
+            r"recipsizelimit",
+            r"exceeded the message size limit for the recipient",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

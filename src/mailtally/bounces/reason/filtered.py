@@ -1,0 +1,43 @@
+"""filtered: the recipient (or its settings) refuses this sender or content after accepting the address."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.FILTERED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.2.0", "5.2.4", "5.1.4", "4.2.4"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"filtered",
+            r"rejected by (?:the )?(?:recipient|user)",
+            r"recipient'?s? (?:filter|setting|preference|policy)",
+            r"due to (?:the )?recipient'?s? (?:policy|preference|setting)",
+            r"only accepting mail from specific",
+            r"refused due to recipient preferences",
+            r"is not accepting any mail",
+            r"you have been blocked by the recipient",
+            r"this account is restricted",
+            r"has restricted sms e-mail",
+            r"refuse to receive mail",
+            r"user refuses",
+            r"rejecting mail for this user",
+            r"has blocked (?:you|your|the sender)",
+            r"blocked by (?:the )?(?:user|recipient)",
+            r"sender .{0,40}blocked by recipient",
+            r"bounced address",
+            r"does not accept (?:mail|messages) from",
+            r"recipient rejected the message",
+            r"mail (?:is )?not accepted by (?:the )?recipient",
+            r"addressee has set up a filter",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

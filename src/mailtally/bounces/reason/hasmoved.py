@@ -1,0 +1,26 @@
+"""hasmoved: the recipient's address has moved and mail is not forwarded."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.HASMOVED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"4.1.6", "5.1.6", "5.7.17", "5.7.18"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r" has been replaced by ",
+            r"(?:address|mailbox|recipient) has moved",
+            r"no longer on (?:this )?server",
+            r"has changed (?:his|her|their|the) address",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

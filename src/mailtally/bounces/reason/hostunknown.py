@@ -1,0 +1,53 @@
+"""hostunknown: the recipient's domain does not exist or cannot be found."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.HOSTUNKNOWN
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.1.2", "5.4.4"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"host (?:or domain name )?(?:unknown|not found)",
+            r"unknown host",
+            r"domain (?:name )?(?:not found|does not exist|doesn't exist|is not found|unknown|is not reachable)",
+            r"no such domain",
+            r"unrouteable mail domain",
+            r"name or service not known",
+            r"nxdomain",
+            r"unknown domain",
+            r"illegal host/domain name",
+            r"recipient domain must exist",
+            r"invalid domain",
+            r"host unknown",
+            r"domain .{0,60}not exist",
+            r"no mx (?:record|host)",
+            r"unresolvable domain",
+            r"host not found",
+            r"the domain is not reachable",
+            r"domain must exist",
+            r"dns type 'mx' lookup of .{1,80} responded with code nxdomain",
+            r"no dns (?:record|entry)",
+            r"domain isn't in my list of allowed rcpthosts",
+            r"unknown mail domain",
+            r"dns error.{0,80}(?:nxdomain|not found)",
+            r"mx lookup failed",
+            r"domain lookup failed",
+            r"no valid mx",
+            r"could not resolve",
+            r"non-existent domain",
+            r"nonexistent domain",
+            r"domain not found",
+            r"name server reported (?:the )?domain does not exist",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,38 @@
+"""mesgtoobig: the message is too big for the receiving system."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.MESGTOOBIG
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.3.4", "4.3.4", "5.7.16", "4.7.16"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"message (?:is |was )?too (?:big|large)",
+            r"message size (?:exceeds|too)",
+            r"exceeds? (?:the |our |maximum |max )+(?:allowed )?(?:message )?size",
+            r"size (?:limit|exceeded)",
+            r"message length exceeds",
+            r"mail (?:is )?too large",
+            r"larger than (?:the )?(?:allowed|maximum|max)",
+            r"message file too big",
+            r"exceeded maximum message size",
+            r"maximum (?:message )?size",
+            r"size of (?:the )?message exceeds",
+            r"email is too large",
+            r"message exceeds (?:the )?(?:maximum|fixed|local)",
+            r"too big for",
+            r"mail size",
+            r"sizelimit",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

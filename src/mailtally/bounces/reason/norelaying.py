@@ -1,0 +1,39 @@
+"""norelaying: the receiving server refuses to relay for this domain."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.NORELAYING
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited|rejected|refused)",
+            r"not (?:permitted|allowed) to relay",
+            r"unable to relay",
+            r"we do not relay",
+            r"relaying (?:is )?(?:not allowed|disallowed|denied)",
+            r"relay not (?:permitted|allowed|authorized)",
+            r"(?:insecure|open) relay",
+            r"not our customer",
+            r"no relaying",
+            r"relaying mail to .{1,80} is not allowed",
+            r"that domain isn't in my list of allowed rcpthosts",
+            r"relay denied",
+            r"cannot relay",
+            r"not a gateway",
+            r"mail relay",
+            r"no relay",
+            r"relay access",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

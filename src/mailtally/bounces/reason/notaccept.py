@@ -1,0 +1,32 @@
+"""notaccept: the destination does not accept mail at all (null MX, no mail service)."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.NOTACCEPT
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.1.10", "5.3.2", "4.3.2", "5.7.27"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"null mx",
+            r"does not accept (?:any )?mail",
+            r"not accepting (?:any )?(?:network )?mail",
+            r"host does not accept mail",
+            r"mx record (?:is )?(?:null|empty)",
+            r"no mx record",
+            r"domain does not accept mail",
+            r"does not receive mail",
+            r"responded with code noerror",
+            r"name server: \.: host not found",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,43 @@
+"""policyviolation: the message broke a local policy of the receiving side."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.POLICYVIOLATION
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.7.9"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"policy (?:violation|rejection|reasons|restriction)",
+            r"violates? (?:our|the|a|local)? ?(?:security |content |anti-spam )?polic",
+            r"(?:rejected|blocked|denied|refused) (?:due to|by|because of|for) (?:local |our |security |"
+            r"content )?polic",
+            r"not accepted for policy reasons",
+            r"prohibited (?:attachment|file|content)",
+            r"attachment (?:type )?(?:not allowed|prohibited|rejected|blocked)",
+            r"you are not authorized to send",
+            r"local policy",
+            r"email not accepted for policy",
+            r"policy reasons",
+            r"by policy",
+            r"is not (?:authorized|permitted) to send (?:mail|email|messages) to",
+            r"message(?: has been)? (?:rejected|blocked) by (?:the )?(?:content|attachment) filter",
+            r"because of (?:its )?(?:content|attachment)",
+            r"suspicious (?:url|link|attachment|content)",
+            r"unacceptable (?:attachment|content)",
+            r"header .{0,40}(?:is )?not allowed",
+            r"messages with multiple addresses",
+            r"sender is not allowed by policy",
+            r"denied by policy",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

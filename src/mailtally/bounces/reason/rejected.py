@@ -1,0 +1,53 @@
+"""rejected: the receiving server refuses the envelope sender."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.REJECTED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.1.7", "5.1.8", "4.1.7", "4.1.8"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"sender (?:address |domain |e-?mail )?(?:rejected|refused|denied|invalid|not allowed|blocke"
+            r"d|verify failed|verification failed)",
+            r"domain of sender address .{1,100} does not exist",
+            r"sender verify (?:failed|error)",
+            r"invalid sender",
+            r"bad sender",
+            r"unverifiable sender",
+            r"sender (?:is )?(?:not|un)(?:authorized|permitted|allowed)",
+            r"sender domain .{0,60}(?:must exist|does not exist|doesn't exist|not found|unknown|invalid)",
+            r"mail from .{0,100}(?:rejected|refused|not accepted)",
+            r"address rejected: domain not found",
+            r"from address rejected",
+            r"rejected by sender",
+            r"return path",
+            r"envelope sender",
+            r"sender not pre-approved",
+            r"unknown sender",
+            r"sender unknown",
+            r"your (?:e-?mail )?address has been (?:black|block)listed",
+            r"we do not accept mail from",
+            r"refused to talk to me",
+            r"mismatches client ip",
+            r"sender address is not valid",
+            r"reject(?:ed)? sender",
+            r"sender .{0,80} rejected",
+            r"empty envelope senders",
+            r"not allowed to send (?:from|as)",
+            r"sender domain",
+            r"null sender",
+            r"sender mismatch",
+            r"reject by sender",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

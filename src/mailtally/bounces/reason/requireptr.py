@@ -1,0 +1,46 @@
+"""requireptr: the sending server's IP address has no (or a mismatched) reverse DNS name."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.REQUIREPTR
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.7.25", "4.7.25"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"reverse dns",
+            r"\bptr\b",
+            r"\brdns\b",
+            r"reverse (?:lookup|look-up|hostname|name|address)",
+            r"cannot find your (?:reverse )?hostname",
+            r"cannot resolve your (?:ip )?address",
+            r"client host name .{0,40}(?:unknown|mismatch)",
+            r"ip name lookup failed",
+            r"(?:no|missing|invalid) ptr",
+            r"hostname (?:does not|doesn't) (?:match|resolve)",
+            r"unresolvable (?:ip|address|host)",
+            r"client host rejected: cannot find your",
+            r"reverse dns lookup failed",
+            r"dns lookup of .{0,60}(?:failed|does not match)",
+            r"no dns name for",
+            r"does not have a hostname",
+            r"without valid reverse",
+            r"doesn't have a ptr",
+            r"no reverse",
+            r"not have reverse",
+            r"connections from ips without",
+            r"ip address has no name",
+            r"ip doesn't have a ptr",
+            r"rdns",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

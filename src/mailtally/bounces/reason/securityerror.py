@@ -1,0 +1,42 @@
+"""securityerror: the transaction failed a security requirement (authentication, encryption)."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.SECURITYERROR
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset(
+    {
+        "5.7.0", "5.7.1", "5.7.2", "5.7.3", "5.7.4", "5.7.5", "5.7.6", "5.7.7",
+        "5.7.8", "5.7.10", "5.7.11", "5.7.14", "5.7.15", "5.7.19", "5.5.6", "4.7.5",
+        "4.7.6", "4.7.7", "4.7.12", "4.7.15",
+    }
+)
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"authentication (?:is )?(?:required|failed|needed)",
+            r"must be authenticated",
+            r"user not authenticated",
+            r"authrequired",
+            r"encryption (?:is )?required",
+            r"must (?:be|use) (?:encrypted|tls)",
+            r"not authenticated",
+            r"authentication credentials invalid",
+            r"please authenticate",
+            r"sender is not authenticated",
+            r"auth (?:failed|required)",
+            r"security (?:error|reasons|policy)",
+            r"authenticat(?:e|ion) first",
+            r"restricted to authenticated",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

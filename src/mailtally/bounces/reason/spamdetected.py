@@ -1,0 +1,38 @@
+"""spamdetected: the receiving server judged the message to be spam."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.SPAMDETECTED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"spam(?!haus|cop)",
+            r"junk mail",
+            r"unsolicited (?:bulk |commercial )?(?:e-?mail|mail|message)",
+            r"bulk (?:e-?mail|mail)",
+            r"looks like (?:spam|junk)",
+            r"content (?:was |is )?(?:rejected|blocked)",
+            r"message (?:content )?(?:rejected|refused) due to (?:its )?content",
+            r"high probability of being",
+            r"considered (?:as )?(?:junk|unsolicited)",
+            r"classified as (?:junk|bulk)",
+            r"uce\b",
+            r"content presents a potential",
+            r"message (?:is|was) (?:classified|identified|detected) as",
+            r"our system has detected that this message is",
+            r"mail appears to be unsolicited",
+            r"rejected as bulk",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,36 @@
+"""speeding: the sender sends too much, too fast for the receiver (rate limiting)."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.SPEEDING
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"rate (?:limit|limited|limiting)",
+            r"rate that prevents additional messages",
+            r"try again slower",
+            r"too many (?:messages|mails|e-?mails) (?:in|from|sent|per|too)",
+            r"sending (?:too )?(?:fast|quickly|many)",
+            r"exceeded .{0,30}(?:sending|message) (?:limit|rate|quota)",
+            r"throttl",
+            r"too fast",
+            r"receiving mail at a rate",
+            r"temporarily deferred due to unexpected volume",
+            r"message rate",
+            r"unusual rate",
+            r"rate of unsolicited",
+            r"too much mail",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

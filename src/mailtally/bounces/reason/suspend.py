@@ -1,0 +1,39 @@
+"""suspend: the recipient's account exists but is disabled or suspended."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.SUSPEND
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.2.1", "4.2.1", "5.7.13"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"(?:account|mailbox|user|address|recipient)(?: has been| is|'s)? (?:temporarily )?(?:disabl"
+            r"ed|suspended|deactivated|inactive|locked|frozen|blocked by the administrator|expired|disco"
+            r"ntinued|closed|deleted)",
+            r"(?:inactive|disabled|suspended|expired|closed) (?:user|account|mailbox|recipient|address)",
+            r"has been (?:disabled|suspended|deactivated)",
+            r"boite du destinataire archivee",
+            r"not an active (?:user|address|account|mailbox)",
+            r"mailbox (?:currently )?(?:suspended|unavailable due)",
+            r"is not active",
+            r"account (?:is )?unavailable",
+            r"user (?:account )?(?:is )?suspended",
+            r"this account has been disabled",
+            r"email account .{0,40}(?:disabled|suspended)",
+            r"recipient suspended",
+            r"mailbox is frozen",
+            r"is a deactivated mailbox",
+            r"account has been closed",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,30 @@
+"""syntaxerror: the SMTP conversation broke down on a command syntax error."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.SYNTAXERROR
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"syntax error",
+            r"command (?:unrecognized|not recognized|unknown)",
+            r"unrecognized command",
+            r"bad sequence of commands",
+            r"command not implemented",
+            r"parameter not implemented",
+            r"line too long\b.{0,20}command",
+            r"invalid command",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,30 @@
+"""systemfull: the receiving system (not the mailbox) is out of storage."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.SYSTEMFULL
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"4.3.1", "5.3.1", "4.4.5"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"mail system full",
+            r"insufficient system (?:storage|resources)",
+            r"system (?:storage|disk) (?:full|space)",
+            r"server is full",
+            r"disk (?:is )?full",
+            r"file system full",
+            r"out of (?:system )?memory",
+            r"no space left on device",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,29 @@
+"""toomanyconn: the sender opened too many connections or sent too many recipients at once."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.TOOMANYCONN
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.5.3", "4.5.3"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"too many (?:connections|concurrent|simultaneous|sessions|recipients|hosts|smtp sessions)",
+            r"connection limit",
+            r"connection rate limit",
+            r"max(?:imum)? (?:number of )?connections",
+            r"too many open connections",
+            r"concurrent connection",
+            r"exceeded .{0,20}connections",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

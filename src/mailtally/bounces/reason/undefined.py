@@ -1,0 +1,17 @@
+"""undefined: nothing in the bounce tells why it failed."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.UNDEFINED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = None
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,78 @@
+"""userunknown: the recipient's mailbox does not exist at the destination."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.USERUNKNOWN
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset({"5.1.0", "5.1.1", "5.1.3"})
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"user ?unknown",
+            r"unknown (?:user|recipient|local[- ]part|mailbox|address|e-?mail address)",
+            r"no such (?:user|mailbox|recipient|address|account|person)",
+            r"recipient (?:address )?(?:unknown|not found|does not exist|invalid)",
+            r"invalid (?:recipient|mailbox|user)",
+            r"recipient address rejected: (?:user unknown|undeliverable address|unknown|invalid|access d"
+            r"enied|user does not exist)",
+            r"(?:user|mailbox|account|address|recipient|e-?mail(?: address)?) (?:does not|doesn't|doesnt"
+            r"|do not) exist",
+            r"(?:user|mailbox|account|recipient|address) (?:not found|unknown|not known|not exist)",
+            r"not a valid (?:user|mailbox|recipient)",
+            r"is not a known user",
+            r"no mailbox (?:here|by that name|for)",
+            r"unrouteable address",
+            r"this user doesn't have a .{1,60}account",
+            r"addressee unknown",
+            r"unknown or illegal alias",
+            r"bad destination mailbox",
+            r"no account by that name",
+            r"the email account that you tried to reach does not exist",
+            r"resolver\.adr\.recip(?:ient)?notfound",
+            r"recipnotfound",
+            r"destinataire invalide",
+            r"invalid recipient",
+            r"adresse d au moins un destinataire invalide",
+            r"mailbox (?:is )?(?:unavailable|not available)(?! due)",
+            r"user not exist",
+            r"doesn't have an? .{1,40}account",
+            r"sorry, no mailbox",
+            r"address (?:is )?(?:invalid|not valid)\b",
+            r"unknown address",
+            r"no valid recipients",
+            r"said: 550[ -]5\.1\.1",
+            r"user does not exist",
+            r"<[^>]{1,200}>\s*\.\.\.\s*user unknown",
+            r"vdeliver: invalid or unknown virtual user",
+            r"this address no longer accepts mail",
+            r"email address could not be found",
+            r"address rejected\b",
+            r"is not a valid (?:e-?mail|address|recipient)",
+            r"no such local user",
+            r"unknown recipient",
+            r"rcpt to .{0,80}(?:unknown|invalid)",
+            r"user (?:is )?(?:unknown|invalid)",
+            r"mailbox not found",
+            r"the recipient does not exist",
+            r"requested action not taken: mailbox unavailable",
+            r"no such user here",
+            r"user reject",
+            r"undeliverable address",
+            r"not our user",
+            r"recipient not in (?:the )?(?:valid|route) list",
+            r"does not have an account",
+            r"account .{0,40}does not exist",
+            r"unknown account",
+            r"invalid address",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

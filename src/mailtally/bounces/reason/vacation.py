@@ -1,0 +1,32 @@
+"""vacation: the message was delivered and an auto-reply came back."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.VACATION
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"auto-?repl(?:y|ied)",
+            r"out of (?:the )?office",
+            r"\bvacation\b",
+            r"i am (?:currently )?(?:away|out)",
+            r"i'm (?:currently )?(?:away|out)",
+            r"automatic reply",
+            r"autoreply",
+            r"away from (?:my|the) (?:office|desk)",
+            r"absence",
+            r"on leave",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

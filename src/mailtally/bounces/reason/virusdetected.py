@@ -1,0 +1,28 @@
+"""virusdetected: the message carried (or looked like it carried) malware."""
+
+from __future__ import annotations
+
+import re
+
+from mailtally.vocab import Reason
+
+REASON = Reason.VIRUSDETECTED
+# DSN status codes that say this by themselves.
+STATUSES: frozenset[str] = frozenset()
+# Matched against the lower-cased, single-line diagnostic text.
+PATTERN: re.Pattern[str] | None = re.compile(
+    "|".join(
+        (
+            r"virus",
+            r"infected",
+            r"malware",
+            r"malicious (?:content|code|attachment)",
+            r"trojan",
+            r"worm detected",
+        )
+    )
+)
+
+
+def match(text: str) -> bool:
+    return PATTERN is not None and PATTERN.search(text) is not None

@@ -1,0 +1,98 @@
+"""Small readers shared by every format: addresses, DSN status codes, SMTP reply codes, commands."""
+
+from __future__ import annotations
+
+import re
+
+# Bounded quantifiers everywhere: these run on untrusted text.
+_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,128}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,10}", re.A)
+_ADDR_U = re.compile(r"[^\s<>()\[\]\",;:@]{1,128}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,10}")
+_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
+_REPLY = re.compile(r"(?<![\d.-])([245][0-7][0-9])(?:[ -]|$)")
+_COMMAND = re.compile(
+    r"\b(?:after|in reply to|response to|during|to)\s+(?:the\s+)?(?:end of\s+)?"
+    r"(RCPT TO|MAIL FROM|RCPT|MAIL|DATA|HELO|EHLO|STARTTLS|AUTH|BDAT|QUIT|XFORW|CONNECT|"
+    r"initial connection)\b",
+    re.I,
+)
+_CMD_LINE = re.compile(r"^[ \t]*>>>[ \t]*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS|AUTH|BDAT)\b", re.I | re.M)
+_CMD_AFTER = re.compile(r"\b(RCPT TO|MAIL FROM|DATA|EHLO|HELO)[: ]{1,3}(?:command|response)\b", re.I)
+_RCPT_HINT = re.compile(
+    r"recipient address rejected|\brcpt\b|unknown recipient|recipientnotfound|resolver\.adr\.", re.I
+)
+
+_CMD_NORMAL = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "CONNECT": "CONN", "INITIAL CONNECTION": "CONN"}
+
+
+def clean_address(value: str) -> str:
+    """`"Name" <local@domain>`, `rfc822; local@domain` or `<local@domain>:` to `local@domain`."""
+    v = value.strip()
+    if ";" in v and v.split(";", 1)[0].strip().lower() in ("rfc822", "rfc-822", "x-rfc822", "utf-8", "smtp"):
+        v = v.split(";", 1)[1].strip()
+    if v.lower().startswith("mailto:"):
+        v = v[7:]
+    m = _ADDR_U.search(v) if "@" in v else None
+    if m is None:
+        return ""
+    a = m.group(0).strip("'\"`.<>")
+    if a.startswith("+") or a.count("@") != 1:
+        return ""
+    local, _, domain = a.rpartition("@")
+    if not local or ("." not in domain and domain.lower() != "localhost"):
+        return ""
+    return a
+
+
+def find_address(text: str) -> str:
+    """The first plausible address in a line of text, cleaned."""
+    for m in _ADDR.finditer(text):
+        a = clean_address(m.group(0))
+        if a:
+            return a
+    return ""
+
+
+def find_addresses(text: str) -> list[str]:
+    out: list[str] = []
+    for m in _ADDR.finditer(text):
+        a = clean_address(m.group(0))
+        if a and a not in out:
+            out.append(a)
+    return out
+
+
+def find_status(text: str) -> str:
+    """The most specific DSN status code in the text (one that is not x.0.0 when there is one)."""
+    best = ""
+    for m in _STATUS.finditer(text):
+        code = m.group(0)
+        if int(m.group(2)) > 7:
+            continue
+        if not best:
+            best = code
+        if not code.endswith(".0.0"):
+            return code
+    return best
+
+
+def find_reply_code(text: str) -> str:
+    m = _REPLY.search(text)
+    return m.group(1) if m else ""
+
+
+def find_command(text: str) -> str:
+    m = _CMD_LINE.search(text)
+    if m:
+        return m.group(1).upper()
+    m = _COMMAND.search(text) or _CMD_AFTER.search(text)
+    if m:
+        c = " ".join(m.group(1).upper().split())
+        return _CMD_NORMAL.get(c, c)
+    if _RCPT_HINT.search(text):
+        return "RCPT"
+    return ""
+
+
+def squash(text: str, limit: int = 2000) -> str:
+    """One line, single spaces, bounded length: how diagnostics are stored and matched."""
+    return " ".join(text[: limit * 4].split())[:limit]

@@ -1,0 +1,159 @@
+"""Reading human-written bounce text: where the report ends, which lines name a recipient.
+
+Most mail systems that do not send RFC 3464 fields write the same shape: a preamble, then
+per recipient an address line followed by the error lines, then a marker before the
+returned original. `scan` reads that shape; format modules give their own markers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from mailtally.bounces.finding import Finding
+from mailtally.bounces.smtp import clean_address, find_command, find_reply_code, find_status, squash
+
+# Lines after which the returned original message starts, across mail systems.
+ORIGINAL_MARKERS = re.compile(
+    r"^[ \t]{0,40}(?:(?:-{2,80}|={2,80}|\*{2,80}|_{2,80})[ \t]{0,40})?(?:"
+    r"this is a copy of the message|below this line is a copy of the message|unsent message follows|"
+    r"below is a copy of the original message|"
+    r"original message(?: header)?s?(?: follows?)?|the original message (?:was|is|headers)|"
+    r"message headers follow|returned message|unsent message below|"
+    r"headers? of (?:the )?(?:original|returned) message|undelivered message (?:follows|headers)|"
+    r"original message headers|a copy of the original message|start of (?:returned|original) message|"
+    r"the headers of your message|content-type: message/rfc822|copy of (?:the )?(?:original )?message|"
+    r"included is a copy of the message header|received: from"
+    r")",
+    re.I | re.M,
+)
+
+_RCPT_ALONE = re.compile(r"^[ \t]*<?([^\s<>@]{1,128}@[^\s<>@]{1,255}?)>?:?[ \t]*$")
+_RCPT_COLON = re.compile(r"^[ \t]*<([^\s<>@]{1,128}@[^\s<>@]{1,255})>:?[ \t]*(.*)$")
+# "Could not be delivered to: <a@b>", ">>> a@b <a@b>", "Unknown user: a@b", "RCPT TO: a@b",
+# "There was an error delivering your mail to <a@b>.", "a@b on Thu, 29 Apr 2010 ...".
+_RCPT_PREFIXED = re.compile(
+    r"^[ \t]*(?:>>>[ \t]*(?:rcpt to:[ \t]*)?|[^<>@\n]{0,60}?(?:could not be delivered to|unable "
+    r"to deliver(?: message| mail)? to|"
+    r"delivering your (?:mail|message) to|delivery to|unknown user|rcpt to|invalid recipient|failed recipient|"
+    r"delivery has failed to|not delivered to|undeliverable to|failed to deliver to|recipient)[ \t]*:?[ \t]*)"
+    r"<?([^\s<>@()\[\]\"]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?[.:,;]?[ \t]*(.{0,400})$",
+    re.I,
+)
+# "a@b: 550 5.1.1 ...", "  * a@b", "- a@b"
+_RCPT_LEAD = re.compile(
+    r"^[ \t]*(?:[*-][ \t]+)?<?([^\s<>@()]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?"
+    r"(?::[ \t]+(.{1,400})|[ \t]*)$"
+)
+_RCPT_ON_DATE = re.compile(r"^[ \t]*([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255}) on (?:mon|tue|wed|thu|fri|sat|sun)", re.I)
+
+
+def cut_original(text: str, markers: re.Pattern[str] = ORIGINAL_MARKERS) -> tuple[str, str]:
+    """(report, original): the text before the first original-message marker, and after it."""
+    m = markers.search(text)
+    if m is None:
+        return text, ""
+    return text[: m.start()], text[m.end() :]
+
+
+def recipient_line(line: str) -> tuple[str, str] | None:
+    """(address, rest) when the line names a recipient the way bounce texts do."""
+    if "@" not in line or len(line) > 400:
+        return None
+    m = _RCPT_ALONE.match(line)
+    if m:
+        a = clean_address(m.group(1))
+        return (a, "") if a else None
+    m = _RCPT_COLON.match(line)
+    if m:
+        a = clean_address(m.group(1))
+        return (a, m.group(2)) if a else None
+    m = _RCPT_PREFIXED.match(line)
+    if m:
+        a = clean_address(m.group(1))
+        rest = m.group(2)
+        if rest.startswith("<") and rest.rstrip().endswith(">") and "@" in rest:
+            rest = ""  # ">>> a@b <a@b>": the same address twice
+        if not line.lstrip().startswith(">>>"):
+            rest = line.strip()  # "Unknown user: a@b" is itself the diagnostic
+        return (a, rest) if a else None
+    m = _RCPT_LEAD.match(line)
+    if m:
+        a = clean_address(m.group(1))
+        return (a, m.group(2) or "") if a else None
+    m = _RCPT_ON_DATE.match(line)
+    if m:
+        a = clean_address(m.group(1))
+        return (a, "") if a else None
+    return None
+
+
+def complete(f: Finding, lines: Iterable[str]) -> Finding:
+    """Fill diagnostic, status, reply code and command from the error lines of a recipient."""
+    diag = squash(" ".join(s.strip() for s in lines if s.strip()))
+    if diag and not f.diagnostic:
+        f.diagnostic = diag
+    d = f.diagnostic
+    if not f.status:
+        f.status = find_status(d)
+    if not f.reply_code:
+        f.reply_code = find_reply_code(d)
+    if not f.command:
+        f.command = find_command(d)
+    return f
+
+
+def scan(
+    report: str,
+    *,
+    start: re.Pattern[str] | None = None,
+    stop: re.Pattern[str] | None = None,
+    rcpt: re.Pattern[str] | None = None,
+) -> list[Finding]:
+    """Findings from `report`: each recipient line opens a finding, the lines after it are its error.
+
+    `start`: a pattern the error section begins after (None: from the top); `stop`: a pattern
+    that ends the section early; `rcpt`: a format's own recipient-line pattern (group 1 the
+    address, an optional group 2 the rest of the line), tried before the generic shapes.
+    Error lines that come before the first recipient serve recipients that have none of their own.
+    """
+    if start is not None:
+        m = start.search(report)
+        if m is None:
+            return []
+        report = report[m.end() :]
+    if stop is not None:
+        m = stop.search(report)
+        if m is not None:
+            report = report[: m.start()]
+    found: list[Finding] = []
+    lines: list[str] = []
+    preamble: list[str] = []
+    current: Finding | None = None
+    for line in report.split("\n"):
+        r = None
+        if rcpt is not None and "@" in line:
+            m = rcpt.search(line)
+            if m:
+                a = clean_address(m.group(1))
+                if a:
+                    r = (a, (m.group(2) or "") if m.re.groups > 1 else "")
+        if r is None:
+            r = recipient_line(line)
+        if r is not None:
+            if current is not None:
+                complete(current, lines)
+            current = Finding(recipient=r[0])
+            found.append(current)
+            lines = [r[1]] if r[1] else []
+            continue
+        if current is not None:
+            lines.append(line)
+        elif len(preamble) < 40:
+            preamble.append(line)
+    if current is not None:
+        complete(current, lines)
+    for f in found:
+        if not f.diagnostic:
+            complete(f, preamble)
+    return found

@@ -1,0 +1,150 @@
+"""`mailtally bounces parse [--jsonl] PATH...`: read bounces from files, Maildirs, mboxes or stdin.
+
+Plain argparse, no Typer: this command runs over thousands of messages from scripts, so its
+start-up time counts; `rich` is imported only for the table output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from mailtally.bounces import BounceRecord, parse
+from mailtally.mailfiles import MailSourceError, iter_messages
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="mailtally bounces parse",
+        description="Parse bounce messages (RFC 3464 DSNs, auto-replies, ARF complaints, MTA formats).",
+    )
+    ap.add_argument("--jsonl", action="store_true", help="print one JSON object per bounced recipient")
+    ap.add_argument("paths", nargs="+", metavar="PATH", help="message file, Maildir, mbox, or - for stdin")
+    return ap
+
+
+def _row(source: str, rec: BounceRecord) -> dict[str, Any]:
+    d = rec.to_dict()
+    return {"source": source, **d}
+
+
+def _dumps() -> Any:
+    try:
+        import orjson
+
+        return lambda obj: orjson.dumps(obj).decode()
+    except ImportError:  # pragma: no cover - orjson is a dependency, json is the fallback
+        import json
+
+        return lambda obj: json.dumps(obj, ensure_ascii=False)
+
+
+# Below this many paths a second process costs more than it saves.
+PARALLEL_FROM = 32
+
+
+def _collect(paths: list[str], dumps: Any, rows: list[tuple[str, BounceRecord]], buf: list[str]) -> int:
+    status = 0
+    for path in paths:
+        try:
+            for source, raw in iter_messages(path):
+                for rec in parse(raw):
+                    if dumps is not None:
+                        buf.append(dumps(_row(source, rec)))
+                    else:
+                        rows.append((source, rec))
+        except MailSourceError as e:
+            print(f"mailtally: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _parallel_jsonl(paths: list[str], dumps: Any, workers: int) -> int:
+    """Parse contiguous slices in forked children; print their output in path order.
+
+    Each child keeps its lines in memory and writes them only when done, so a full pipe
+    never stalls its parsing.
+    """
+    size = -(-len(paths) // workers)
+    slices = [paths[i : i + size] for i in range(0, len(paths), size)]
+    children: list[tuple[int, int]] = []
+    for part in slices[1:]:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            os.close(read_fd)
+            buf: list[str] = []
+            code = _collect(part, dumps, [], buf)
+            try:
+                with os.fdopen(write_fd, "w") as w:
+                    w.write("".join(line + "\n" for line in buf))
+            except BrokenPipeError:
+                code = 1
+            os._exit(code)
+        os.close(write_fd)
+        children.append((pid, read_fd))
+    mine: list[str] = []
+    status = _collect(slices[0], dumps, [], mine)
+    out = sys.stdout
+    out.write("".join(line + "\n" for line in mine))
+    for pid, read_fd in children:
+        with os.fdopen(read_fd) as r:
+            out.write(r.read())
+        _, code = os.waitpid(pid, 0)
+        status = status or (1 if os.waitstatus_to_exitcode(code) else 0)
+    out.flush()
+    return status
+
+
+def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    dumps = _dumps() if args.jsonl else None
+    workers = min(os.cpu_count() or 1, 8)
+    if dumps is not None and workers > 1 and len(args.paths) >= PARALLEL_FROM and hasattr(os, "fork") \
+            and "-" not in args.paths:
+        return _parallel_jsonl(args.paths, dumps, workers)
+    rows: list[tuple[str, BounceRecord]] = []
+    buf: list[str] = []
+    status = _collect(args.paths, dumps, rows, buf)
+    if dumps is not None:
+        if buf:
+            sys.stdout.write("\n".join(buf) + "\n")
+        sys.stdout.flush()
+        return status
+    _table(rows)
+    return status
+
+
+def _table(rows: list[tuple[str, BounceRecord]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} bounced recipient(s)")
+    for col in ("source", "recipient", "reason", "code", "status", "diagnostic"):
+        table.add_column(col, overflow="fold")
+    for source, r in rows:
+        table.add_row(
+            source, r.recipient, r.reason.value, r.bounce_code.value if r.bounce_code else "-",
+            r.status, r.diagnostic[:120],
+        )
+    Console().print(table)
+
+
+def run_cli(argv: list[str]) -> int:
+    """``run`` for a terminal: a reader that stops early (``| head``) is not an error worth a trace."""
+    try:
+        return run(argv)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def main() -> None:
+    sys.exit(run_cli(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

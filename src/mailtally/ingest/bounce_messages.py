@@ -1,0 +1,150 @@
+"""Raw bounce messages into bounce (and complaint) events of the sends they belong to.
+
+The send is found by, in order: a signed VERP token in the address the bounce was sent to;
+a token in the returned original's ``X-Mailtally-Id`` header or Message-ID; the
+recipient's most recent send. A bounce that matches nothing is kept as unmatched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+from sqlalchemy import Connection
+
+from ..bounces import BounceRecord, parse
+from ..events import Event
+from ..store import matching
+from ..store.db import now_ms
+from ..store.writer import write_events
+from ..verp import TOKEN_HEADER, SendRef, read_token
+from ..vocab import EventType, Reason
+
+# Headers in which a bounce names the address it was delivered to (the VERP address).
+DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+
+
+@dataclass(slots=True)
+class Outcome:
+    record: BounceRecord
+    matched_by: str | None = None  # "verp", "header", "message_id", "recent_send"
+    activity_id: str | None = None
+    contact_id: str | None = None
+    event_type: EventType | None = None
+
+
+@dataclass(slots=True)
+class Ingested:
+    message_key: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    recorded: int = 0
+    duplicates: int = 0
+    unmatched_new: int = 0
+
+
+def message_key(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _event_type(record: BounceRecord) -> EventType:
+    if record.reason is Reason.FEEDBACK:
+        return EventType.OPTOUT if record.feedback_type.lower() == "opt-out" else EventType.ABUSE
+    return EventType.BOUNCE
+
+
+def _bounce_headers(raw: bytes) -> tuple[list[str], int | None]:
+    head = BytesHeaderParser(policy=compat32).parsebytes(raw[:256 * 1024], headersonly=True)
+    addresses = [addr for h in DELIVERY_HEADERS for _, addr in getaddresses(head.get_all(h) or []) if addr]
+    when = None
+    try:
+        date = head.get("Date")
+        when = int(parsedate_to_datetime(str(date)).timestamp() * 1000) if date else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        when = None
+    return addresses, when
+
+
+def ingest_message(
+    conn: Connection, account: int, secret: bytes, raw: bytes, envelope_to: str | None = None
+) -> Ingested:
+    """Parse and record one message inside the caller's transaction. Re-ingesting changes nothing."""
+    result = Ingested(message_key(raw))
+    records = parse(raw)
+    if not records:
+        return result
+    addresses, date = _bounce_headers(raw)
+    if envelope_to:
+        addresses.insert(0, envelope_to)
+    verp = next((ref for a in addresses if (ref := read_token(secret, a)) and ref.account_id == account), None)
+    received = now_ms()
+
+    events: list[Event] = []
+    for record in records:
+        outcome = Outcome(record, event_type=_event_type(record))
+        result.outcomes.append(outcome)
+        found = _find_send(conn, account, secret, record, verp, len(records))
+        if found is None:
+            if matching.keep_unmatched(conn, account, {
+                "message_key": result.message_key, "recipient": record.recipient.lower()[:320],
+                "received_at": received, "reason": record.reason.value,
+                "bounce_code": record.bounce_code.value if record.bounce_code else None,
+                "dsn_status": record.status[:16] or None, "reply_code": record.reply_code[:8] or None,
+                "diagnostic": record.diagnostic[:4000] or None, "remote_mta": record.remote_mta[:255] or None,
+                "original_message_id": record.original_message_id[:998] or None,
+                "original_subject": record.original_subject[:998] or None,
+            }):
+                result.unmatched_new += 1
+            else:
+                result.duplicates += 1
+            continue
+        outcome.matched_by, (outcome.activity_id, outcome.contact_id) = found[0], found[1]
+        at = int(record.timestamp.timestamp() * 1000) if record.timestamp else (date or received)
+        key = "b" + hashlib.blake2b(f"{result.message_key}|{record.recipient.lower()}".encode(),
+                                    digest_size=20).hexdigest()
+        events.append(Event(
+            outcome.event_type or EventType.BOUNCE, outcome.activity_id, at, outcome.contact_id,
+            reason=record.reason if outcome.event_type is EventType.BOUNCE else None,
+            bounce_code=record.bounce_code if outcome.event_type is EventType.BOUNCE else None,
+            hard=record.hard_bounce if outcome.event_type is EventType.BOUNCE else None,
+            dsn_status=record.status[:16] or None, reply_code=record.reply_code[:8] or None,
+            diagnostic=record.diagnostic[:4000] or None, remote_mta=record.remote_mta[:255] or None,
+            optout_source="Feedback loop" if outcome.event_type is EventType.OPTOUT else None,
+            idempotency_key=key,
+        ))
+    if events:
+        written = write_events(conn, account, events)
+        result.recorded += written.accepted
+        result.duplicates += written.duplicates
+    return result
+
+
+def _find_send(
+    conn: Connection, account: int, secret: bytes, record: BounceRecord, verp: SendRef | None, n_records: int
+) -> tuple[str, matching.Send] | None:
+    if verp is not None:
+        send = matching.send_by_numbers(conn, account, verp.activity_num, verp.contact_num)
+        # One envelope address names one recipient: trust it alone, or for the address it names.
+        if send and (n_records == 1 or _email_of(conn, account, send) == record.recipient.lower()):
+            return "verp", send
+    header = record.original_headers.get(TOKEN_HEADER) or next(
+        (v for k, v in record.original_headers.items() if k.lower() == TOKEN_HEADER.lower()), None)
+    for how, text in (("header", header), ("message_id", record.original_message_id)):
+        if text and (ref := read_token(secret, text)) and ref.account_id == account:
+            send = matching.send_by_numbers(conn, account, ref.activity_num, ref.contact_num)
+            if send:
+                return how, send
+    if record.recipient:
+        send = matching.latest_send_to(conn, account, record.recipient)
+        if send:
+            return "recent_send", send
+    return None
+
+
+def _email_of(conn: Connection, account: int, send: matching.Send) -> str | None:
+    from ..store.catalog import get_contact
+
+    row = get_contact(conn, account, send[1])
+    return row.email if row else None

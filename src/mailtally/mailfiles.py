@@ -1,0 +1,98 @@
+"""Raw messages from where people keep them: a file, a Maildir, an mbox, or stdin.
+
+This is the I/O side of bounce parsing; `mailtally.bounces` itself only ever sees bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# An mbox separator: "From sender Sat Oct  4 08:00:07 2025" (asctime date after the sender).
+_SEPARATOR = re.compile(
+    rb"^From \S* +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ", re.M
+)
+# Single-message files by name: a bounce may quote an mbox separator line inside its body.
+SINGLE_MESSAGE_SUFFIXES = (".eml", ".msg", ".txt")
+
+
+class MailSourceError(Exception):
+    """A path that cannot be read as a message, a Maildir or an mbox."""
+
+
+def _is_maildir(p: Path) -> bool:
+    return (p / "cur").is_dir() or (p / "new").is_dir()
+
+
+def _maildir(p: Path, label: str) -> Iterator[tuple[str, bytes]]:
+    for sub in ("new", "cur"):
+        d = p / sub
+        if not d.is_dir():
+            continue
+        for entry in sorted(os.scandir(d), key=lambda e: e.name):
+            if entry.is_file() and not entry.name.startswith("."):
+                with open(entry.path, "rb") as fh:
+                    yield f"{label}#{sub}/{entry.name}", fh.read(MAX_MESSAGE_BYTES)
+
+
+def split_mbox(data: bytes) -> Iterator[bytes]:
+    """Messages of an mbox: each starts at a line beginning "From " after a blank line (or at the top)."""
+    data = data.replace(b"\r\n", b"\n")
+    start = 0
+    pos = 0
+    while True:
+        nxt = data.find(b"\n\nFrom ", pos)
+        if nxt < 0:
+            break
+        yield _unescape(data[start : nxt + 1])
+        start = nxt + 2
+        pos = start
+    if data[start:].strip():
+        yield _unescape(data[start:])
+
+
+def _unescape(msg: bytes) -> bytes:
+    # mboxrd: ">From " quoted lines lose one ">"; the "From " separator line itself is dropped.
+    if msg.startswith(b"From "):
+        nl = msg.find(b"\n")
+        msg = msg[nl + 1 :] if nl >= 0 else b""
+    if b"\n>" in msg:
+        lines = msg.split(b"\n")
+        msg = b"\n".join(ln[1:] if ln.startswith(b">") and ln.lstrip(b">").startswith(b"From ") else ln for ln in lines)
+    return msg
+
+
+def is_mbox(data: bytes) -> bool:
+    """An mbox starts with a separator line; a lone message saved with its "From " line is one too."""
+    return _SEPARATOR.match(data[:200]) is not None
+
+
+def iter_messages(path: str) -> Iterator[tuple[str, bytes]]:
+    """(source label, raw bytes) for every message at `path`; raises MailSourceError if unreadable.
+
+    A plain file is labelled with the path exactly as given; members of a Maildir or an mbox
+    get `path#member`.
+    """
+    if path == "-":
+        yield "-", sys.stdin.buffer.read(MAX_MESSAGE_BYTES)
+        return
+    p = Path(path)
+    try:
+        if p.is_dir():
+            if not _is_maildir(p):
+                raise MailSourceError(f"{path}: a directory but not a Maildir (no cur/ or new/)")
+            yield from _maildir(p, path)
+            return
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_MESSAGE_BYTES)
+    except OSError as e:
+        raise MailSourceError(f"{path}: {e.strerror or e}") from e
+    if is_mbox(data) and not p.name.lower().endswith(SINGLE_MESSAGE_SUFFIXES):
+        for i, msg in enumerate(split_mbox(data), 1):
+            yield f"{path}#{i}", msg
+        return
+    yield path, data

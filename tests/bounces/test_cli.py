@@ -1,0 +1,67 @@
+"""The `bounces parse` command, run as a process: files, a Maildir, an mbox, stdin, a bad path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+CMD = [sys.executable, "-m", "mailtally.commands.bounces_parse"]
+
+
+def _run(*args: str, stdin: bytes | None = None) -> tuple[int, list[dict[str, object]], str]:
+    proc = subprocess.run([*CMD, *args], input=stdin, capture_output=True, timeout=60)
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+    return proc.returncode, rows, proc.stderr.decode()
+
+
+def test_files_jsonl() -> None:
+    a, b = str(EXAMPLES / "reason-userunknown.eml"), str(EXAMPLES / "reason-mailboxfull.eml")
+    rc, rows, _ = _run("--jsonl", a, b, str(EXAMPLES / "not-a-bounce.eml"))
+    assert rc == 0
+    assert [(r["source"], r["recipient"], r["reason"], r["bounce_code"], r["hard_bounce"]) for r in rows] == [
+        (a, "userunknown@receiver.example", "userunknown", "B", True),
+        (b, "mailboxfull@receiver.example", "mailboxfull", "F", False),
+    ]
+    assert {"status", "reply_code", "diagnostic", "original_headers", "timestamp"} <= set(rows[0])
+
+
+def test_maildir_mbox_and_stdin(tmp_path: Path) -> None:
+    md = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "new" / "1.eml").write_bytes((EXAMPLES / "reason-hostunknown.eml").read_bytes())
+    (md / "cur" / "2.eml:2,S").write_bytes((EXAMPLES / "reason-suspend.eml").read_bytes())
+    mbox = tmp_path / "bounces.mbox"
+    mbox.write_bytes(
+        b"From MAILER-DAEMON Tue Jan  2 10:00:00 2024\n"
+        + (EXAMPLES / "reason-expired.eml").read_bytes()
+        + b"\nFrom MAILER-DAEMON Tue Jan  2 10:00:01 2024\n"
+        + (EXAMPLES / "reason-blocked.eml").read_bytes()
+    )
+    rc, rows, _ = _run("--jsonl", str(md), str(mbox), "-", stdin=(EXAMPLES / "reason-vacation.eml").read_bytes())
+    assert rc == 0
+    got = [(r["source"], r["reason"]) for r in rows]
+    assert got == [
+        (f"{md}#new/1.eml", "hostunknown"),
+        (f"{md}#cur/2.eml:2,S", "suspend"),
+        (f"{mbox}#1", "expired"),
+        (f"{mbox}#2", "blocked"),
+        ("-", "vacation"),
+    ]
+
+
+def test_bad_path_reports_and_continues(tmp_path: Path) -> None:
+    good = str(EXAMPLES / "reason-userunknown.eml")
+    rc, rows, err = _run("--jsonl", str(tmp_path / "missing.eml"), good)
+    assert rc == 1
+    assert "missing.eml" in err
+    assert [r["source"] for r in rows] == [good]
+
+
+def test_table_output() -> None:
+    proc = subprocess.run([*CMD, str(EXAMPLES / "reason-userunknown.eml")], capture_output=True, timeout=60)
+    assert proc.returncode == 0
+    assert b"userunknown" in proc.stdout

@@ -1,0 +1,87 @@
+"""Hand-written examples in the repo: one per reason module and per format module, asserted exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mailtally.bounces import BounceRecord, parse
+from mailtally.vocab import BounceCode, Reason, bounce_code_for
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+REASON_FILES = sorted(EXAMPLES.glob("reason-*.eml"))
+
+
+def _one(name: str) -> BounceRecord:
+    records = parse((EXAMPLES / name).read_bytes())
+    assert len(records) == 1, records
+    return records[0]
+
+
+@pytest.mark.parametrize("path", REASON_FILES, ids=[p.stem for p in REASON_FILES])
+def test_reason_example(path: Path) -> None:
+    reason = Reason(path.stem.removeprefix("reason-"))
+    (rec,) = parse(path.read_bytes())
+    assert rec.reason is reason
+    assert rec.bounce_code == bounce_code_for(reason)
+
+
+def test_every_reason_module_has_an_example() -> None:
+    from mailtally.bounces import reason as reason_pkg
+
+    modules = {p.stem for p in Path(reason_pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
+    examples = {p.stem.removeprefix("reason-") for p in REASON_FILES} | {"delivered"}
+    assert modules <= examples, modules - examples
+
+
+def test_dsn_example_carries_every_field() -> None:
+    rec = _one("reason-userunknown.eml")
+    assert rec.recipient == "userunknown@receiver.example"
+    assert rec.bounce_code is BounceCode.NONEXISTENT and rec.hard_bounce
+    assert rec.status == "5.1.1" and rec.reply_code == "550"
+    assert rec.action == "failed"
+    assert rec.remote_mta == "mx.receiver.example" and rec.reporting_mta == "mx.sender.example"
+    assert rec.timestamp == datetime(2024, 1, 2, 9, 59, 58, tzinfo=UTC)
+    assert rec.original_message_id == "<campaign-42.contact-7@sender.example>"
+    assert rec.original_subject == "January news"
+    assert rec.original_headers == {"X-Mailtally-Activity": "act-42"}
+    d = rec.to_dict()
+    assert d["reason"] == "userunknown" and d["bounce_code"] == "B" and d["timestamp"].startswith("2024-01-02T09:59:58")
+
+
+def test_feedback_is_not_a_bounce() -> None:
+    rec = _one("reason-feedback.eml")
+    assert rec.recipient == "complainer@isp.example"
+    assert rec.reason is Reason.FEEDBACK and rec.bounce_code is None and not rec.hard_bounce
+    assert rec.feedback_type == "abuse"
+    assert rec.original_headers["X-Mailtally-Activity"] == "act-42"
+
+
+def test_vacation_names_the_away_recipient() -> None:
+    rec = _one("reason-vacation.eml")
+    assert rec.recipient == "pat@receiver.example"
+    assert rec.bounce_code is BounceCode.VACATION
+
+
+def test_amazonses_json_notification() -> None:
+    rec = _one("lhost-amazonses-bounce.eml")
+    assert (rec.recipient, rec.reason, rec.status) == ("gone@receiver.example", Reason.USERUNKNOWN, "5.1.1")
+
+
+def test_googlegroups_refusal() -> None:
+    rec = _one("lhost-googlegroups-rejected.eml")
+    assert (rec.recipient, rec.reason) == ("club@googlegroups.com", Reason.REJECTED)
+
+
+@pytest.mark.parametrize("name", ["delivered-dsn.eml", "not-a-bounce.eml"])
+def test_not_bounces_yield_nothing(name: str) -> None:
+    assert parse((EXAMPLES / name).read_bytes()) == []
+
+
+def test_crlf_and_cr_line_ends_read_the_same() -> None:
+    raw = (EXAMPLES / "reason-mailboxfull.eml").read_bytes()
+    want = parse(raw)
+    assert parse(raw.replace(b"\n", b"\r\n")) == want
+    assert parse(raw.replace(b"\n", b"\r")) == want
