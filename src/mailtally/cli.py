@@ -84,7 +84,8 @@ def serve(
   Open next:
       {base}/docs                      interactive API documentation
       {base}/v1/campaigns              the demo campaigns (send the token as a Bearer header)
-      {base}/v3/emails/activities ...  Constant Contact v3 reports (docs/constant-contact-v3.md)
+      {base}/v3/reports/summary_reports/email_campaign_summaries
+                                       Constant Contact v3 reports (docs/constant-contact-v3.md)
 
   Try:
       curl -H "Authorization: Bearer {token}" {base}/v1/campaigns

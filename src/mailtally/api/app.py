@@ -10,7 +10,7 @@ from ..config import Settings
 from ..store import migrate
 from ..store.accounts import instance_secret
 from ..store.db import open_engine
-from . import bounces, cc_v2, errors, native, whatcounts, zoho
+from . import bounces, cc_v2, cc_v3, errors, native, whatcounts, zoho
 from .auth import TokenCache
 
 
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     errors.install(app)
     app.include_router(native.router)
     app.include_router(bounces.router)
+    app.include_router(cc_v3.router)
     app.include_router(cc_v2.router)
     app.include_router(zoho.router)
     app.include_router(whatcounts.router)

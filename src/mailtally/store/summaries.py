@@ -11,10 +11,54 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, func, or_, select
 
 from ..vocab import EventType
-from .reports import CONTACT_COLS, EVENT_COLS, Key
+from .reports import Key
 from .schema import campaigns, contacts, events, link_clickers, link_counters, links
 
 OPEN = EventType.OPEN.value
+# What a tracking row shows: narrower than reports.py's rows (no address or custom fields,
+# whose JSON decoding alone cost more than the query on a 500-row page).
+TRACKING_COLS = [
+    events.c.id, events.c.contact_id, events.c.type, events.c.occurred_at, events.c.device_type, events.c.url_id,
+    events.c.bounce_code, events.c.optout_reason, contacts.c.email, contacts.c.first_name, contacts.c.last_name,
+    contacts.c.deleted_at,
+]
+_WITH_CONTACT = events.join(
+    contacts, and_(contacts.c.account_id == events.c.account_id, contacts.c.id == events.c.contact_id))
+
+
+def older_than(time_col: Any, id_col: Any, after: Key | None) -> Any:
+    """Rows after ``after`` in (time desc, id desc) order; ``time <= t`` lets the index seek."""
+    if after is None:
+        return None
+    t, i = after
+    return and_(time_col <= t, or_(time_col < t, and_(time_col == t, id_col < i)))
+
+
+def tracking_events(
+    conn: Connection,
+    account: int,
+    activity_id: str,
+    event_type: str,
+    *,
+    bounce_codes: Iterable[str] | None = None,
+    url_id: str | None = None,
+    after: Key | None = None,
+    limit: int = 500,
+) -> list[Row[Any]]:
+    """One type of event of an activity with the contact's name, newest first; key ``(occurred_at, id)``."""
+    q = (
+        select(*TRACKING_COLS)
+        .select_from(_WITH_CONTACT)
+        .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type == event_type)
+    )
+    if bounce_codes:
+        q = q.where(events.c.bounce_code.in_(list(bounce_codes)))
+    if url_id is not None:
+        q = q.where(events.c.url_id == url_id)
+    cond = older_than(events.c.occurred_at, events.c.id, after)
+    if cond is not None:
+        q = q.where(cond)
+    return list(conn.execute(q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)).all())
 
 
 def last_event_id(conn: Connection, account: int) -> int:
@@ -33,29 +77,33 @@ def latest_opens(
     vanish from the walk. Key ``(occurred_at, id)``.
     """
     later = events.alias("later")
+    # Planner steering, portable to SQLite and PostgreSQL: ``id + 0`` and ``coalesce(col, '')``
+    # keep the id bound and the activity/type filters of the subquery off the indexes, so the
+    # outer scan walks ix_events_activity in page order and each probe seeks ix_events_contact
+    # (the contact's few events). Left indexable, SQLite scans the primary key or the whole
+    # activity per row.
     newer_open = exists(
         select(later.c.id).where(
             later.c.account_id == account,
             later.c.contact_id == events.c.contact_id,
-            later.c.activity_id == activity_id,
-            later.c.type == OPEN,
-            later.c.id <= as_of,
-            or_(later.c.occurred_at > events.c.occurred_at,
-                and_(later.c.occurred_at == events.c.occurred_at, later.c.id > events.c.id)),
+            func.coalesce(later.c.activity_id, "") == activity_id,
+            func.coalesce(later.c.type, "") == OPEN,
+            later.c.id + 0 <= as_of,
+            later.c.occurred_at >= events.c.occurred_at,
+            or_(later.c.occurred_at > events.c.occurred_at, later.c.id > events.c.id),
         )
     )
     q = (
-        select(*EVENT_COLS, *CONTACT_COLS)
-        .select_from(events.join(contacts, and_(contacts.c.account_id == events.c.account_id,
-                                                contacts.c.id == events.c.contact_id)))
+        select(*TRACKING_COLS)
+        .select_from(_WITH_CONTACT)
         .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type == OPEN,
-               events.c.id <= as_of, ~newer_open)
+               events.c.id + 0 <= as_of, ~newer_open)
     )
-    if after is not None:
-        t, i = after
-        q = q.where(or_(events.c.occurred_at < t, and_(events.c.occurred_at == t, events.c.id < i)))
+    cond = older_than(events.c.occurred_at, events.c.id, after)
+    if cond is not None:
+        q = q.where(cond)
     q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
-    return list(conn.execute(q))
+    return list(conn.execute(q).all())
 
 
 def sent_campaigns(
@@ -63,9 +111,9 @@ def sent_campaigns(
 ) -> list[Row[Any]]:
     """Campaigns that have been sent, most recently sent first; key ``(last_sent_at, num_id)``."""
     q = select(campaigns).where(campaigns.c.account_id == account, campaigns.c.last_sent_at.is_not(None))
-    if after is not None:
-        t, n = after
-        q = q.where(or_(campaigns.c.last_sent_at < t, and_(campaigns.c.last_sent_at == t, campaigns.c.num_id < n)))
+    cond = older_than(campaigns.c.last_sent_at, campaigns.c.num_id, after)
+    if cond is not None:
+        q = q.where(cond)
     q = q.order_by(campaigns.c.last_sent_at.desc(), campaigns.c.num_id.desc()).limit(limit)
     return list(conn.execute(q))
 

@@ -111,6 +111,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     original = {k: dict(v) for k, v in states.items()}
     deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_at: dict[str, int] = {}
+    last_sent: dict[str, int] = {}
     link_hits: dict[tuple[str, str], list[str]] = defaultdict(list)
     rows = []
     for n, (_, ev, key) in enumerate(fresh):
@@ -126,6 +127,8 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
             link_hits[(ev.activity_id, ev.url_id)].append(ev.contact_id)
         if ev.occurred_at > last_at.get(ev.activity_id, 0):
             last_at[ev.activity_id] = ev.occurred_at
+        if ev.type is _SEND and ev.occurred_at > last_sent.get(ev.activity_id, 0):
+            last_sent[ev.activity_id] = ev.occurred_at
         event_id = first_id + n
         result.event_ids.append(event_id)
         rows.append((
@@ -137,6 +140,8 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     rawsql.insert_many(conn, "events", EVENT_COLUMNS, rows)
     _save_states(conn, account, states, original)
     _save_counters(conn, account, deltas, last_at)
+    for activity_id, at in last_sent.items():
+        _mark_sent(conn, account, activity_id, at)
     _save_links(conn, account, link_hits)
     result.accepted = len(rows)
     return result
@@ -286,8 +291,6 @@ def _save_counters(
             .where(activity_counters.c.account_id == account, activity_counters.c.activity_id == activity_id)
             .values(values)
         )
-        if d.get("sends"):
-            _mark_sent(conn, account, activity_id, last_at[activity_id])
 
 
 def _mark_sent(conn: Connection, account: int, activity_id: str, at: int) -> None:
