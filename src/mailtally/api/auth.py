@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import time
+from enum import Enum
 
 from fastapi import Request
 from sqlalchemy import Engine
 
 from ..store.accounts import Principal, principal_for_token
+from ..vocab import Scope
 
 _CACHE_SECONDS = 30.0
 
@@ -57,3 +59,17 @@ def principal(request: Request, token: str | None) -> Principal | None:
         return None
     cache: TokenCache = request.app.state.tokens
     return cache.lookup(token)
+
+
+class Refusal(Enum):
+    """Why a caller is turned away; each dialect words it in its own error shape."""
+
+    UNAUTHENTICATED = 401
+    MISSING_SCOPE = 403
+
+
+def authorize(request: Request, token: str | None, scope: Scope) -> Principal | Refusal:
+    who = principal(request, token)
+    if who is None:
+        return Refusal.UNAUTHENTICATED
+    return who if who.can(scope) else Refusal.MISSING_SCOPE

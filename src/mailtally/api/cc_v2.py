@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import Response
 
-from ..store import catalog, cursor, tracking
+from ..store import catalog, cursor, reports, tracking
 from ..store.accounts import Principal
 from ..store.reports import Key, contact_events
 from ..store.stats import campaign_stats
@@ -110,12 +110,12 @@ def caller(scope: Scope) -> Any:
         if not (api_key or "").strip():
             raise ApiError(401, "http.status.authentication.api_key_missing",
                            "The api_key query parameter is required")
-        who = auth.principal(request, auth.bearer_token(request))
-        if who is None:
+        who = auth.authorize(request, auth.bearer_token(request), scope)
+        if who is auth.Refusal.UNAUTHENTICATED:
             raise ApiError(401, "http.status.authentication.invalid_token",
                            "Send Authorization: Bearer <token> with a valid mailtally API token",
                            headers={"WWW-Authenticate": "Bearer"})
-        if not who.can(scope):
+        if who is auth.Refusal.MISSING_SCOPE:
             raise ApiError(403, "http.status.forbidden", f"This token lacks the {scope.value} scope")
         return who
 
@@ -284,7 +284,7 @@ def contact_listing(request: Request, who: Principal, conn: Connection, raw: Raw
     rows = contact_events(conn, who.account_id, contact.id, types, since=spec.since, url_id=url_id,
                           after=spec.after, limit=spec.limit + 1)
     clicks = [(r.activity_id, r.url_id) for r in rows if r.type == EventType.CLICK and r.url_id]
-    urls = tracking.link_urls(conn, who.account_id, clicks)
+    urls = reports.link_urls(conn, who.account_id, clicks)
 
     def serialize(r: Row[Any]) -> dict[str, Any]:
         uri = urls.get((r.activity_id, r.url_id), "") if r.type == EventType.CLICK else None

@@ -26,12 +26,12 @@ router = APIRouter(prefix="/v1", tags=["native"])
 
 
 def caller(scope: Scope) -> Any:
-    def dependency(request: Request) -> Principal:
-        who = auth.principal(request, auth.bearer_token(request))
-        if who is None:
+    async def dependency(request: Request) -> Principal:
+        who = auth.authorize(request, auth.bearer_token(request), scope)
+        if who is auth.Refusal.UNAUTHENTICATED:
             raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> with a valid token",
                            headers={"WWW-Authenticate": "Bearer"})
-        if not who.can(scope):
+        if who is auth.Refusal.MISSING_SCOPE:
             raise ApiError(403, "forbidden", f"this token lacks the {scope.value} scope")
         return who
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, literal_column, or_, select
 
-from .schema import activities, campaigns, contacts, events, recipients
+from .schema import activities, campaigns, contacts, events, links, recipients
 
 CONTACT_COLS = [
     contacts.c.email, contacts.c.first_name, contacts.c.last_name, contacts.c.company_name,
@@ -24,13 +24,13 @@ EVENT_COLS = [c for c in events.c if c.name != "account_id"]
 Key = tuple[int, Any]
 
 
-def _contact_join(table: Any) -> Any:
+def with_contact(table: Any) -> Any:
     return table.join(
         contacts, and_(contacts.c.account_id == table.c.account_id, contacts.c.id == table.c.contact_id)
     )
 
 
-def _before(time_col: Any, id_col: Any, after: Key | None) -> Any:
+def older_than(time_col: Any, id_col: Any, after: Key | None) -> Any:
     """Rows strictly after ``after`` in (time desc, id desc) order."""
     if after is None:
         return None
@@ -38,34 +38,6 @@ def _before(time_col: Any, id_col: Any, after: Key | None) -> Any:
     # The leading ``time <= t`` lets the index seek to the cursor; with the OR alone, SQLite
     # scans the index from the newest row, so a page cost O(depth).
     return and_(time_col <= t, or_(time_col < t, and_(time_col == t, id_col < i)))
-
-
-def activity_events(
-    conn: Connection,
-    account: int,
-    activity_id: str,
-    types: Sequence[str],
-    *,
-    bounce_codes: Iterable[str] | None = None,
-    url_id: str | None = None,
-    after: Key | None = None,
-    limit: int = 500,
-) -> list[Row[Any]]:
-    """Events of one activity (sends, opens, clicks, bounces, ...), newest first."""
-    q = (
-        select(*EVENT_COLS, *CONTACT_COLS)
-        .select_from(_contact_join(events))
-        .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type.in_(types))
-    )
-    if bounce_codes:
-        q = q.where(events.c.bounce_code.in_(list(bounce_codes)))
-    if url_id is not None:
-        q = q.where(events.c.url_id == url_id)
-    cond = _before(events.c.occurred_at, events.c.id, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
-    return list(conn.execute(q))
 
 
 def contact_events(
@@ -85,7 +57,7 @@ def contact_events(
         select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, activities.c.num_id.label("activity_num_id"),
                campaigns.c.num_id.label("campaign_num_id"), campaigns.c.name.label("campaign_name"))
         .select_from(
-            _contact_join(events)
+            with_contact(events)
             .join(activities, and_(activities.c.account_id == events.c.account_id,
                                    activities.c.id == events.c.activity_id))
             .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
@@ -101,27 +73,10 @@ def contact_events(
         q = q.where(events.c.occurred_at < until)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = _before(events.c.occurred_at, events.c.id, after)
+    cond = older_than(events.c.occurred_at, events.c.id, after)
     if cond is not None:
         q = q.where(cond)
     q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
-    return list(conn.execute(q))
-
-
-def unique_opens(
-    conn: Connection, account: int, activity_id: str, *, after: Key | None = None, limit: int = 500
-) -> list[Row[Any]]:
-    """Each contact that opened, once, at their latest open; key ``(last_open_at, contact_id)``."""
-    q = (
-        select(recipients, *CONTACT_COLS)
-        .select_from(_contact_join(recipients))
-        .where(recipients.c.account_id == account, recipients.c.activity_id == activity_id,
-               recipients.c.last_open_at.is_not(None))
-    )
-    cond = _before(recipients.c.last_open_at, recipients.c.contact_id, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(recipients.c.last_open_at.desc(), recipients.c.contact_id.desc()).limit(limit)
     return list(conn.execute(q))
 
 
@@ -131,12 +86,12 @@ def did_not_open(
     """Contacts sent to, not bounced, never opened; key ``(sent_at, contact_id)``."""
     q = (
         select(recipients, *CONTACT_COLS)
-        .select_from(_contact_join(recipients))
+        .select_from(with_contact(recipients))
         .where(recipients.c.account_id == account, recipients.c.activity_id == activity_id,
                recipients.c.sent_at.is_not(None), recipients.c.first_open_at.is_(None),
                recipients.c.bounced_at.is_(None))
     )
-    cond = _before(recipients.c.sent_at, recipients.c.contact_id, after)
+    cond = older_than(recipients.c.sent_at, recipients.c.contact_id, after)
     if cond is not None:
         q = q.where(cond)
     q = q.order_by(recipients.c.sent_at.desc(), recipients.c.contact_id.desc()).limit(limit)
@@ -163,7 +118,7 @@ def account_bounces(
         select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, campaigns.c.num_id.label("campaign_num_id"),
                campaigns.c.name.label("campaign_name"), recipients.c.sent_at)
         .select_from(
-            _contact_join(events)
+            with_contact(events)
             .join(activities, and_(activities.c.account_id == events.c.account_id,
                                    activities.c.id == events.c.activity_id))
             .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
@@ -184,3 +139,18 @@ def account_bounces(
         q = q.where(contacts.c.email == email.lower())
     q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).offset(offset).limit(limit)
     return list(conn.execute(q))
+
+
+def link_urls(conn: Connection, account: int, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The URL of each (activity_id, url_id) that has one."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(links.c.activity_id, links.c.url_id, links.c.url).where(
+            links.c.account_id == account,
+            links.c.activity_id.in_(sorted({a for a, _ in wanted})),
+            links.c.url_id.in_(sorted({u for _, u in wanted})),
+        )
+    )
+    return {(r.activity_id, r.url_id): r.url for r in rows if (r.activity_id, r.url_id) in wanted}

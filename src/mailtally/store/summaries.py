@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, func, or_, select
 
 from ..vocab import EventType
-from .reports import Key
+from .reports import Key, older_than
 from .schema import campaigns, contacts, events, link_clickers, link_counters, links
 
 OPEN = EventType.OPEN.value
@@ -24,14 +24,6 @@ TRACKING_COLS = [
 ]
 _WITH_CONTACT = events.join(
     contacts, and_(contacts.c.account_id == events.c.account_id, contacts.c.id == events.c.contact_id))
-
-
-def older_than(time_col: Any, id_col: Any, after: Key | None) -> Any:
-    """Rows after ``after`` in (time desc, id desc) order; ``time <= t`` lets the index seek."""
-    if after is None:
-        return None
-    t, i = after
-    return and_(time_col <= t, or_(time_col < t, and_(time_col == t, id_col < i)))
 
 
 def tracking_events(
@@ -163,21 +155,6 @@ def link_clicks(conn: Connection, account: int, activity_id: str) -> list[LinkCl
     out.extend(LinkClicks(u, None, None, n) for u, n in counted.items() if u not in known)
     out.sort(key=lambda lc: (len(lc.url_id), lc.url_id))
     return out
-
-
-def link_urls(conn: Connection, account: int, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The URL of each (activity_id, url_id) that has one."""
-    wanted = set(pairs)
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(links.c.activity_id, links.c.url_id, links.c.url).where(
-            links.c.account_id == account,
-            links.c.activity_id.in_(sorted({a for a, _ in wanted})),
-            links.c.url_id.in_(sorted({u for _, u in wanted})),
-        )
-    )
-    return {(r.activity_id, r.url_id): r.url for r in rows if (r.activity_id, r.url_id) in wanted}
 
 
 @dataclass(slots=True)

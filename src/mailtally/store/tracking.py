@@ -6,14 +6,14 @@ Same conventions as ``reports``: newest first, keyset ``after=(occurred_at, id)`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select
+from sqlalchemy import Connection, Row, and_, func, select
 
-from .reports import CONTACT_COLS, EVENT_COLS, Key, _before, _contact_join
-from .schema import activities, campaigns, events, links
+from .reports import CONTACT_COLS, EVENT_COLS, Key, older_than, with_contact
+from .schema import activities, campaigns, events
 
 
 def campaign_events(
@@ -35,7 +35,7 @@ def campaign_events(
         return []
     q = (
         select(*EVENT_COLS, *CONTACT_COLS)
-        .select_from(_contact_join(events))
+        .select_from(with_contact(events))
         .where(events.c.account_id == account, events.c.activity_id.in_(list(activity_ids)),
                events.c.type.in_(list(types)))
     )
@@ -43,26 +43,11 @@ def campaign_events(
         q = q.where(events.c.occurred_at >= since)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = _before(events.c.occurred_at, events.c.id, after)
+    cond = older_than(events.c.occurred_at, events.c.id, after)
     if cond is not None:
         q = q.where(cond)
     q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
     return list(conn.execute(q))
-
-
-def link_urls(conn: Connection, account: int, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The URL behind each ``(activity_id, url_id)``, for the links a page of clicks names."""
-    wanted = sorted(set(pairs))
-    if not wanted:
-        return {}
-    by_activity: dict[str, list[str]] = {}
-    for activity_id, url_id in wanted:
-        by_activity.setdefault(activity_id, []).append(url_id)
-    cond = or_(*(and_(links.c.activity_id == a, links.c.url_id.in_(u)) for a, u in by_activity.items()))
-    rows = conn.execute(
-        select(links.c.activity_id, links.c.url_id, links.c.url).where(links.c.account_id == account, cond)
-    )
-    return {(r.activity_id, r.url_id): r.url for r in rows}
 
 
 def contact_type_counts(conn: Connection, account: int, contact_id: str) -> dict[str, int]:

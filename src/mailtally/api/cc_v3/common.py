@@ -68,11 +68,11 @@ def caller(scope: Scope) -> Any:
     """
 
     async def dependency(request: Request) -> Principal:
-        who = auth.principal(request, auth.bearer_token(request))
-        if who is None:
+        who = auth.authorize(request, auth.bearer_token(request), scope)
+        if who is auth.Refusal.UNAUTHENTICATED:
             raise ApiError(401, "unauthorized", "Unauthorized: send Authorization: Bearer <a valid access token>",
                            headers={"WWW-Authenticate": "Bearer"})
-        if not who.can(scope):
+        if who is auth.Refusal.MISSING_SCOPE:
             raise ApiError(403, "forbidden", f"Forbidden: this access token lacks the {scope.value} scope")
         return who
 

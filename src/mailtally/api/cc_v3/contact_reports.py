@@ -87,7 +87,7 @@ def activity_details_report(conn: Connection, page: Page, contact_id: str, types
                                   after=(after[0], after[1]) if after else None, limit=page.limit + 1)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    urls = summaries.link_urls(conn, page.account,
+    urls = reports.link_urls(conn, page.account,
                                ((r.activity_id, r.url_id) for r in rows if r.url_id is not None))
     items = []
     for r in rows:
