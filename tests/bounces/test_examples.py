@@ -85,3 +85,72 @@ def test_crlf_and_cr_line_ends_read_the_same() -> None:
     want = parse(raw)
     assert parse(raw.replace(b"\n", b"\r\n")) == want
     assert parse(raw.replace(b"\n", b"\r")) == want
+
+
+def _rows(name: str) -> list[tuple[str, Reason, str, str, str]]:
+    return [(r.recipient, r.reason, r.status, r.reply_code, r.command) for r in parse((EXAMPLES / name).read_bytes())]
+
+
+def test_zoho_invalid_address_line() -> None:
+    assert _rows("lhost-zoho-userunknown.eml") == [
+        ("gone@receiver.example", Reason.USERUNKNOWN, "5.1.1", "550", "")
+    ]
+
+
+def test_zoho_delay_warning_is_expired() -> None:
+    assert _rows("lhost-zoho-delay.eml") == [("slow@receiver.example", Reason.EXPIRED, "", "421", "")]
+
+
+def test_kddi_mailbox_full() -> None:
+    assert _rows("lhost-kddi-mailboxfull.eml") == [("full@au.example", Reason.MAILBOXFULL, "", "", "")]
+
+
+def test_apachejames_message_details() -> None:
+    assert _rows("lhost-apachejames-userunknown.eml") == [
+        ("nobody@gateway.example", Reason.USERUNKNOWN, "", "550", "RCPT")
+    ]
+
+
+def test_verizon_mms_gateway() -> None:
+    assert _rows("lhost-verizon-mobile.eml") == [("5550100@mms.carrier.example", Reason.USERUNKNOWN, "", "", "")]
+
+
+def test_x6_rejected_recipient() -> None:
+    assert _rows("lhost-x6-userunknown.eml") == [
+        ("gone@receiver.example", Reason.USERUNKNOWN, "5.1.1", "550", "RCPT")
+    ]
+
+
+def test_fml_refuses_non_member() -> None:
+    assert _rows("lhost-fml-notmember.eml") == [("club@lists.example", Reason.REJECTED, "", "", "")]
+
+
+def test_v5sendmail_transcript_belongs_to_the_next_recipient() -> None:
+    recs = parse((EXAMPLES / "lhost-v5sendmail-transcript.eml").read_bytes())
+    assert [(r.recipient, r.reason, r.reply_code, r.command) for r in recs] == [
+        ("gone@receiver.example", Reason.USERUNKNOWN, "550", "RCPT"),
+        ("lost@nowhere.example", Reason.HOSTUNKNOWN, "550", ""),
+    ]
+    assert recs[0].diagnostic == "550 Requested mailbox not found. No such user here."
+
+
+def test_postfix_smtpd_transcript() -> None:
+    assert _rows("lhost-postfix-smtpd-transcript.eml") == [
+        ("someone@receiver.example", Reason.SYSTEMERROR, "4.3.0", "451", "DATA")
+    ]
+
+
+def test_google_rhost_reads_its_own_wording() -> None:
+    # "unusual rate of unsolicited mail" names the sending IP: blocked, not spam or rate limiting.
+    rec = _one("rhost-google-blocked.eml")
+    assert (rec.recipient, rec.reason, rec.remote_mta) == (
+        "ratelimited@gmail.com",
+        Reason.BLOCKED,
+        "gmail-smtp-in.l.google.com",
+    )
+
+
+def test_bounce_forwarded_inline_is_read_unquoted() -> None:
+    assert _rows("fallback-forwarded-inline.eml") == [
+        ("gone@receiver.example", Reason.USERUNKNOWN, "5.1.1", "550", "RCPT")
+    ]

@@ -10,6 +10,8 @@ from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_command
 from mailtally.bounces.textscan import complete, cut_original, scan
 
+_QUOTED = re.compile(r"^>[ \t]{0,4}-{3,10}[ \t]{0,4}(?:the following address|transcript of session)", re.I | re.M)
+_QUOTE = re.compile(r"^>[ \t]?", re.M)
 _DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?administrator|mailmaster|daemon", re.I)
 _SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status|failure|failed|notification|problem)|failure notice|"
@@ -31,6 +33,13 @@ def parse(mail: Mail) -> list[Finding]:
     found = [f for f in scan(report) if f.diagnostic]
     if found:
         return found
+    if _QUOTED.search(mail.text):
+        # A bounce forwarded inline by a person: every line behind "> ". Read it unquoted.
+        unquoted = _QUOTE.sub("", mail.text[:200000])
+        report, _ = cut_original(unquoted)
+        found = [f for f in scan(report) if f.diagnostic]
+        if found:
+            return found
     failed = mail.headers.get("X-Failed-Recipients")
     if failed:
         out = []

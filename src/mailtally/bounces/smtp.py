@@ -80,6 +80,12 @@ def find_reply_code(text: str) -> str:
     return m.group(1) if m else ""
 
 
+def find_command_line(text: str) -> str:
+    """The command of a transcript line (`>>> DATA`), the surest sign of where the dialogue failed."""
+    m = _CMD_LINE.search(text)
+    return m.group(1).upper() if m else ""
+
+
 def find_command(text: str) -> str:
     m = _CMD_LINE.search(text)
     if m:

@@ -11,14 +11,21 @@ import re
 from collections.abc import Iterable
 
 from mailtally.bounces.finding import Finding
-from mailtally.bounces.smtp import clean_address, find_command, find_reply_code, find_status, squash
+from mailtally.bounces.smtp import (
+    clean_address,
+    find_command,
+    find_command_line,
+    find_reply_code,
+    find_status,
+    squash,
+)
 
 # Lines after which the returned original message starts, across mail systems.
 ORIGINAL_MARKERS = re.compile(
     r"^[ \t]{0,40}(?:(?:-{2,80}|={2,80}|\*{2,80}|_{2,80})[ \t]{0,40})?(?:"
     r"this is a copy of the message|below this line is a copy of the message|unsent message follows|"
     r"below is a copy of the original message|"
-    r"original message(?: header)?s?(?: follows?)?|the original message (?:was|is|headers)|"
+    r"original message(?: header)?s?(?: follows?)?|the original message (?:was(?! received)|is|headers)|"
     r"message headers follow|returned message|unsent message below|"
     r"headers? of (?:the )?(?:original|returned) message|undelivered message (?:follows|headers)|"
     r"original message headers|a copy of the original message|start of (?:returned|original) message|"
@@ -40,11 +47,22 @@ _RCPT_PREFIXED = re.compile(
     r"<?([^\s<>@()\[\]\"]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?[.:,;]?[ \t]*(.{0,400})$",
     re.I,
 )
-# "a@b: 550 5.1.1 ...", "  * a@b", "- a@b"
+# "a@b: 550 5.1.1 ...", "  * a@b", "- a@b", "a@b [User unknown]", "a@b Invalid Address, ERROR_CODE :550"
 _RCPT_LEAD = re.compile(
     r"^[ \t]*(?:[*-][ \t]+)?<?([^\s<>@()]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?"
-    r"(?::[ \t]+(.{1,400})|[ \t]*)$"
+    r"(?::[ \t]+(.{1,400})|[ \t]+([\[(A-Za-z0-9].{0,400})|[ \t]*)$"
 )
+# Sendmail's own shape: "550 5.1.1 <a@b>... User unknown", "<a@b>... Deferred", "a@b... Host unknown".
+_RCPT_SENDMAIL = re.compile(
+    r"^[ \t]*(?:[245]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3}[ \t]+)?)?<?([^\s<>@()]{1,128}@[^\s<>@()]{1,255}?)>?"
+    r"[ \t]{0,4}\.\.\.[ \t]*(.{0,400})$"
+)
+# "User mailbox exceeds allowed size: a@b", "Delivery failed 20 attempts: a@b": a phrase, then the address.
+_RCPT_TRAILING = re.compile(
+    r"^[ \t]*([A-Za-z][^@<>:\n]{0,118}[ \t][^@<>:\n]{1,60}):[ \t]*"
+    r"<?([^\s<>@()]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?\.?[ \t]*$"
+)
+_NOT_A_FAILURE = re.compile(r"(?:from|sender|reply-to|by|cc|bcc|return-path|sent|mailing list|address)[ \t]*$", re.I)
 _RCPT_ON_DATE = re.compile(r"^[ \t]*([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255}) on (?:mon|tue|wed|thu|fri|sat|sun)", re.I)
 
 
@@ -77,20 +95,32 @@ def recipient_line(line: str) -> tuple[str, str] | None:
         if not line.lstrip().startswith(">>>"):
             rest = line.strip()  # "Unknown user: a@b" is itself the diagnostic
         return (a, rest) if a else None
-    m = _RCPT_LEAD.match(line)
+    m = _RCPT_SENDMAIL.match(line)
     if m:
         a = clean_address(m.group(1))
-        return (a, m.group(2) or "") if a else None
+        return (a, line.strip()) if a else None
     m = _RCPT_ON_DATE.match(line)
     if m:
         a = clean_address(m.group(1))
         return (a, "") if a else None
+    m = _RCPT_LEAD.match(line)
+    if m:
+        a = clean_address(m.group(1))
+        return (a, m.group(2) or m.group(3) or "") if a else None
+    m = _RCPT_TRAILING.match(line)
+    if m and not _NOT_A_FAILURE.search(m.group(1)):
+        a = clean_address(m.group(2))
+        return (a, line.strip()) if a else None
     return None
 
 
 def complete(f: Finding, lines: Iterable[str]) -> Finding:
     """Fill diagnostic, status, reply code and command from the error lines of a recipient."""
+    lines = list(lines)
     diag = squash(" ".join(s.strip() for s in lines if s.strip()))
+    if not f.command and lines:
+        # ">>> DATA" is a command only at the start of a line: look before the lines are joined.
+        f.command = find_command_line("\n".join(lines[:200]))
     if diag and not f.diagnostic:
         f.diagnostic = diag
     d = f.diagnostic
@@ -140,6 +170,9 @@ def scan(
                     r = (a, (m.group(2) or "") if m.re.groups > 1 else "")
         if r is None:
             r = recipient_line(line)
+        if r is not None and current is not None and r[0].lower() == current.recipient.lower():
+            lines.append(line)  # the same recipient again: the server's reply naming it is its error text
+            continue
         if r is not None:
             if current is not None:
                 complete(current, lines)

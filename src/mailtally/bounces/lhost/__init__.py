@@ -11,10 +11,23 @@ from collections.abc import Callable
 from types import ModuleType
 
 from mailtally.bounces.finding import Finding
-from mailtally.bounces.lhost import amazonses, googlegroups
+from mailtally.bounces.lhost import (
+    amazonses,
+    apachejames,
+    fml,
+    googlegroups,
+    kddi,
+    postfix,
+    v5sendmail,
+    verizon,
+    x6,
+    zoho,
+)
 from mailtally.bounces.message import Mail
 
-MODULES: tuple[ModuleType, ...] = (amazonses, googlegroups)
+MODULES: tuple[ModuleType, ...] = (
+    amazonses, googlegroups, zoho, kddi, apachejames, verizon, x6, fml, v5sendmail, postfix,
+)
 
 Probe = Callable[[Mail], list[Finding]]
 

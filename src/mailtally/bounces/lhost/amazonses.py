@@ -12,7 +12,7 @@ from mailtally.vocab import Reason
 
 
 def matches(mail: Mail) -> bool:
-    return '"notificationType"' in mail.text
+    return "notificationType" in mail.text  # also inside an SNS envelope, where its quotes are escaped
 
 
 def _json(text: str) -> dict[str, Any] | None:

@@ -1,15 +1,18 @@
 """The one place where a bounce's reason is decided.
 
 Each reason lives in its own module with the DSN status codes that imply it and the
-diagnostic phrases that say it. `decide` weighs them in a fixed order: what the format
-reader knew for certain, then the diagnostic text (the most specific evidence), then the
-DSN status code, then what little the action and the SMTP command tell.
+diagnostic phrases that say it. `decide` follows the order Sisimai 5 uses, because its
+judgement is the reference: what the format reader knew for certain; then rules for the
+remote host's provider (`bounces.rhost`); then each reason's own test in a fixed order,
+where the status code and the phrases are weighed together with the SMTP command; then,
+when the status code is vague, a second phrase list; then the action and the command.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
+from mailtally.bounces import rhost
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.reason import (
     authfailure,
@@ -49,85 +52,60 @@ from mailtally.bounces.reason import (
 )
 from mailtally.vocab import Reason
 
-# Order matters: a more specific phrase must be tried before a broader one that would also
-# match ("mailbox full" before "mailbox", "spf" before "blocked", "sender rejected" before "rejected").
-TEXT_ORDER: tuple[ModuleType, ...] = (
-    suppressed,
-    mailboxfull,
-    exceedlimit,
-    mesgtoobig,
-    suspend,
-    hasmoved,
-    notcompliantrfc,
-    authfailure,
-    requireptr,
-    badreputation,
-    norelaying,
-    hostunknown,
-    rejected,
-    userunknown,
-    filtered,
-    virusdetected,
-    spamdetected,
-    policyviolation,
-    speeding,
-    ratelimited,
-    toomanyconn,
-    blocked,
-    failedstarttls,
-    securityerror,
-    notaccept,
-    systemfull,
-    contenterror,
-    expired,
-    networkerror,
-    systemerror,
-    mailererror,
-    syntaxerror,
-)
-
 STATUS_TO_REASON: dict[str, Reason] = {}
-for _mod in (*TEXT_ORDER, delivered):
+for _mod in (
+    suppressed, mailboxfull, exceedlimit, mesgtoobig, suspend, hasmoved, notcompliantrfc, authfailure,
+    requireptr, badreputation, norelaying, hostunknown, rejected, userunknown, filtered, virusdetected,
+    spamdetected, policyviolation, speeding, ratelimited, toomanyconn, blocked, failedstarttls,
+    securityerror, notaccept, systemfull, contenterror, expired, networkerror, systemerror, mailererror,
+    syntaxerror, delivered,
+):
     for _code in _mod.STATUSES:
         STATUS_TO_REASON.setdefault(_code, _mod.REASON)
 
-# Status codes whose meaning is precise enough to beat a loose phrase in the diagnostic.
-DECISIVE = frozenset(
+# First pass: each reason's `true` (status code and phrases together), most specific first.
+FIRST: tuple[ModuleType, ...] = (
+    suppressed, mailboxfull, mesgtoobig, exceedlimit, suspend, hasmoved, norelaying, authfailure, userunknown,
+    filtered, requireptr, notcompliantrfc, rejected, hostunknown, virusdetected, spamdetected, speeding, toomanyconn,
+    blocked,
+)
+# Second pass, when the status code is missing or vague: phrases only.
+SECOND: tuple[ModuleType, ...] = (
+    mailboxfull, spamdetected, policyviolation, virusdetected, norelaying, authfailure, badreputation,
+    securityerror, systemerror, networkerror, speeding, suspend, expired, contenterror, systemfull,
+    notaccept, mailererror, suppressed, ratelimited, failedstarttls,
+)
+# What a status code says that is worth a second look at the text.
+VAGUE = frozenset(
     {
-        "5.1.1", "5.1.2", "5.1.6", "5.2.2", "4.2.2", "5.2.3", "5.3.4", "5.7.25",
-        "5.7.20", "5.7.21", "5.7.22", "5.7.23", "5.7.24", "5.7.26", "5.7.27", "5.1.7", "5.1.8",
+        Reason.UNDEFINED, Reason.ONHOLD, Reason.SYSTEMERROR, Reason.SECURITYERROR, Reason.EXPIRED,
+        Reason.SUSPEND, Reason.NETWORKERROR, Reason.HOSTUNKNOWN, Reason.USERUNKNOWN,
     }
 )
-# Reasons a text match may give that must not override a decisive status code.
-_LOOSE = frozenset(
-    {
-        Reason.BLOCKED, Reason.SYSTEMERROR, Reason.NETWORKERROR, Reason.SECURITYERROR, Reason.EXPIRED,
-        Reason.FILTERED, Reason.POLICYVIOLATION, Reason.SPAMDETECTED, Reason.HOSTUNKNOWN,
-        Reason.USERUNKNOWN, Reason.REJECTED, Reason.NOTACCEPT, Reason.SPEEDING,
-    }
-)
+
+
+def status_reason(status: str) -> Reason | None:
+    """What the DSN status code alone says (RFC 3463 codes as Sisimai reads them)."""
+    return STATUS_TO_REASON.get(status) if status else None
+
+
+def _true(mod: ModuleType, tmp: Reason | None, text: str, command: str) -> bool:
+    special = getattr(mod, "true", None)
+    if special is not None:
+        return bool(special(tmp, text, command))
+    return tmp is mod.REASON or mod.match(text)
 
 
 def by_text(text: str) -> Reason | None:
-    """The first reason whose phrases appear in the (lower-cased) diagnostic."""
-    for mod in TEXT_ORDER:
+    """The first reason whose phrases appear in the (lower-cased) diagnostic, whatever the codes."""
+    for mod in FIRST + SECOND:
         if mod.match(text):
             return mod.REASON
     return None
 
 
-def by_status(status: str) -> Reason | None:
-    if not status:
-        return None
-    r = STATUS_TO_REASON.get(status)
-    if r is not None:
-        return r
-    cls = status[:3]
-    if cls in ("5.6", "4.6"):
-        return Reason.CONTENTERROR
-    if cls in ("5.7", "4.7"):
-        return Reason.SECURITYERROR
-    return None
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
 
 
 def decide(f: Finding) -> Reason:
@@ -138,35 +116,50 @@ def decide(f: Finding) -> Reason:
     if status.startswith("2."):
         return Reason.DELIVERED
     text = f.diagnostic.lower()
-    from_text = by_text(text) if text else None
-    from_status = by_status(status)
-    if (
-        from_text is Reason.USERUNKNOWN
-        and f.command not in ("RCPT", "MAIL")
-        and not status.startswith(("5.1.", "4.1."))
-        and from_status is not Reason.SUSPEND
-    ):
-        # "User unknown" said after the message was sent (at DATA), not to the address: the
-        # recipient's side refused this sender or message. Japanese carriers do this for filters.
-        return Reason.FILTERED
-    if from_text is not None:
-        if status in DECISIVE and from_status is not None and from_text in _LOOSE and from_text != from_status:
-            return from_status
-        return from_text
-    if from_status is not None:
-        return from_status
-    if f.command == "MAIL":
-        return Reason.REJECTED  # refused at MAIL FROM: the sender, not the recipient
-    if f.command in ("CONN", "EHLO", "HELO"):
-        return Reason.BLOCKED  # refused before any address was given: the sending host
-    if f.diagnostic_type.upper().startswith("X-UNIX"):
-        return Reason.MAILERERROR
-    if f.action in ("delayed", "expired"):
+    by_host = rhost.decide(f.remote_mta, _domain(f.recipient), f.reporting_mta, text, status, f.reply_code)
+    if by_host is not None:
+        return by_host
+    tmp = status_reason(status)
+    command = f.command
+    dtype = f.diagnostic_type.upper()
+    if not dtype.startswith("X-UNIX"):
+        # Sisimai runs this pass for SMTP diagnostics only; X-Postfix and the like carry the same
+        # remote answers, so they are read the same way here. Mailer exits (X-Unix) are not.
+        for mod in FIRST:
+            if _true(mod, tmp, text, command):
+                return mod.REASON
+    found = _another(f, tmp, text, dtype)
+    if found is not None:
+        return found
+    if f.action == "delayed":
         return Reason.EXPIRED
-    if syntaxerror.match(text) or f.reply_code in ("501", "502", "503", "504"):
-        return Reason.SYNTAXERROR
     if vacation.match(text):
         return Reason.VACATION
-    if text:
-        return Reason.ONHOLD
-    return Reason.UNDEFINED
+    return Reason.ONHOLD if text else Reason.UNDEFINED
+
+
+def _another(f: Finding, tmp: Reason | None, text: str, dtype: str) -> Reason | None:
+    """Fallback when no reason's own test said yes: trust a precise status code, else phrases."""
+    if tmp is not None and tmp not in VAGUE and dtype == "SMTP":
+        return tmp
+    for mod in SECOND:
+        if mod.match(text):
+            return mod.REASON
+    cls = f.status[:3]
+    if cls in ("5.6", "4.6"):
+        return Reason.CONTENTERROR
+    if cls in ("5.7", "4.7"):
+        return Reason.SECURITYERROR
+    if dtype.startswith("X-UNIX"):
+        return Reason.MAILERERROR
+    if syntaxerror.match(text) or f.reply_code in ("501", "502", "503", "504"):
+        return Reason.SYNTAXERROR
+    if f.action.startswith(("delayed", "expired")):
+        return Reason.EXPIRED
+    if f.command in ("EHLO", "HELO"):
+        return Reason.BLOCKED
+    if f.command == "MAIL":
+        return Reason.REJECTED  # refused at MAIL FROM: the sender, not the recipient
+    if tmp is not None and tmp not in (Reason.UNDEFINED, Reason.ONHOLD):
+        return tmp
+    return None

@@ -10,8 +10,7 @@ REASON = Reason.AUTHFAILURE
 # DSN status codes that say this by themselves.
 STATUSES: frozenset[str] = frozenset(
     {
-        "5.7.20", "5.7.21", "5.7.22", "5.7.23", "5.7.24", "5.7.26", "4.7.20", "4.7.21",
-        "4.7.22", "4.7.23", "4.7.24", "4.7.26",
+        "5.7.20", "5.7.21", "5.7.22", "5.7.23", "5.7.24", "5.7.26", "4.7.24", "4.7.26",
     }
 )
 # Matched against the lower-cased, single-line diagnostic text.

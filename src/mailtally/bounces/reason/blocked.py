@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.BLOCKED
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"4.7.1", "4.7.2"})
+STATUSES: frozenset[str] = frozenset({"4.7.1", "4.7.2", "4.7.25", "5.7.25"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
@@ -47,12 +47,17 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"ehlo",
             r"hostname (?:rejected|blocked)",
             r"refused to talk",
-            r"554 .{0,40}(?:rejected|refused)",
             r"(?:\[ts0[1-4]\]|\[tss0\d\])",
             r"dnsbl",
             r"spam (?:source|sender)",
             r"abuse",
             r"your message was rejected due to",
+            r"not accepting connections",
+            r"invalid ip for sending",
+            r"service refuse",
+            r"\(bl\)",
+            r"messages from \S{1,60} weren't sent",
+            r"daily relay quota",
         )
     )
 )

@@ -8,31 +8,36 @@ from mailtally.vocab import Reason
 
 REASON = Reason.EXPIRED
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"4.4.1", "4.4.7", "5.4.7", "5.4.1"})
+STATUSES: frozenset[str] = frozenset({"4.4.1", "4.4.7"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
-            r"timed? ?out",
-            r"timeout",
-            r"retry time(?:out)? (?:not reached|exceeded)",
-            r"(?:message|delivery time) expired",
-            r"too long in (?:the )?queue",
-            r"could not be delivered (?:within|for) \d+ (?:days|hours)",
-            r"giving up",
+            r"connection timed out",
+            r"could not find a gateway for",
             r"delivery time expired",
-            r"has not been delivered .{0,40}(?:for|within)",
-            r"unable to deliver .{0,60}after (?:multiple|several) (?:retries|attempts)",
-            r"been in the queue",
-            r"message has been delayed",
+            r"failed to deliver to domain .{1,200} after \d+ tries",
+            r"giving up on",
+            r"it has not been collected after",
+            r"message expired after sitting in queue for",
+            r"message timed out",
+            r"message expired,? ",
+            r"retry time not reached for any host after a long failure period",
+            r"server did not respond",
+            r"(?:this message|message) has been in the queue too long",
+            r"was not reachable within the allowed queue period",
+            r"your message could not be delivered for more than",
+            r"could not be delivered for (?:more than )?\d+ (?:days|hours)",
+            r"unable to deliver (?:message )?after (?:multiple|several) (?:retries|attempts)",
             r"queue lifetime",
-            r"was not delivered .{0,40}(?:hours|days)",
-            r"retry (?:period|limit) (?:exceeded|expired)",
-            r"maximum time",
-            r"deferred .{0,60}too long",
-            r"couldn't be delivered .{0,60}in the allowed",
-            r"could not deliver .{0,60}for \d+ (?:days|hours)",
-            r"expired",
+            r"retry (?:period|limit|timeout) (?:exceeded|expired)",
+            r"giving up\b",
+            r"will be retried for \d+ more day",
+            r"did not accept our requests to connect",
+            r"delivery failed \d+ attempts",
+            r"envelope expired",
+            r"all hosts have been failing for a long time",
+            r"could not deliver for the last \d+ seconds",
         )
     )
 )

@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.FILTERED
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"5.2.0", "5.2.4", "5.1.4", "4.2.4"})
+STATUSES: frozenset[str] = frozenset({"5.2.0", "5.2.1", "5.2.4", "5.1.4", "4.2.4"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
@@ -41,3 +41,19 @@ PATTERN: re.Pattern[str] | None = re.compile(
 
 def match(text: str) -> bool:
     return PATTERN is not None and PATTERN.search(text) is not None
+
+
+# Commands sent before DATA: a refusal there cannot be about the message's content.
+BEFORE_DATA = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT"})
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """A filter status (5.2.x) with refusal text, or an "unknown user" said after DATA: the
+    recipient's side refused this sender or message (Japanese carriers answer filters this way)."""
+    from mailtally.bounces.reason import userunknown
+
+    if tmp is Reason.SUSPEND:
+        return False
+    if tmp is not REASON and command in BEFORE_DATA:
+        return False
+    return match(text) or userunknown.match(text)

@@ -51,3 +51,12 @@ PATTERN: re.Pattern[str] | None = re.compile(
 
 def match(text: str) -> bool:
     return PATTERN is not None and PATTERN.search(text) is not None
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """5.1.2 says it unless the text shows a network failure (a DNS timeout is not a missing host)."""
+    from mailtally.bounces.reason import networkerror
+
+    if tmp is REASON:
+        return not networkerror.match(text)
+    return match(text)

@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.MESGTOOBIG
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"5.3.4", "4.3.4", "5.7.16", "4.7.16"})
+STATUSES: frozenset[str] = frozenset({"5.3.4", "5.7.16", "4.7.16"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
@@ -36,3 +36,10 @@ PATTERN: re.Pattern[str] | None = re.compile(
 
 def match(text: str) -> bool:
     return PATTERN is not None and PATTERN.search(text) is not None
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """5.2.3 (per-recipient limit) is exceedlimit even when the text says "too big"."""
+    if tmp is REASON:
+        return True
+    return tmp is not Reason.EXCEEDLIMIT and match(text)

@@ -8,33 +8,28 @@ from mailtally.vocab import Reason
 
 REASON = Reason.NETWORKERROR
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"4.4.2", "4.4.4", "4.4.6", "5.4.0", "5.4.6", "5.4.2", "4.4.0", "4.4.3"})
+STATUSES: frozenset[str] = frozenset({"4.4.2", "4.4.4", "4.4.6", "4.4.8", "5.4.0"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
-            r"could not connect",
-            r"connection (?:refused|timed out|reset|closed|lost|attempt failed|failed)",
+            r"could not connect and send the mail to",
+            r"dns records for the destination computer could not be found",
+            r"hop count exceeded",
+            r"host is unreachable",
+            r"host name lookup failure",
+            r"host not found, try again",
+            r"mail forwarding loop for ",
+            r"malformed (?:or unexpected )?name server reply",
+            r"maximum forwarding loop count exceeded",
+            r"message looping",
+            r"message probably in a routing loop",
             r"no route to host",
-            r"network (?:is )?unreachable",
-            r"host (?:is )?unreachable",
-            r"unable to connect",
-            r"lost connection",
-            r"couldn't connect",
-            r"connect to .{1,100}(?:refused|timed out|failed)",
-            r"dns (?:error|failure|lookup failed|query failed)",
+            r"too many hops",
+            r"unable to resolve route ",
+            r"unrouteable mail domain",
+            r"network is unreachable",
             r"temporary failure in name resolution",
-            r"name server",
-            r"no answer from",
-            r"malformed name server reply",
-            r"could not be found",
-            r"unable to resolve",
-            r"did not accept our requests to connect",
-            r"service unavailable\.? (?:try|please)",
-            r"not reachable",
-            r"unreachable",
-            r"broken pipe",
-            r"remote server (?:did not|does not) respond",
         )
     )
 )

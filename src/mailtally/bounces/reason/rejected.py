@@ -51,3 +51,18 @@ PATTERN: re.Pattern[str] | None = re.compile(
 
 def match(text: str) -> bool:
     return PATTERN is not None and PATTERN.search(text) is not None
+
+
+_UNSURE = frozenset({None, Reason.ONHOLD, Reason.UNDEFINED, Reason.SECURITYERROR, Reason.SYSTEMERROR})
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """Sender refusals count when the status says so, at MAIL FROM, at DATA (unless the status
+    says the user is unknown), or when the status code says nothing precise."""
+    if tmp is REASON:
+        return True
+    if command == "MAIL" or tmp in _UNSURE:
+        return match(text)
+    if command == "DATA":
+        return tmp is not Reason.USERUNKNOWN and match(text)
+    return False

@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.REQUIREPTR
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"5.7.25", "4.7.25"})
+STATUSES: frozenset[str] = frozenset()
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(

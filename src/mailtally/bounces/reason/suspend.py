@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.SUSPEND
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"5.2.1", "4.2.1", "5.7.13"})
+STATUSES: frozenset[str] = frozenset({"4.2.1", "5.7.13"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(

@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.SYNTAXERROR
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset()
+STATUSES: frozenset[str] = frozenset({"5.5.2", "5.5.6"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(

@@ -11,40 +11,37 @@ REASON = Reason.SYSTEMERROR
 STATUSES: frozenset[str] = frozenset(
     {
         "5.3.0", "5.3.3", "5.3.5", "5.4.3", "5.5.4", "5.5.5", "5.1.9", "4.1.9",
-        "4.3.3", "4.3.5", "4.5.5",
+        "4.3.3", "4.3.5", "4.5.5", "4.4.3", "4.5.3",
     }
 )
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
-            r"system (?:config(?:uration)? )?error",
-            r"internal (?:server )?error",
-            r"server (?:configuration|config) (?:error|problem)",
+            r"aliasing/forwarding loop broken",
+            r"internal server error",
+            r"can't create user output file",
+            r"could not load drd for domain",
+            r"internal error reading data",
+            r"internal server error: operation now in progress",
+            r"interrupted system call",
+            r"it encountered an error while being processed",
+            r"it would create a mail loop",
             r"local configuration error",
-            r"temporary (?:local )?problem",
-            r"mail system (?:error|failure)",
-            r"unable to process",
-            r"server error",
-            r"mail (?:for .{1,100} )?loops back to myself",
             r"local error in processing",
-            r"delivery to (?:the )?following recipients? failed permanently",
-            r"too many hops",
-            r"hop count exceeded",
-            r"mail loop",
-            r"loop(?:ing)? detected",
-            r"routing loop",
-            r"forwarding loop",
-            r"loops back",
-            r"unexpected (?:error|failure)",
-            r"database (?:error|failure)",
+            r"loop was found in the mail exchanger",
+            r"loops back to myself",
+            r"mail system configuration error",
             r"queue file write error",
-            r"configuration problem",
-            r"system config",
-            r"misconfigured",
-            r"temporary failure",
-            r"lmtp",
-            r"storedrv",
+            r"recipient deferred because there is no mdb",
+            r"remote server is misconfigured",
+            r"server configuration error",
+            r"service currently unavailable",
+            r"system config(?:uration)? error",
+            r"temporary local problem",
+            r"timeout waiting for input",
+            r"transaction failed ",
+            r"unable to connect .{0,200}daemon",
         )
     )
 )

@@ -8,7 +8,7 @@ from mailtally.vocab import Reason
 
 REASON = Reason.TOOMANYCONN
 # DSN status codes that say this by themselves.
-STATUSES: frozenset[str] = frozenset({"5.5.3", "4.5.3"})
+STATUSES: frozenset[str] = frozenset({"5.5.3"})
 # Matched against the lower-cased, single-line diagnostic text.
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(

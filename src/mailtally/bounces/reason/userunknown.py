@@ -51,7 +51,6 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"vdeliver: invalid or unknown virtual user",
             r"this address no longer accepts mail",
             r"email address could not be found",
-            r"address rejected\b",
             r"is not a valid (?:e-?mail|address|recipient)",
             r"no such local user",
             r"unknown recipient",
@@ -76,3 +75,17 @@ PATTERN: re.Pattern[str] | None = re.compile(
 
 def match(text: str) -> bool:
     return PATTERN is not None and PATTERN.search(text) is not None
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """A 5.1.1-like status says it unless the text says something else; otherwise the phrase
+    counts only as the answer to RCPT."""
+    from mailtally.bounces.reason import blocked, hasmoved, mailboxfull, norelaying, notaccept, rejected
+
+    if tmp is Reason.SUSPEND:
+        return False
+    if tmp is REASON:
+        return not any(m.match(text) for m in (norelaying, blocked, mailboxfull, hasmoved, rejected, notaccept))
+    # Said to any other command (DATA, or one the reader could not tell), the phrase is how many
+    # carriers word a content or sender filter: Sisimai calls that filtered.
+    return command == "RCPT" and match(text)

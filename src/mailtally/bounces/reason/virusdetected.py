@@ -26,3 +26,12 @@ PATTERN: re.Pattern[str] | None = re.compile(
 
 def match(text: str) -> bool:
     return PATTERN is not None and PATTERN.search(text) is not None
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """Content is only judged after DATA: a refusal at an earlier command is about the sender."""
+    from mailtally.bounces.reason.filtered import BEFORE_DATA
+
+    if tmp is REASON:
+        return True
+    return command not in BEFORE_DATA and match(text)
