@@ -15,7 +15,7 @@ from ..ingest.bounce_messages import Ingested, ingest_message
 from ..store import matching
 from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
-from .deps import engine
+from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import Campaigns, Conn, Ingest, _activity, _contact
 
@@ -60,6 +60,7 @@ async def post_bounce(who: Ingest, request: Request,
 
 
 @router.get("/bounces/unmatched")
+@inline
 def unmatched(who: Campaigns, conn: Conn, before: Annotated[int | None, Query(ge=1)] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     """Bounces that matched no send, newest first."""
@@ -77,6 +78,7 @@ def unmatched(who: Campaigns, conn: Conn, before: Annotated[int | None, Query(ge
 
 
 @router.get("/activities/{activity_id}/return_path")
+@inline
 def send_address(who: Ingest, conn: Conn, request: Request, activity_id: str,
                  contact_id: Annotated[str, Query()],
                  domain: Annotated[str, Query(min_length=3, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")],

@@ -27,7 +27,7 @@ from ..store.stats import campaign_stats
 from ..timefmt import iso_ms
 from ..vocab import CC_V2_ACTIVITY_TYPE, CODE_DESCRIPTION, BounceCode, EventType, Scope
 from . import auth, errors
-from .deps import read_conn
+from .deps import inline, read_conn
 from .errors import ApiError, json_response
 
 router = APIRouter(prefix="/v2", tags=["Constant Contact v2 tracking"])
@@ -119,7 +119,7 @@ def caller(scope: Scope) -> Any:
             raise ApiError(403, "http.status.forbidden", f"This token lacks the {scope.value} scope")
         return who
 
-    return Depends(dependency)
+    return Depends(inline(dependency))
 
 
 ContactReader = Annotated[Principal, caller(Scope.CONTACT_DATA)]
@@ -148,7 +148,7 @@ def raw_page(
     return RawPage(created_since, limit, next_)
 
 
-Page = Annotated[RawPage, Depends(raw_page)]
+Page = Annotated[RawPage, Depends(inline(raw_page))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +294,7 @@ def contact_listing(request: Request, who: Principal, conn: Connection, raw: Raw
 
 
 @router.get("/contacts/{contact_id}/tracking", summary="All activities of a contact, newest first")
+@inline
 def contact_all(request: Request, who: ContactReader, conn: Conn, raw: Page, contact_id: str) -> Response:
     return contact_listing(request, who, conn, raw, contact_id, ALL_TYPES, "")
 
@@ -307,11 +308,12 @@ def _contact_kind(kind: str, etype: EventType) -> Callable[..., Response]:
 
 
 for _kind, _etype in KINDS.items():
-    router.add_api_route(f"/contacts/{{contact_id}}/tracking/{_kind}", _contact_kind(_kind, _etype),
+    router.add_api_route(f"/contacts/{{contact_id}}/tracking/{_kind}", inline(_contact_kind(_kind, _etype)),
                          methods=["GET"], summary=f"A contact's {_kind}, newest first")
 
 
 @router.get("/contacts/{contact_id}/tracking/clicks/{link_id}", summary="A contact's clicks on one link")
+@inline
 def contact_link_clicks(request: Request, who: ContactReader, conn: Conn, raw: Page, contact_id: str,
                         link_id: str) -> Response:
     url_id = parse_link_id(link_id)
@@ -320,6 +322,7 @@ def contact_link_clicks(request: Request, who: ContactReader, conn: Conn, raw: P
 
 
 @router.get("/contacts/{contact_id}/tracking/reports/summary", summary="Totals of a contact's activities")
+@inline
 def contact_summary(who: ContactReader, conn: Conn, contact_id: str) -> Response:
     contact = _contact(conn, who, contact_id)
     n = tracking.contact_type_counts(conn, who.account_id, contact.id)
@@ -332,6 +335,7 @@ def contact_summary(who: ContactReader, conn: Conn, contact_id: str) -> Response
 
 @router.get("/contacts/{contact_id}/tracking/reports/summaryByCampaign",
             summary="A contact's activity totals per campaign (without unsubscribes)")
+@inline
 def contact_summary_by_campaign(who: ContactReader, conn: Conn, contact_id: str) -> Response:
     contact = _contact(conn, who, contact_id)
     body = []
@@ -376,12 +380,13 @@ def _campaign_kind(kind: str, etype: EventType) -> Callable[..., Response]:
 
 for _kind, _etype in KINDS.items():
     router.add_api_route(f"/emailmarketing/campaigns/{{campaign_id}}/tracking/{_kind}",
-                         _campaign_kind(_kind, _etype), methods=["GET"],
+                         inline(_campaign_kind(_kind, _etype)), methods=["GET"],
                          summary=f"A campaign's {_kind}, newest first")
 
 
 @router.get("/emailmarketing/campaigns/{campaign_id}/tracking/clicks/{link_id}",
             summary="A campaign's clicks on one link")
+@inline
 def campaign_link_clicks(request: Request, who: CampaignReader, conn: Conn, raw: Page, campaign_id: str,
                          link_id: str) -> Response:
     url_id = parse_link_id(link_id)
@@ -391,6 +396,7 @@ def campaign_link_clicks(request: Request, who: CampaignReader, conn: Conn, raw:
 
 @router.get("/emailmarketing/campaigns/{campaign_id}/tracking/reports/summary",
             summary="Totals of a campaign's activities")
+@inline
 def campaign_summary(who: CampaignReader, conn: Conn, campaign_id: str) -> Response:
     """From the counters, O(1): every open and click, unique sends, unsubscribes and bounces."""
     campaign = _campaign(conn, who, campaign_id)

@@ -19,7 +19,7 @@ from ..store.writer import BatchRejected, write_events
 from ..timefmt import iso_ms
 from ..vocab import Scope
 from . import auth
-from .deps import engine, read_conn
+from .deps import engine, inline, read_conn
 from .errors import ApiError, json_response
 
 router = APIRouter(prefix="/v1", tags=["native"])
@@ -96,6 +96,7 @@ def create_contact(who: Ingest, body: ContactIn, request: Request) -> Response:
 
 
 @router.get("/contacts")
+@inline
 def list_contacts(who: Contacts, conn: Conn, after: Annotated[int, Query(ge=0)] = 0,
                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     rows = catalog.list_contacts(conn, who.account_id, after, limit)
@@ -113,6 +114,7 @@ def _contact(conn: Connection, who: Principal, contact_id: str) -> Row[Any]:
 
 
 @router.get("/contacts/{contact_id}")
+@inline
 def get_contact(who: Contacts, conn: Conn, contact_id: str) -> Response:
     return json_response(contact_body(_contact(conn, who, contact_id)))
 
@@ -194,6 +196,7 @@ def create_campaign(who: Ingest, body: CampaignIn, request: Request) -> Response
 
 
 @router.get("/campaigns")
+@inline
 def list_campaigns(who: Campaigns, conn: Conn, after: Annotated[int, Query(ge=0)] = 0,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     rows = catalog.list_campaigns(conn, who.account_id, after, limit)
@@ -204,6 +207,7 @@ def list_campaigns(who: Campaigns, conn: Conn, after: Annotated[int, Query(ge=0)
 
 
 @router.get("/campaigns/{campaign_id}")
+@inline
 def get_campaign(who: Campaigns, conn: Conn, campaign_id: str) -> Response:
     row = _campaign(conn, who, campaign_id)
     return json_response(campaign_body(row, catalog.activities_of(conn, who.account_id, row.id)))
@@ -219,6 +223,7 @@ def create_activity(who: Ingest, campaign_id: str, body: ActivityIn, request: Re
 
 
 @router.get("/activities/{activity_id}")
+@inline
 def get_activity(who: Campaigns, conn: Conn, activity_id: str) -> Response:
     return json_response(activity_body(_activity(conn, who, activity_id)))
 
@@ -233,6 +238,7 @@ def put_links(who: Ingest, activity_id: str, body: list[LinkIn], request: Reques
 
 
 @router.get("/activities/{activity_id}/links")
+@inline
 def get_links(who: Campaigns, conn: Conn, activity_id: str) -> Response:
     row = _activity(conn, who, activity_id)
     rows = catalog.links_of(conn, who.account_id, row.id)
@@ -240,6 +246,7 @@ def get_links(who: Campaigns, conn: Conn, activity_id: str) -> Response:
 
 
 @router.get("/activities/{activity_id}/stats")
+@inline
 def get_stats(who: Campaigns, conn: Conn, activity_id: str) -> Response:
     row = _activity(conn, who, activity_id)
     stats = activity_stats(conn, who.account_id, [row.id]).get(row.id)
@@ -299,6 +306,7 @@ def _record(request: Request, who: Principal, items: list[Any]) -> Response:
 
 
 @router.get("/me")
+@inline
 def me(request: Request) -> Response:
     who = auth.principal(request, auth.bearer_token(request))
     if who is None:

@@ -25,7 +25,7 @@ from ..store.reports import account_bounces
 from ..timefmt import to_datetime
 from ..vocab import BounceCode, Scope, WhatCountsBounceType, codes_for_whatcounts, whatcounts_bounce_type
 from . import auth, errors
-from .deps import read_conn
+from .deps import inline, read_conn
 from .errors import ApiError, json_response
 
 router = APIRouter(prefix="/rest", tags=["WhatCounts"])
@@ -64,7 +64,7 @@ def caller(request: Request) -> Principal:
     return who
 
 
-Caller = Annotated[Principal, Depends(caller)]
+Caller = Annotated[Principal, Depends(inline(caller))]
 Conn = Annotated[Connection, Depends(read_conn)]
 
 
@@ -133,6 +133,7 @@ def subscriber(r: Row[Any], realm: int, skip: int) -> dict[str, Any]:
 
 
 @router.get("/bounces", summary="Report Bounces")
+@inline
 def bounces(
     request: Request,
     who: Caller,

@@ -30,7 +30,7 @@ from ..vocab import (
     zoho_bounce_type,
 )
 from . import auth, errors
-from .deps import read_conn
+from .deps import inline, read_conn
 from .errors import ApiError, json_response
 
 router = APIRouter(prefix="/emailapi/v2", tags=["Zoho Campaigns"])
@@ -79,7 +79,7 @@ def caller(request: Request) -> Principal:
     return who
 
 
-Caller = Annotated[Principal, Depends(caller)]
+Caller = Annotated[Principal, Depends(inline(caller))]
 Conn = Annotated[Connection, Depends(read_conn)]
 
 
@@ -143,6 +143,7 @@ def row_body(r: Row[Any], zuid: int) -> dict[str, Any]:
 
 
 @router.get("/reports/event/bounce", summary="Bounce event report")
+@inline
 def bounce_report(
     who: Caller,
     conn: Conn,

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from ...store import catalog, reports, summaries
 from ...vocab import EventType
+from ..deps import inline
 from ..errors import json_response
 from .common import (
     CC_DEVICES,
@@ -140,6 +141,7 @@ End = Annotated[str, Query(description="ISO 8601, e.g. 2019-12-01T00:00:00-0500.
 
 @router.get("/{contact_id}/activity_details", operation_id="getContactTracking",
             summary="The contact's tracking activities, newest first.", response_class=Response)
+@inline
 def get_activity_details(
     who: ContactCaller, request: Request, contact_id: str,
     tracking_activities_list: Annotated[str, Query(description="Comma-separated, e.g. em_sends,em_opens.")],
@@ -156,6 +158,7 @@ def get_activity_details(
 
 @router.get("/{contact_id}/open_and_click_rates", operation_id="getContactOpenClickRate",
             summary="The contact's average open and click rates over a range.", response_class=Response)
+@inline
 def get_open_and_click_rates(who: ContactCaller, request: Request, contact_id: str, start: Start, end: End) -> Response:
     with connect(request) as conn:
         cid = contact_id_of(conn, who.account_id, contact_id)
@@ -165,6 +168,7 @@ def get_open_and_click_rates(who: ContactCaller, request: Request, contact_id: s
 
 @router.get("/{contact_id}/activity_summary", operation_id="getContactTrackingCount",
             summary="What the contact did with each recent email.", response_class=Response)
+@inline
 def get_activity_summary(who: ContactCaller, request: Request, contact_id: str, start: Start, end: End) -> Response:
     with connect(request) as conn:
         cid = contact_id_of(conn, who.account_id, contact_id)

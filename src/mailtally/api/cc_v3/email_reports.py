@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from ...store import catalog, reports, summaries
 from ...vocab import EventType
+from ..deps import inline
 from ..errors import json_response
 from .common import (
     CC_DEVICES,
@@ -157,12 +158,13 @@ def _simple_report(etype: EventType) -> Callable[..., Response]:
 
 
 for _name, (_op, _etype, _summary) in _TRACKING.items():
-    router.add_api_route(f"/{{campaign_activity_id}}/tracking/{_name}", _simple_report(_etype), methods=["GET"],
+    router.add_api_route(f"/{{campaign_activity_id}}/tracking/{_name}", inline(_simple_report(_etype)), methods=["GET"],
                          operation_id=_op, summary=_summary, response_class=Response)
 
 
 @router.get("/{campaign_activity_id}/tracking/unique_opens", operation_id="getUniqueOpens",
             summary="Each contact's latest open of the activity.", response_class=Response)
+@inline
 def get_unique_opens(who: CampaignCaller, request: Request, campaign_activity_id: str,
                      limit: Limit = None, cursor: Next = None) -> Response:
     with connect(request) as conn:
@@ -173,6 +175,7 @@ def get_unique_opens(who: CampaignCaller, request: Request, campaign_activity_id
 
 @router.get("/{campaign_activity_id}/tracking/didnotopens", operation_id="getDidNotOpens",
             summary="Each contact sent the activity who did not open it.", response_class=Response)
+@inline
 def get_did_not_opens(who: CampaignCaller, request: Request, campaign_activity_id: str,
                       limit: Limit = None, cursor: Next = None) -> Response:
     with connect(request) as conn:
@@ -183,6 +186,7 @@ def get_did_not_opens(who: CampaignCaller, request: Request, campaign_activity_i
 
 @router.get("/{campaign_activity_id}/tracking/clicks", operation_id="getClicks",
             summary="Each time a contact clicked a link of the activity.", response_class=Response)
+@inline
 def get_clicks(who: CampaignCaller, request: Request, campaign_activity_id: str,
                url_id: Annotated[str | None, Query(description="Only clicks of this link.")] = None,
                limit: Limit = None, cursor: Next = None) -> Response:
@@ -197,6 +201,7 @@ def get_clicks(who: CampaignCaller, request: Request, campaign_activity_id: str,
 
 @router.get("/{campaign_activity_id}/tracking/bounces", operation_id="getBounces",
             summary="Each bounce of the activity, with the contact and its bounce code.", response_class=Response)
+@inline
 def get_bounces(who: CampaignCaller, request: Request, campaign_activity_id: str,
                 bounce_code: Annotated[list[str] | None, Query(description="Repeat for several codes.")] = None,
                 limit: Limit = None, cursor: Next = None) -> Response:
@@ -210,6 +215,7 @@ def get_bounces(who: CampaignCaller, request: Request, campaign_activity_id: str
 
 @router.get("/{campaign_activity_id}/links", operation_id="getCampaignActivityLinkStats",
             summary="Unique clicks of each link of the activity.", response_class=Response)
+@inline
 def get_links(who: CampaignCaller, request: Request, campaign_activity_id: str) -> Response:
     with connect(request) as conn:
         activity_id = activity_id_of(conn, who.account_id, campaign_activity_id)

@@ -16,6 +16,7 @@ from ...store.db import now_ms
 from ...store.schema import activities, campaigns
 from ...store.stats import Stats, activity_stats, campaign_stats
 from ...vocab import BounceCode
+from ..deps import inline
 from ..errors import json_response
 from .common import CampaignCaller, Page, connect, iso, not_found, page_of, parse_ids, parse_limit
 
@@ -141,6 +142,7 @@ def campaign_summaries_report(conn: Connection, page: Page) -> dict[str, Any]:
 
 @router.get("/stats/email_campaigns/{campaign_ids}", operation_id="getEmailSummary",
             summary="Counts and percents for one or more campaigns.", response_class=Response)
+@inline
 def get_campaign_stats(who: CampaignCaller, request: Request, campaign_ids: str) -> Response:
     with connect(request) as conn:
         ids = parse_ids(campaign_ids, "campaign_ids", MAX_CAMPAIGN_IDS)
@@ -150,6 +152,7 @@ def get_campaign_stats(who: CampaignCaller, request: Request, campaign_ids: str)
 @router.get("/stats/email_campaign_activities/{campaign_activity_ids}",
             operation_id="getEmailCampaignActivitySummary",
             summary="Counts and percents for up to ten campaign activities.", response_class=Response)
+@inline
 def get_activity_stats(who: CampaignCaller, request: Request, campaign_activity_ids: str) -> Response:
     with connect(request) as conn:
         ids = parse_ids(campaign_activity_ids, "campaign_activity_ids", MAX_ACTIVITY_IDS)
@@ -158,6 +161,7 @@ def get_activity_stats(who: CampaignCaller, request: Request, campaign_activity_
 
 @router.get("/summary_reports/email_campaign_summaries", operation_id="getAllBulkEmailCampaignSummaries",
             summary="Unique counts of the most recently sent campaigns.", response_class=Response)
+@inline
 def get_campaign_summaries(
     who: CampaignCaller, request: Request,
     limit: Annotated[str | None, Query(description="Campaigns per page, 1 to 500 (default 50).")] = None,
