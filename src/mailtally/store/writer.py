@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, case, insert, select, update
@@ -55,7 +55,6 @@ class WriteResult:
     accepted: int = 0
     duplicates: int = 0
     contacts_created: int = 0
-    event_ids: list[int] = field(default_factory=list)
 
 
 def _empty_state() -> dict[str, Any]:
@@ -130,7 +129,6 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
         if ev.type is _SEND and ev.occurred_at > last_sent.get(ev.activity_id, 0):
             last_sent[ev.activity_id] = ev.occurred_at
         event_id = first_id + n
-        result.event_ids.append(event_id)
         rows.append((
             account, event_id, ev.activity_id, ev.contact_id, str(ev.type), ev.occurred_at,
             str(ev.device_type) if ev.device_type else None, ev.url_id,
