@@ -18,6 +18,7 @@ from ..timefmt import BadTime, parse_time
 from ..vocab import CODE_DEFAULT_REASON, BounceCode, DeviceType, EventType, Reason, bounce_code_for, is_hard
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FIELDS = frozenset({
     "type", "activity_id", "contact_id", "email", "occurred_at", "device_type", "url_id", "reason",
     "bounce_code", "status", "reply_code", "diagnostic", "remote_mta", "optout_source",
@@ -134,6 +135,8 @@ def _uuid(value: Any, field: str, bad: Any, required: bool) -> str | None:
         if required:
             bad(field, "is required")
         return None
+    if isinstance(value, str) and CANONICAL_UUID.fullmatch(value):
+        return value  # already in the stored spelling: skip the costlier parse
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
