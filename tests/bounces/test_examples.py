@@ -150,7 +150,110 @@ def test_google_rhost_reads_its_own_wording() -> None:
     )
 
 
+# One hand-written answer per provider module in bounces/rhost/, each worded the way that
+# provider documents it and chosen so that the generic phrase lists alone would read it otherwise
+# (or not at all): the provider's own code or wording must decide.
+RHOST_EXAMPLES = [
+    ("rhost-microsoft-speeding.eml", "news@contoso.example", Reason.SPEEDING),
+    ("rhost-yahoo-rejected.eml", "reader@yahoo.com", Reason.REJECTED),
+    ("rhost-apple-speeding.eml", "busy@icloud.com", Reason.SPEEDING),
+    ("rhost-franceptt-suspend.eml", "ancien@laposte.net", Reason.SUSPEND),
+    ("rhost-godaddy-speeding.eml", "owner@smallshop.example", Reason.SPEEDING),
+    ("rhost-kddi-filtered.eml", "friend@ezweb.ne.jp", Reason.FILTERED),
+    ("rhost-mimecast-rejected.eml", "ops@acme.example", Reason.REJECTED),
+    ("rhost-nttdocomo-rejected.eml", "keitai@docomo.ne.jp", Reason.REJECTED),
+    ("rhost-cox-authfailure.eml", "neighbor@cox.net", Reason.AUTHFAILURE),
+    ("rhost-spectrum-policyviolation.eml", "viewer@charter.net", Reason.POLICYVIOLATION),
+    ("rhost-tencent-spamdetected.eml", "pengyou@qq.com", Reason.SPAMDETECTED),
+    ("rhost-iua-suspend.eml", "sleepy@i.ua", Reason.SUSPEND),
+    ("rhost-zoho-rejected.eml", "desk@zoho.com", Reason.REJECTED),
+    ("rhost-messagelabs-badreputation.eml", "it@bigcorp.example", Reason.BADREPUTATION),
+    ("rhost-aol-notaccept.eml", "friend@nomx.example", Reason.NOTACCEPT),
+]
+
+
+@pytest.mark.parametrize(("name", "recipient", "reason"), RHOST_EXAMPLES, ids=[c[0] for c in RHOST_EXAMPLES])
+def test_rhost_provider_example(name: str, recipient: str, reason: Reason) -> None:
+    rec = _one(name)
+    assert (rec.recipient, rec.reason) == (recipient, reason)
+    assert rec.bounce_code == bounce_code_for(reason)
+
+
+def test_every_rhost_module_has_an_example() -> None:
+    from mailtally.bounces import rhost as rhost_pkg
+
+    modules = {p.stem for p in Path(rhost_pkg.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
+    examples = {n.removeprefix("rhost-").split("-")[0] for n in (c[0] for c in RHOST_EXAMPLES)} | {"google"}
+    assert modules <= examples, modules - examples
+
+
+def test_apple_mail_unsubscribe_is_an_opt_out() -> None:
+    rec = _one("rfc3834-apple-unsubscribe.eml")
+    assert (rec.recipient, rec.reason, rec.feedback_type) == ("reader@icloud.com", Reason.FEEDBACK, "opt-out")
+    assert rec.bounce_code is None
+
+
+def test_gmail_relay_state_names_the_stage() -> None:
+    from mailtally.bounces.rhost import decide
+
+    text = (
+        "technical details of permanent failure: google tried to deliver your message, but it was rejected by the "
+        "recipient domain. the error that the other server returned was: 554 554 5.7.0 header error (state 18)."
+    )
+    assert decide("", "receiver.example", "", text, "5.7.0", "554") is Reason.FILTERED
+    # A precise status code from the remote server says more than Gmail's stage number.
+    assert decide("", "receiver.example", "", text.replace("5.7.0", "5.7.1"), "5.7.1", "554") is None
+
+
 def test_bounce_forwarded_inline_is_read_unquoted() -> None:
     assert _rows("fallback-forwarded-inline.eml") == [
         ("gone@receiver.example", Reason.USERUNKNOWN, "5.1.1", "550", "RCPT")
+    ]
+
+
+def test_qmail_names_the_smtp_step() -> None:
+    assert _rows("lhost-qmail-rcpt.eml") == [
+        ("gone@receiver.example", Reason.USERUNKNOWN, "5.2.1", "550", "RCPT"),
+        ("nowhere@nomx.example", Reason.NOTACCEPT, "5.4.4", "", ""),
+    ]
+
+
+def test_powermta_bounce_category() -> None:
+    assert _rows("lhost-powermta-category.eml") == [("quota@receiver.example", Reason.MAILBOXFULL, "5.0.0", "552", "")]
+
+
+def test_mcafee_unknown_user() -> None:
+    assert _rows("lhost-mcafee-unknown.eml") == [("nobody@receiver.example", Reason.USERUNKNOWN, "", "550", "")]
+
+
+def test_imailserver_own_error_line() -> None:
+    assert _rows("lhost-imailserver-mailboxfull.eml") == [
+        ("stuffed@imail.receiver.example", Reason.MAILBOXFULL, "", "", "")
+    ]
+
+
+def test_domino_directory() -> None:
+    assert _rows("lhost-domino-directory.eml") == [("someone@notes.receiver.example", Reason.USERUNKNOWN, "", "", "")]
+
+
+def test_yahoo_step_bracket() -> None:
+    assert _rows("lhost-yahoo-rcpt.eml") == [("left@receiver.example", Reason.USERUNKNOWN, "5.2.1", "550", "RCPT")]
+
+
+def test_receivingses_template() -> None:
+    assert _rows("lhost-receivingses-template.eml") == [("big@receiver.example", Reason.MESGTOOBIG, "5.3.4", "552", "")]
+
+
+def test_exim_step_and_own_messages() -> None:
+    assert _rows("lhost-exim-steps.eml") == [
+        ("gone@receiver.example", Reason.USERUNKNOWN, "", "550", "RCPT"),
+        ("lost@nowhere.example", Reason.HOSTUNKNOWN, "", "", ""),
+        ("slow@busy.example", Reason.EXPIRED, "", "", ""),
+    ]
+
+
+def test_opensmtpd_own_messages() -> None:
+    assert _rows("lhost-opensmtpd-delayed.eml") == [
+        ("nomx@receiver.example", Reason.NOTACCEPT, "", "", ""),
+        ("full@receiver.example", Reason.MAILBOXFULL, "5.2.2", "552", ""),
     ]

@@ -44,6 +44,17 @@ def parse(mail: Mail) -> list[Finding]:
         return []
     who = find_address(mail.from_) or find_address(mail.headers.get("Reply-To", "") or "")
     body = mail.text.strip()
+    if (mail.headers.get("X-Apple-Unsubscribe") or "").strip().lower() == "true":
+        # Apple Mail's one-click "Unsubscribe" answers the List-Unsubscribe mailto: an opt-out, not an away message.
+        return [
+            Finding(
+                recipient=who,
+                reason=Reason.FEEDBACK,
+                feedback_type="opt-out",
+                diagnostic=squash(body, 500),
+                date=mail.headers.get("Date") or "",
+            )
+        ]
     return [
         Finding(
             recipient=who,

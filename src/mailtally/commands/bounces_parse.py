@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mailtally.bounces import BounceRecord, parse
 from mailtally.mailfiles import MailSourceError, iter_messages
+
+if TYPE_CHECKING:
+    from mailtally.bounces import BounceRecord
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +48,9 @@ PARALLEL_FROM = 32
 
 
 def _collect(paths: list[str], dumps: Any, rows: list[tuple[str, BounceRecord]], buf: list[str]) -> int:
+    # Imported here, not at the top: with several processes each loads the engine in parallel.
+    from mailtally.bounces import parse
+
     status = 0
     for path in paths:
         try:
@@ -64,8 +69,9 @@ def _collect(paths: list[str], dumps: Any, rows: list[tuple[str, BounceRecord]],
 def _parallel_jsonl(paths: list[str], dumps: Any, workers: int) -> int:
     """Parse contiguous slices in forked children; print their output in path order.
 
-    Each child keeps its lines in memory and writes them only when done, so a full pipe
-    never stalls its parsing.
+    The fork comes before the engine is imported, so loading it is done in parallel too. Each
+    child keeps its lines in memory and writes them only when done, so a full pipe never stalls
+    its parsing.
     """
     size = -(-len(paths) // workers)
     slices = [paths[i : i + size] for i in range(0, len(paths), size)]

@@ -14,19 +14,29 @@ from mailtally.bounces.finding import Finding
 from mailtally.bounces.lhost import (
     amazonses,
     apachejames,
+    domino,
+    exim,
     fml,
     googlegroups,
+    imailserver,
     kddi,
+    mcafee,
+    opensmtpd,
     postfix,
+    powermta,
+    qmail,
+    receivingses,
     v5sendmail,
     verizon,
     x6,
+    yahoo,
     zoho,
 )
 from mailtally.bounces.message import Mail
 
 MODULES: tuple[ModuleType, ...] = (
-    amazonses, googlegroups, zoho, kddi, apachejames, verizon, x6, fml, v5sendmail, postfix,
+    amazonses, googlegroups, zoho, kddi, apachejames, verizon, x6, fml, v5sendmail, postfix, qmail, powermta,
+    mcafee, imailserver, domino, exim, opensmtpd, yahoo, receivingses,
 )
 
 Probe = Callable[[Mail], list[Finding]]

@@ -10,6 +10,7 @@ when the status code is vague, a second phrase list; then the action and the com
 
 from __future__ import annotations
 
+from functools import lru_cache
 from types import ModuleType
 
 from mailtally.bounces import rhost
@@ -52,6 +53,16 @@ from mailtally.bounces.reason import (
 )
 from mailtally.vocab import Reason
 
+# Reason tests ask each other (userunknown asks blocked, rejected ...; filtered asks userunknown),
+# so one diagnostic meets the same pattern several times: remember the last few answers.
+for _mod in (
+    authfailure, badreputation, blocked, contenterror, delivered, exceedlimit, expired, failedstarttls, filtered,
+    hasmoved, hostunknown, mailboxfull, mailererror, mesgtoobig, networkerror, norelaying, notaccept,
+    notcompliantrfc, policyviolation, ratelimited, rejected, requireptr, securityerror, spamdetected, speeding,
+    suppressed, suspend, syntaxerror, systemerror, systemfull, toomanyconn, userunknown, vacation, virusdetected,
+):
+    _mod.match = lru_cache(maxsize=32)(_mod.match)  # type: ignore[attr-defined]
+
 STATUS_TO_REASON: dict[str, Reason] = {}
 for _mod in (
     suppressed, mailboxfull, exceedlimit, mesgtoobig, suspend, hasmoved, notcompliantrfc, authfailure,
@@ -66,14 +77,14 @@ for _mod in (
 # First pass: each reason's `true` (status code and phrases together), most specific first.
 FIRST: tuple[ModuleType, ...] = (
     suppressed, mailboxfull, mesgtoobig, exceedlimit, suspend, hasmoved, norelaying, authfailure, userunknown,
-    filtered, requireptr, notcompliantrfc, rejected, hostunknown, virusdetected, spamdetected, speeding, toomanyconn,
-    blocked,
+    filtered, requireptr, notcompliantrfc, badreputation, rejected, hostunknown, virusdetected, spamdetected,
+    toomanyconn, speeding, blocked,
 )
 # Second pass, when the status code is missing or vague: phrases only.
 SECOND: tuple[ModuleType, ...] = (
     mailboxfull, spamdetected, policyviolation, virusdetected, norelaying, authfailure, badreputation,
-    securityerror, systemerror, networkerror, speeding, suspend, expired, contenterror, systemfull,
-    notaccept, mailererror, suppressed, ratelimited, failedstarttls,
+    securityerror, systemerror, networkerror, speeding, suspend, notaccept, expired, contenterror, systemfull,
+    mailererror, suppressed, ratelimited, failedstarttls,
 )
 # What a status code says that is worth a second look at the text.
 VAGUE = frozenset(
@@ -116,7 +127,9 @@ def decide(f: Finding) -> Reason:
     if status.startswith("2."):
         return Reason.DELIVERED
     text = f.diagnostic.lower()
-    by_host = rhost.decide(f.remote_mta, _domain(f.recipient), f.reporting_mta, text, status, f.reply_code)
+    by_host = rhost.decide(
+        f.remote_mta, _domain(f.recipient), f.reporting_mta, text, status, f.reply_code, f.command
+    )
     if by_host is not None:
         return by_host
     tmp = status_reason(status)

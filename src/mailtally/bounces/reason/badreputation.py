@@ -13,6 +13,7 @@ STATUSES: frozenset[str] = frozenset()
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
+            r"temporarily deferred due to unexpected volume or user complaints",
             r"reputation",
             r"ip (?:address )?(?:is )?(?:not trusted|has a poor)",
             r"sender score",

@@ -14,7 +14,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
             r"filtered",
-            r"rejected by (?:the )?(?:recipient|user)",
+            r"rejected by (?:the )?(?:recipient|user)(?! domain)",
             r"recipient'?s? (?:filter|setting|preference|policy)",
             r"due to (?:the )?recipient'?s? (?:policy|preference|setting)",
             r"only accepting mail from specific",

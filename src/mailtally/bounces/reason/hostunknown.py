@@ -29,6 +29,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"no mx (?:record|host)",
             r"unresolvable domain",
             r"host not found",
+            r"dns lookup failure: host \S{1,100} not found",
             r"the domain is not reachable",
             r"domain must exist",
             r"dns type 'mx' lookup of .{1,80} responded with code nxdomain",

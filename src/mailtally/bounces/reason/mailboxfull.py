@@ -17,7 +17,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"over ?quota",
             r"quota (?:exceeded|full|violation|exceed)",
             r"exceed(?:s|ed)? (?:the |his |her |their |its |your )?(?:storage |mailbox |disk )?(?:quota|storage)",
-            r"insufficient (?:disk |storage )?space",
+            r"insufficient (?:storage )?space",
             r"(?:disk|storage|mailbox) quota",
             r"user is over (?:the|their|his|her) quota",
             r"full mailbox",

@@ -23,6 +23,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"does not receive mail",
             r"responded with code noerror",
             r"name server: \.: host not found",
+            r"an mx or srv record indicated no smtp service",
+            r"no mx found for domain",
         )
     )
 )

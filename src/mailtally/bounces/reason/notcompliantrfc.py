@@ -15,7 +15,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
         (
             r"rfc ?5322",
             r"rfc ?2822",
-            r"rfc ?822\b",
+            r"rfc ?822 (?:compliant|standard|format)",
             r"not (?:rfc|standards?)[- ]compliant",
             r"multiple (?:from|to|subject|date|message-id|sender) (?:headers|fields)",
             r"duplicate (?:from|to|subject|date|message-id|header)",

@@ -34,6 +34,9 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"messages with multiple addresses",
             r"sender is not allowed by policy",
             r"denied by policy",
+            r"header (?:are not accepted|error)",
+            r"protocol violation",
+            r"mail from .{1,100} rejected for policy reasons",
         )
     )
 )

@@ -22,7 +22,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"unverifiable sender",
             r"sender (?:is )?(?:not|un)(?:authorized|permitted|allowed)",
             r"sender domain .{0,60}(?:must exist|does not exist|doesn't exist|not found|unknown|invalid)",
-            r"mail from .{0,100}(?:rejected|refused|not accepted)",
+            r"mail from .{0,100}(?:rejected|refused|not accepted)(?! for policy)",
             r"address rejected: domain not found",
             r"from address rejected",
             r"rejected by sender",
@@ -33,8 +33,6 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"sender unknown",
             r"your (?:e-?mail )?address has been (?:black|block)listed",
             r"we do not accept mail from",
-            r"refused to talk to me",
-            r"mismatches client ip",
             r"sender address is not valid",
             r"reject(?:ed)? sender",
             r"sender .{0,80} rejected",
@@ -44,6 +42,15 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"null sender",
             r"sender mismatch",
             r"reject by sender",
+            r"is not a registered gateway user",
+            r"can't determine purported responsible address",
+            r"all recipient addresses rejected : access denied",
+            r"send.{0,40} address that has been blacklisted",
+            r"your email address has been blacklisted",
+            r"has an outgoing mail suspension",
+            r"returned mail not accepted here",
+            r"unroutable sender address",
+            r"too many spam complaints",
         )
     )
 )
@@ -61,7 +68,10 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
     says the user is unknown), or when the status code says nothing precise."""
     if tmp is REASON:
         return True
-    if command == "MAIL" or tmp in _UNSURE:
+    if command == "MAIL":
+        # "Access denied" or "... does not exist" said to MAIL FROM is about the sender.
+        return match(text) or "access denied" in text or " does not exist" in text
+    if tmp in _UNSURE:
         return match(text)
     if command == "DATA":
         return tmp is not Reason.USERUNKNOWN and match(text)

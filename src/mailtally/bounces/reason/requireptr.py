@@ -37,6 +37,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"ip address has no name",
             r"ip doesn't have a ptr",
             r"rdns",
+            r"service permits .{0,20}unverifyable sending ips",
+            r"domain .{0,100}mismatches client ip",
         )
     )
 )

@@ -33,6 +33,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"security (?:error|reasons|policy)",
             r"authenticat(?:e|ion) first",
             r"restricted to authenticated",
+            r"unauthenticated senders? not allowed",
         )
     )
 )

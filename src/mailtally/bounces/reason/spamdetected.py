@@ -29,6 +29,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"our system has detected that this message is",
             r"mail appears to be unsolicited",
             r"rejected as bulk",
+            r"blacklisted url in message",
         )
     )
 )

@@ -22,7 +22,6 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"throttl",
             r"too fast",
             r"receiving mail at a rate",
-            r"temporarily deferred due to unexpected volume",
             r"message rate",
             r"unusual rate",
             r"rate of unsolicited",

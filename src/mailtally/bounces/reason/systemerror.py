@@ -40,7 +40,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"system config(?:uration)? error",
             r"temporary local problem",
             r"timeout waiting for input",
-            r"transaction failed ",
+            r"transaction failed(?:$| )",
             r"unable to connect .{0,200}daemon",
         )
     )

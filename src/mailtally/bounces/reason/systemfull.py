@@ -18,6 +18,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"system (?:storage|disk) (?:full|space)",
             r"server is full",
             r"disk (?:is )?full",
+            r"insufficient disk space",
             r"file system full",
             r"out of (?:system )?memory",
             r"no space left on device",

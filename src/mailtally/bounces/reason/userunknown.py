@@ -82,8 +82,8 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
     counts only as the answer to RCPT."""
     from mailtally.bounces.reason import blocked, hasmoved, mailboxfull, norelaying, notaccept, rejected
 
-    if tmp is Reason.SUSPEND:
-        return False
+    if tmp is Reason.SUSPEND or command == "MAIL":
+        return False  # a refusal at MAIL FROM is about the sender, not the recipient
     if tmp is REASON:
         return not any(m.match(text) for m in (norelaying, blocked, mailboxfull, hasmoved, rejected, notaccept))
     # Said to any other command (DATA, or one the reader could not tell), the phrase is how many
