@@ -257,3 +257,17 @@ def test_opensmtpd_own_messages() -> None:
         ("nomx@receiver.example", Reason.NOTACCEPT, "", "", ""),
         ("full@receiver.example", Reason.MAILBOXFULL, "5.2.2", "552", ""),
     ]
+
+
+def test_ezweb_notice_says_the_reason() -> None:
+    assert _rows("lhost-ezweb-notice.eml") == [("slowphone@ezweb.ne.jp", Reason.EXPIRED, "", "", "")]
+    (rec,) = parse((EXAMPLES / "lhost-ezweb-notice.eml").read_bytes())
+    assert rec.diagnostic.startswith("Your message was not delivered within 2 days")
+
+
+def test_exchange_resolver_code() -> None:
+    assert _rows("lhost-exchange-resolver.eml") == [("bigfiles@corp.example", Reason.MESGTOOBIG, "5.2.3", "550", "")]
+
+
+def test_x3_without_technical_details_is_undefined() -> None:
+    assert _rows("lhost-x3-nodetail.eml") == [("quiet@receiver.example", Reason.UNDEFINED, "", "", "")]

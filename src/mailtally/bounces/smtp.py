@@ -7,6 +7,8 @@ import re
 # Bounded quantifiers everywhere: these run on untrusted text.
 _ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,128}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,10}", re.A)
 _ADDR_U = re.compile(r"[^\s<>()\[\]\",;:@]{1,128}@[\w-]{1,63}(?:\.[\w-]{1,63}){0,10}")
+# A quoted local part (RFC 5321 Quoted-string): `"neko..nyaan"@example.org` keeps its quotes.
+_ADDR_QUOTED = re.compile(r'"[^"\s<>@\\]{1,126}"@[\w-]{1,63}(?:\.[\w-]{1,63}){1,10}')
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 _REPLY = re.compile(r"(?<![\d.-])([245][0-7][0-9])(?:[ -]|$)")
 _COMMAND = re.compile(
@@ -18,7 +20,7 @@ _COMMAND = re.compile(
 _CMD_LINE = re.compile(r"^[ \t]*>>>[ \t]*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS|AUTH|BDAT)\b", re.I | re.M)
 _CMD_AFTER = re.compile(r"\b(RCPT TO|MAIL FROM|DATA|EHLO|HELO)[: ]{1,3}(?:command|response)\b", re.I)
 _RCPT_HINT = re.compile(
-    r"recipient address rejected|\brcpt\b|unknown recipient|recipientnotfound|resolver\.adr\.", re.I
+    r"\brcpt\b|unknown recipient|recipientnotfound|resolver\.adr\.", re.I
 )
 
 _CMD_NORMAL = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "CONNECT": "CONN", "INITIAL CONNECTION": "CONN"}
@@ -31,6 +33,10 @@ def clean_address(value: str) -> str:
         v = v.split(";", 1)[1].strip()
     if v.lower().startswith("mailto:"):
         v = v[7:]
+    if '"@' in v:
+        q = _ADDR_QUOTED.search(v)
+        if q is not None:
+            return q.group(0)
     m = _ADDR_U.search(v) if "@" in v else None
     if m is None:
         return ""

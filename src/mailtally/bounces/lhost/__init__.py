@@ -15,7 +15,9 @@ from mailtally.bounces.lhost import (
     amazonses,
     apachejames,
     domino,
+    exchange,
     exim,
+    ezweb,
     fml,
     googlegroups,
     imailserver,
@@ -28,6 +30,7 @@ from mailtally.bounces.lhost import (
     receivingses,
     v5sendmail,
     verizon,
+    x3,
     x6,
     yahoo,
     zoho,
@@ -35,8 +38,8 @@ from mailtally.bounces.lhost import (
 from mailtally.bounces.message import Mail
 
 MODULES: tuple[ModuleType, ...] = (
-    amazonses, googlegroups, zoho, kddi, apachejames, verizon, x6, fml, v5sendmail, postfix, qmail, powermta,
-    mcafee, imailserver, domino, exim, opensmtpd, yahoo, receivingses,
+    amazonses, googlegroups, zoho, kddi, ezweb, apachejames, verizon, x3, x6, fml, v5sendmail, postfix, qmail, powermta,
+    mcafee, imailserver, domino, exchange, exim, opensmtpd, yahoo, receivingses,
 )
 
 Probe = Callable[[Mail], list[Finding]]

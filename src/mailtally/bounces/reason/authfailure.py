@@ -18,7 +18,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
             r"\bspf\b",
-            r"\bdkim\b",
+            r"\bdkim\b(?!-signature)",  # the header's name is not a verdict
             r"\bdmarc\b",
             r"sender policy framework",
             r"domainkeys",

@@ -34,6 +34,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"binary content not supported",
             r"mime part",
             r"utf-?8 (?:header|string|text) ",
+            r"duplicate header",
         )
     )
 )

@@ -45,6 +45,10 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"nonexistent domain",
             r"domain not found",
             r"name server reported (?:the )?domain does not exist",
+            r"\b553 [^<>@]{1,120}? does not exist",
+            r"unroutable address",
+            r"mail domain mentioned in email address is unknown",
+            r"the account or domain may not exist",
         )
     )
 )
@@ -60,4 +64,5 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
 
     if tmp is REASON:
         return not networkerror.match(text)
-    return match(text)
+    # "Host not found, try again" is a DNS lookup that failed for now, not a missing domain.
+    return match(text) and not networkerror.match(text)

@@ -29,6 +29,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"too big for",
             r"mail size",
             r"sizelimit",
+            r"line limit exceeded",
+            r"taille limite du message atteinte",
         )
     )
 )

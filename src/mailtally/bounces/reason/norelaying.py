@@ -31,6 +31,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"mail relay",
             r"no relay",
             r"relay access",
+            r"email address is not verified\.",
         )
     )
 )

@@ -18,7 +18,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"rfc ?822 (?:compliant|standard|format)",
             r"not (?:rfc|standards?)[- ]compliant",
             r"multiple (?:from|to|subject|date|message-id|sender) (?:headers|fields)",
-            r"duplicate (?:from|to|subject|date|message-id|header)",
+            r"duplicate (?:from|to|subject|date|message-id)\b",  # a duplicate header otherwise: contenterror
             r"bare lf",
             r"missing (?:required )?(?:header|from|date|message-id)",
             r"rfc ?5321",

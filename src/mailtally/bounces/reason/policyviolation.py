@@ -13,7 +13,9 @@ STATUSES: frozenset[str] = frozenset()
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
-            r"policy (?:violation|rejection|reasons|restriction)",
+            # a bare "policy violation" is what many hosts say for any 5.7.x refusal: not enough alone
+            r"local policy violation",
+            r"policy (?:rejection|reasons|restriction)",
             r"violates? (?:our|the|a|local)? ?(?:security |content |anti-spam )?polic",
             r"(?:rejected|blocked|denied|refused) (?:due to|by|because of|for) (?:local |our |security |"
             r"content )?polic",

@@ -13,7 +13,10 @@ STATUSES: frozenset[str] = frozenset()
 PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
-            r"reverse dns",
+            # A bare "reverse dns" is too loose ("missing reverse dns for 192.0.2.1" is a host block).
+            r"reverse dns (?:failed|required|lookup|validation|entry|name)",
+            r"fix reverse dns for ",
+            r"with no reverse dns",
             r"\bptr\b",
             r"\brdns\b",
             r"reverse (?:lookup|look-up|hostname|name|address)",

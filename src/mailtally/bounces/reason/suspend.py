@@ -30,6 +30,13 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"mailbox is frozen",
             r"is a deactivated mailbox",
             r"account has been closed",
+            r" temporary locked",
+            r"archived recipient",
+            r"is unavailable: user is terminated",
+            r"recipient rejected: temporarily inactive",
+            r"user or domain is disabled",
+            r"this mailbox is disabled",
+            r"mailbox disabled",
         )
     )
 )

@@ -14,7 +14,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
     "|".join(
         (
             r"user ?unknown",
-            r"unknown (?:user|recipient|local[- ]part|mailbox|address|e-?mail address)",
+            r"unknown (?:user|recipient|local[- ]part|mailbox|address(?! error)|e-?mail address)",
             r"no such (?:user|mailbox|recipient|address|account|person)",
             r"recipient (?:address )?(?:unknown|not found|does not exist|invalid)",
             r"invalid (?:recipient|mailbox|user)",
@@ -43,7 +43,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"doesn't have an? .{1,40}account",
             r"sorry, no mailbox",
             r"address (?:is )?(?:invalid|not valid)\b",
-            r"unknown address",
+            r"unknown address(?! error)",  # Amazon SES's "Unknown address error" prefixes any SMTP error
             r"no valid recipients",
             r"said: 550[ -]5\.1\.1",
             r"user does not exist",
@@ -68,6 +68,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"account .{0,40}does not exist",
             r"unknown account",
             r"invalid address",
+            r"recipient address rejected\.(?:$| \(in reply to rcpt to command\))",
         )
     )
 )

@@ -57,6 +57,8 @@ _RULES: tuple[tuple[str, int, int, str, Reason], ...] = (
     ("5.4.4", 0, 0, "nonexistent domain", R.NETWORKERROR),
     ("5.4.6", 0, 0, "possible mail loop", R.NETWORKERROR),
     ("4.4.316", 0, 0, "connection refused", R.NETWORKERROR),
+    ("4.4.312", 0, 0, "dns query failed", R.NETWORKERROR),
+    ("5.4.312", 0, 0, "dns query failed", R.NETWORKERROR),
     ("5.4.4", 0, 0, "invalid arguments", R.NETWORKERROR),
     ("5.4.6", 0, 0, "routing loop detected", R.NETWORKERROR),
     ("5.4.14", 0, 0, "routing loop detected", R.NETWORKERROR),
