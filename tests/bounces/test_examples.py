@@ -271,3 +271,24 @@ def test_exchange_resolver_code() -> None:
 
 def test_x3_without_technical_details_is_undefined() -> None:
     assert _rows("lhost-x3-nodetail.eml") == [("quiet@receiver.example", Reason.UNDEFINED, "", "", "")]
+
+
+# One recipient per phrase rule that follows Sisimai 5's reading (hand-written, one DSN).
+SISIMAI5_PHRASES = [
+    ("gone-domain", Reason.HOSTUNKNOWN),  # "553 <host> does not exist"
+    ("longline", Reason.MESGTOOBIG),  # "Line limit exceeded"
+    ("locked", Reason.SUSPEND),  # " temporary locked", even with 5.7.1
+    ("noptr", Reason.BLOCKED),  # "missing reverse DNS" alone is not requireptr
+    ("dnsfail", Reason.NETWORKERROR),  # "Host not found, try again" is a DNS failure, not a missing host
+    ("rcpt", Reason.USERUNKNOWN),  # Postfix's bare "Recipient address rejected." at RCPT
+    ("unverified", Reason.NORELAYING),  # Amazon SES: "Email address is not verified."
+    ("duphdr", Reason.CONTENTERROR),  # "Duplicate header 'DKIM-Signature'" is not a DKIM verdict
+    ("denied", Reason.SECURITYERROR),  # SES's "Unknown address error" prefix is not an unknown user
+    ("policy", Reason.SECURITYERROR),  # a bare "Policy violation" with 5.7.0
+    ("o365", Reason.NETWORKERROR),  # Microsoft's 5.4.312 "DNS query failed"
+]
+
+
+def test_sisimai5_phrases() -> None:
+    got = {r.recipient.partition("@")[0]: r.reason for r in parse((EXAMPLES / "phrases-sisimai5.eml").read_bytes())}
+    assert got == dict(SISIMAI5_PHRASES)
