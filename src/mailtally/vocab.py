@@ -185,14 +185,3 @@ class Scope(StrEnum):
     CONTACT_DATA = "contact_data"
     INGEST = "ingest"
     ADMIN = "admin"
-
-
-# Constant Contact v2's names for tracked activities; abuse reports have none there.
-CC_V2_ACTIVITY_TYPE: dict[EventType, str] = {
-    EventType.SEND: "EMAIL_SEND",
-    EventType.OPEN: "EMAIL_OPEN",
-    EventType.CLICK: "EMAIL_CLICK",
-    EventType.FORWARD: "EMAIL_FORWARD",
-    EventType.OPTOUT: "EMAIL_UNSUBSCRIBE",
-    EventType.BOUNCE: "EMAIL_BOUNCE",
-}

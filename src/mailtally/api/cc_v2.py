@@ -25,7 +25,7 @@ from ..store.accounts import Principal
 from ..store.reports import Key, contact_events
 from ..store.stats import campaign_stats
 from ..timefmt import iso_ms
-from ..vocab import CC_V2_ACTIVITY_TYPE, CODE_DESCRIPTION, BounceCode, EventType, Scope
+from ..vocab import CODE_DESCRIPTION, BounceCode, EventType, Scope
 from . import auth, errors
 from .deps import inline, read_conn
 from .errors import ApiError, json_response
@@ -40,6 +40,15 @@ KINDS: dict[str, EventType] = {
     "opens": EventType.OPEN,
     "sends": EventType.SEND,
     "unsubscribes": EventType.OPTOUT,
+}
+# v2's names for tracked activities, mapped from our event types; v2 has none for abuse reports.
+CC_V2_ACTIVITY_TYPE: dict[EventType, str] = {
+    EventType.SEND: "EMAIL_SEND",
+    EventType.OPEN: "EMAIL_OPEN",
+    EventType.CLICK: "EMAIL_CLICK",
+    EventType.FORWARD: "EMAIL_FORWARD",
+    EventType.OPTOUT: "EMAIL_UNSUBSCRIBE",
+    EventType.BOUNCE: "EMAIL_BOUNCE",
 }
 ALL_TYPES: tuple[str, ...] = tuple(t.value for t in CC_V2_ACTIVITY_TYPE)  # v2 does not track abuse
 DATE_FIELD: dict[EventType, str] = {
