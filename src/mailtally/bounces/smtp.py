@@ -11,17 +11,22 @@ _ADDR_U = re.compile(r"[^\s<>()\[\]\",;:@]{1,128}@[\w-]{1,63}(?:\.[\w-]{1,63}){0
 _ADDR_QUOTED = re.compile(r'"[^"\s<>@\\]{1,126}"@[\w-]{1,63}(?:\.[\w-]{1,63}){1,10}')
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 _REPLY = re.compile(r"(?<![\d.-])([245][0-7][0-9])(?:[ -]|$)")
-_COMMAND = re.compile(
+# Where a reply names its command. Written in lower case and compiled twice: with re.I for any
+# text, and without it for ASCII text lowered first (the same matches, found about twice as fast).
+_COMMAND_RE = (
     r"\b(?:after|in reply to|response to|during|to)\s+(?:the\s+)?(?:end of\s+)?"
-    r"(RCPT TO|MAIL FROM|RCPT|MAIL|DATA|HELO|EHLO|STARTTLS|AUTH|BDAT|QUIT|XFORW|CONNECT|"
-    r"initial connection)\b",
-    re.I,
+    r"(rcpt to|mail from|rcpt|mail|data|helo|ehlo|starttls|auth|bdat|quit|xforw|connect|"
+    r"initial connection)\b"
 )
+_CMD_AFTER_RE = r"\b(rcpt to|mail from|data|ehlo|helo)[: ]{1,3}(?:command|response)\b"
+_RCPT_HINT_RE = r"\brcpt\b|unknown recipient|recipientnotfound|resolver\.adr\."
+_COMMAND = re.compile(_COMMAND_RE, re.I)
+_CMD_AFTER = re.compile(_CMD_AFTER_RE, re.I)
+_RCPT_HINT = re.compile(_RCPT_HINT_RE, re.I)
+_COMMAND_LC = re.compile(_COMMAND_RE)
+_CMD_AFTER_LC = re.compile(_CMD_AFTER_RE)
+_RCPT_HINT_LC = re.compile(_RCPT_HINT_RE)
 _CMD_LINE = re.compile(r"^[ \t]*>>>[ \t]*(RCPT|MAIL|DATA|HELO|EHLO|STARTTLS|AUTH|BDAT)\b", re.I | re.M)
-_CMD_AFTER = re.compile(r"\b(RCPT TO|MAIL FROM|DATA|EHLO|HELO)[: ]{1,3}(?:command|response)\b", re.I)
-_RCPT_HINT = re.compile(
-    r"\brcpt\b|unknown recipient|recipientnotfound|resolver\.adr\.", re.I
-)
 
 _CMD_NORMAL = {"RCPT TO": "RCPT", "MAIL FROM": "MAIL", "CONNECT": "CONN", "INITIAL CONNECTION": "CONN"}
 
@@ -93,16 +98,35 @@ def find_command_line(text: str) -> str:
 
 
 def find_command(text: str) -> str:
-    m = _CMD_LINE.search(text)
-    if m:
-        return m.group(1).upper()
-    m = _COMMAND.search(text) or _CMD_AFTER.search(text)
+    if ">>>" in text:
+        m = _CMD_LINE.search(text)
+        if m:
+            return m.group(1).upper()
+    m = _named_command(text)
     if m:
         c = " ".join(m.group(1).upper().split())
         return _CMD_NORMAL.get(c, c)
-    if _RCPT_HINT.search(text):
+    if _rcpt_hint(text):
         return "RCPT"
     return ""
+
+
+# For ASCII text: lower-cased, so without re.I, and `in` checks skip patterns whose words are absent.
+def _named_command(text: str) -> re.Match[str] | None:
+    if not text.isascii():
+        return _COMMAND.search(text) or _CMD_AFTER.search(text)
+    low = text.lower()
+    m = _COMMAND_LC.search(low)
+    if m is None and ("command" in low or "response" in low):
+        m = _CMD_AFTER_LC.search(low)
+    return m
+
+
+def _rcpt_hint(text: str) -> bool:
+    if not text.isascii():
+        return _RCPT_HINT.search(text) is not None
+    low = text.lower()
+    return ("rcpt" in low or "recipient" in low or "resolver.adr." in low) and _RCPT_HINT_LC.search(low) is not None
 
 
 def squash(text: str, limit: int = 2000) -> str:
