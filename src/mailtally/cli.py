@@ -110,8 +110,9 @@ def db_upgrade(database: DatabaseOpt = None) -> None:
 def accounts_create(name: str, database: DatabaseOpt = None) -> None:
     """Create an account (does nothing if it exists)."""
     from .store.accounts import create_account
+    from .store.db import writing
 
-    with _engine(database).begin() as conn:
+    with writing(_engine(database)) as conn:
         account = create_account(conn, name)
     typer.echo(f"account {name} (id {account})")
 
@@ -142,7 +143,9 @@ def tokens_create(
         wanted = parse_scopes(scopes)
     except ValueError as e:
         raise _fail(str(e)) from None
-    with _engine(database).begin() as conn:
+    from .store.db import writing
+
+    with writing(_engine(database)) as conn:
         try:
             acc = account_id(conn, account)
         except UnknownAccount:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from .events import Event
 from .store import catalog
 from .store.accounts import TOKEN_PREFIX, create_account, hash_token, instance_secret
-from .store.db import now_ms
+from .store.db import now_ms, writing
 from .store.schema import accounts, api_tokens
 from .store.writer import write_events
 from .vocab import REASON_TO_CODE, DeviceType, EventType, Reason, Scope, is_hard
@@ -54,7 +54,7 @@ def demo_token(secret: str) -> str:
 
 def ensure_demo(engine: Engine, *, progress: bool = False) -> tuple[str, bool]:
     """The demo account's token, creating the account and its data the first time."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         secret = instance_secret(conn)
         token = demo_token(secret)
         exists = conn.execute(select(accounts.c.id).where(accounts.c.name == DEMO_ACCOUNT)).scalar()
@@ -130,5 +130,5 @@ def _write(engine: Engine, account: int, events: list[Event], progress: bool) ->
 
     batches = [events[i : i + 5000] for i in range(0, len(events), 5000)]
     for batch in track(batches, description="creating demo data", transient=True, disable=not progress):
-        with engine.begin() as conn:
+        with writing(engine) as conn:
             write_events(conn, account, batch)

@@ -9,7 +9,7 @@ from .. import __version__
 from ..config import Settings
 from ..store import migrate
 from ..store.accounts import instance_secret
-from ..store.db import open_engine
+from ..store.db import open_engine, writing
 from . import bounces, cc_v2, cc_v3, errors, native, whatcounts, zoho
 from .auth import TokenCache
 
@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     engine = open_engine(settings.database_url)
     if run_migrations:
         migrate.upgrade(engine)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         secret = settings.secret or instance_secret(conn)
 
     app = FastAPI(

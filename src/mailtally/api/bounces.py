@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from ..ingest.bounce_messages import Ingested, ingest_message
 from ..store import matching
+from ..store.db import writing
 from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
 from .deps import engine, inline
@@ -41,7 +42,7 @@ async def post_bounce(who: Ingest, request: Request,
     secret: bytes = request.app.state.secret
 
     def work() -> Ingested:
-        with engine(request).begin() as conn:
+        with writing(engine(request)) as conn:
             return ingest_message(conn, who.account_id, secret, raw, envelope_to)
 
     result = await run_in_threadpool(work)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from ..ingest.batch import BadBody, parse_body, to_events
 from ..store import catalog
 from ..store.accounts import Principal
+from ..store.db import writing
 from ..store.stats import activity_stats
 from ..store.writer import BatchRejected, write_events
 from ..timefmt import iso_ms
@@ -88,7 +89,7 @@ def contact_body(r: Row[Any]) -> dict[str, Any]:
 
 @router.post("/contacts", status_code=201)
 def create_contact(who: Ingest, body: ContactIn, request: Request) -> Response:
-    with engine(request).begin() as conn:
+    with writing(engine(request)) as conn:
         if catalog.contact_by_email(conn, who.account_id, body.email) is not None:
             raise ApiError(409, "conflict", f"a contact with email {body.email} exists")
         row = catalog.create_contact(conn, who.account_id, body.model_dump())
@@ -121,7 +122,7 @@ def get_contact(who: Contacts, conn: Conn, contact_id: str) -> Response:
 
 @router.patch("/contacts/{contact_id}")
 def patch_contact(who: Ingest, contact_id: str, body: ContactPatch, request: Request) -> Response:
-    with engine(request).begin() as conn:
+    with writing(engine(request)) as conn:
         row = _contact(conn, who, contact_id)
         catalog.update_contact(conn, who.account_id, row.id, body.model_dump(exclude_unset=True))
         row = _contact(conn, who, row.id)
@@ -130,7 +131,7 @@ def patch_contact(who: Ingest, contact_id: str, body: ContactPatch, request: Req
 
 @router.delete("/contacts/{contact_id}", status_code=204)
 def delete_contact(who: Ingest, contact_id: str, request: Request) -> Response:
-    with engine(request).begin() as conn:
+    with writing(engine(request)) as conn:
         row = _contact(conn, who, contact_id)
         catalog.delete_contact(conn, who.account_id, row.id)
     return Response(status_code=204)
@@ -190,7 +191,7 @@ def _activity(conn: Connection, who: Principal, activity_id: str) -> Row[Any]:
 
 @router.post("/campaigns", status_code=201)
 def create_campaign(who: Ingest, body: CampaignIn, request: Request) -> Response:
-    with engine(request).begin() as conn:
+    with writing(engine(request)) as conn:
         row = catalog.create_campaign(conn, who.account_id, body.name, body.type)
     return json_response(campaign_body(row, []), 201)
 
@@ -215,7 +216,7 @@ def get_campaign(who: Campaigns, conn: Conn, campaign_id: str) -> Response:
 
 @router.post("/campaigns/{campaign_id}/activities", status_code=201)
 def create_activity(who: Ingest, campaign_id: str, body: ActivityIn, request: Request) -> Response:
-    with engine(request).begin() as conn:
+    with writing(engine(request)) as conn:
         campaign = _campaign(conn, who, campaign_id)
         row = catalog.create_activity(conn, who.account_id, campaign.id, body.role, body.subject,
                                       body.from_name, body.from_email)
@@ -230,7 +231,7 @@ def get_activity(who: Campaigns, conn: Conn, activity_id: str) -> Response:
 
 @router.put("/activities/{activity_id}/links")
 def put_links(who: Ingest, activity_id: str, body: list[LinkIn], request: Request) -> Response:
-    with engine(request).begin() as conn:
+    with writing(engine(request)) as conn:
         row = _activity(conn, who, activity_id)
         catalog.put_links(conn, who.account_id, row.id, [link.model_dump() for link in body])
         rows = catalog.links_of(conn, who.account_id, row.id)
@@ -292,7 +293,7 @@ def _record(request: Request, who: Principal, items: list[Any]) -> Response:
     events, errors = to_events(items)
     if not errors:
         try:
-            with engine(request).begin() as conn:
+            with writing(engine(request)) as conn:
                 result = write_events(conn, who.account_id, events)
         except BatchRejected as e:
             errors = e.errors

@@ -11,11 +11,12 @@ from sqlalchemy import Engine
 from ..ingest.bounce_messages import ingest_message
 from ..mailfiles import MailSourceError, iter_messages
 from ..store.accounts import UnknownAccount, account_id, instance_secret
+from ..store.db import writing
 
 
 def run(engine: Engine, account: str, paths: list[str], secret: str | None) -> int:
     err = Console(stderr=True)
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         try:
             acc = account_id(conn, account)
         except UnknownAccount:
@@ -31,7 +32,7 @@ def run(engine: Engine, account: str, paths: list[str], secret: str | None) -> i
             try:
                 for source, raw in iter_messages(path):
                     progress.update(task, advance=1, source=source[-50:])
-                    with engine.begin() as conn:
+                    with writing(engine) as conn:
                         result = ingest_message(conn, acc, key, raw)
                     totals["messages"] += 1
                     totals["not bounces"] += not result.outcomes

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from ..ingest.batch import BadBody, iter_ndjson, to_events
 from ..store.accounts import UnknownAccount, account_id
+from ..store.db import writing
 from ..store.writer import BatchRejected, WriteResult, write_events
 
 
@@ -54,7 +55,7 @@ def run(engine: Engine, account: str, path: str, batch_size: int) -> int:
                 try:
                     if errors:
                         raise BatchRejected(errors)
-                    with engine.begin() as conn:
+                    with writing(engine) as conn:
                         result = write_events(conn, acc, events)
                 except BatchRejected as e:
                     progress.stop()

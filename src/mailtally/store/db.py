@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -37,6 +39,7 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # transactions are begun by the listener below
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -46,8 +49,27 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA mmap_size=1073741824")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # A write transaction takes the write lock up front: a deferred one that read first
+            # fails at once ("database is locked") when another writer committed meanwhile.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop(_WRITE, False) else "BEGIN")
+
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+
+
+_WRITE = "mailtally_write"
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes: ``engine.begin()``, taking SQLite's write lock at its start."""
+    with engine.connect() as conn:
+        if is_sqlite(engine):
+            conn.info[_WRITE] = True
+        with conn.begin():
+            yield conn
 
 
 def now_ms() -> int:

@@ -75,7 +75,7 @@ EVENT_COLUMNS = (
 
 
 def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
-    """Record ``batch`` for ``account``; call inside a transaction (``engine.begin()``)."""
+    """Record ``batch`` for ``account``; call inside a write transaction (``store.db.writing(engine)``)."""
     result = WriteResult(received=len(batch))
     if not batch:
         return result
