@@ -16,9 +16,9 @@ from ..store import matching
 from ..store.db import writing
 from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
-from .deps import engine, inline
+from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
-from .native import Campaigns, Conn, Ingest, _activity, _contact
+from .native import MAX_ID, Campaigns, Conn, Ingest, _activity, _contact
 
 router = APIRouter(prefix="/v1", tags=["bounces"])
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -32,7 +32,7 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 async def post_bounce(who: Ingest, request: Request,
                       envelope_to: Annotated[str | None, Query(max_length=320)] = None) -> Response:
     """Read one raw message (a DSN, an auto-reply, an ARF report) and record what it says."""
-    if int(request.headers.get("content-length") or 0) > MAX_MESSAGE_BYTES:
+    if declared_length(request) > MAX_MESSAGE_BYTES:
         raise ApiError(413, "message_too_large", f"messages over {MAX_MESSAGE_BYTES} bytes are refused")
     raw = await request.body()
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -62,7 +62,7 @@ async def post_bounce(who: Ingest, request: Request,
 
 @router.get("/bounces/unmatched")
 @inline
-def unmatched(who: Campaigns, conn: Conn, before: Annotated[int | None, Query(ge=1)] = None,
+def unmatched(who: Campaigns, conn: Conn, before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     """Bounces that matched no send, newest first."""
     rows = matching.list_unmatched(conn, who.account_id, before, limit)

@@ -17,6 +17,12 @@ def engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def declared_length(request: Request) -> int:
+    """The Content-Length the client announced (0 when absent or not a number)."""
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isdigit() else 0
+
+
 def inline(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Run a sync endpoint or dependency on the event loop instead of in the threadpool.
 

@@ -20,10 +20,11 @@ from ..store.writer import BatchRejected, write_events
 from ..timefmt import iso_ms
 from ..vocab import Scope
 from . import auth
-from .deps import engine, inline, read_conn
+from .deps import declared_length, engine, inline, read_conn
 from .errors import ApiError, json_response
 
 router = APIRouter(prefix="/v1", tags=["native"])
+MAX_ID = 2**62  # ids are 64-bit in every database; larger numbers are refused, not overflowed
 
 
 def caller(scope: Scope) -> Any:
@@ -98,7 +99,7 @@ def create_contact(who: Ingest, body: ContactIn, request: Request) -> Response:
 
 @router.get("/contacts")
 @inline
-def list_contacts(who: Contacts, conn: Conn, after: Annotated[int, Query(ge=0)] = 0,
+def list_contacts(who: Contacts, conn: Conn, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     rows = catalog.list_contacts(conn, who.account_id, after, limit)
     body: dict[str, Any] = {"contacts": [contact_body(r) for r in rows]}
@@ -198,7 +199,7 @@ def create_campaign(who: Ingest, body: CampaignIn, request: Request) -> Response
 
 @router.get("/campaigns")
 @inline
-def list_campaigns(who: Campaigns, conn: Conn, after: Annotated[int, Query(ge=0)] = 0,
+def list_campaigns(who: Campaigns, conn: Conn, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
                    limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
     rows = catalog.list_campaigns(conn, who.account_id, after, limit)
     body: dict[str, Any] = {"campaigns": [campaign_body(r) for r in rows]}
@@ -271,8 +272,7 @@ def get_stats(who: Campaigns, conn: Conn, activity_id: str) -> Response:
 async def post_events(who: Ingest, request: Request) -> Response:
     """Record a batch: all of it, or (if any item is invalid) none of it."""
     settings = request.app.state.settings
-    size = int(request.headers.get("content-length") or 0)
-    if size > settings.max_body_bytes:
+    if declared_length(request) > settings.max_body_bytes:
         raise ApiError(413, "batch_too_large", f"body over {settings.max_body_bytes} bytes; send smaller batches")
     body = await request.body()
     if len(body) > settings.max_body_bytes:
