@@ -1,13 +1,18 @@
-"""Property tests: `parse` never raises and never hangs, whatever bytes it is given."""
+"""Property tests: `parse` never raises and never hangs, whatever bytes it is given; the reason
+prefilters never hide a match."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import mailtally.bounces.reason as reasons
 from mailtally.bounces import parse
 
 EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.eml"))
@@ -72,3 +77,48 @@ def test_huge_inputs(raw: bytes, megabytes: int) -> None:
 def test_pathological_lines(n: int) -> None:
     raw = b"From: MAILER-DAEMON@x.example\nSubject: failure\n\n" + b"<" * n + b"@" * n + b"a@" * n + b"\n" + b" " * n
     assert isinstance(parse(raw), list)
+
+
+# The reasons' `NEEDLES` prefilters must never hide a match: every alternative of `PATTERN`
+# has to contain one of them, whatever text it matches.
+try:  # Python 3.11+
+    from re import _constants as c
+    from re import _parser as sre_parse
+except ImportError:  # pragma: no cover
+    import sre_constants as c  # type: ignore[no-redef]
+    import sre_parse  # type: ignore[no-redef]
+
+WITH_NEEDLES = [m for m in vars(reasons).values() if isinstance(m, ModuleType) and hasattr(m, "NEEDLES")]
+
+
+def _covered(items: object, needles: tuple[str, ...]) -> bool:
+    """Whether every text that `items` (a parsed regex sequence) matches contains a needle."""
+    run = ""
+    for op, av in [*items, (None, None)]:  # type: ignore[misc]
+        if op is c.LITERAL:
+            run += chr(av)
+            continue
+        if any(n in run for n in needles):
+            return True
+        run = ""
+        if op is c.SUBPATTERN and _covered(av[-1], needles):
+            return True
+        if op is c.BRANCH and all(_covered(b, needles) for b in av[1]):
+            return True
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1 and _covered(av[2], needles):
+            return True
+    return False
+
+
+def test_some_reasons_have_prefilters() -> None:
+    assert len(WITH_NEEDLES) >= 10
+
+
+@pytest.mark.parametrize("mod", WITH_NEEDLES, ids=lambda m: m.__name__.rpartition(".")[2])
+def test_needles_cover_every_alternative(mod: ModuleType) -> None:
+    assert mod.PATTERN.flags & re.IGNORECASE == 0  # the needles are matched as they are written
+    assert all(n == n.lower() for n in mod.NEEDLES)  # the text is lower-cased before matching
+    tree = list(sre_parse.parse(mod.PATTERN.pattern))
+    branches = tree[0][1][1] if len(tree) == 1 and tree[0][0] is c.BRANCH else [tree]
+    for branch in branches:
+        assert _covered(branch, mod.NEEDLES), f"{mod.__name__}: no needle in every match of {branch}"

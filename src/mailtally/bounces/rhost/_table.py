@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from mailtally.bounces._lazy import lazy
 from mailtally.vocab import Reason
 
 
@@ -12,7 +13,7 @@ class Phrases:
     """Plain (lower-case) phrases per reason, searched with one compiled alternation.
 
     The earliest phrase in the text wins; phrases are escaped, so the regex has no backtracking
-    beyond a plain alternation."""
+    beyond a plain alternation. It is compiled on first use: most runs meet few providers."""
 
     __slots__ = ("_re", "_reasons")
 
@@ -23,7 +24,7 @@ class Phrases:
             for p in phrases:
                 parts.append(f"(?P<p{len(self._reasons)}>{re.escape(p.lower())})")
                 self._reasons.append(reason)
-        self._re = re.compile("|".join(parts))
+        self._re = lazy("|".join(parts))
 
     def find(self, text: str) -> Reason | None:
         m = self._re.search(text)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
+from mailtally.bounces._lazy import lazy
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = (".email.ua",)
 DOMAINS: frozenset[str] = frozenset({"i.ua"})
 
-_CODE = re.compile(r"\.i\.ua/err/(\d{1,2})\b")
+_CODE = lazy(r"\.i\.ua/err/(\d{1,2})\b")
 _CODES: dict[str, Reason] = {
     "1": Reason.NORELAYING, "2": Reason.USERUNKNOWN, "3": Reason.SUSPEND, "4": Reason.MAILBOXFULL,
     "5": Reason.TOOMANYCONN, "6": Reason.NORELAYING, "7": Reason.BLOCKED, "8": Reason.REJECTED,
