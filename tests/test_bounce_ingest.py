@@ -191,3 +191,13 @@ def test_cli_ingests_a_maildir_and_an_mbox(tmp_path: Any) -> None:
     bad = subprocess.run([*cli, "bounces", "ingest", str(tmp_path / "missing"), "--account", "shop"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "Error" in bad.stderr
+
+
+def test_binary_junk_in_a_bounce_is_stored_without_nul(http: httpx.Client, account: Account) -> None:
+    _, activity = campaign_with_activity(http, account.headers)
+    send_to(http, account, activity, "junk@remote.example")
+    raw = dsn("junk@remote.example", diagnostic="smtp; 550 5.1.1 <{r}>: User unknown \x00\x00 junk")
+    body = ingest(http, account, raw)
+    assert body["recorded"] == 1
+    rows = http.get(f"/v3/reports/email_reports/{activity}/tracking/bounces", headers=account.headers).json()
+    assert rows["tracking_activities"][0]["bounce_code"] == "B"

@@ -115,3 +115,24 @@ def test_malformed_json_and_wrong_shapes(http: httpx.Client, account: Account) -
     assert r.status_code == 400 and len(r.json()["error"]["details"]) == 2
     r = http.post("/v1/events", json=[], headers=account.headers)
     assert r.status_code == 200 and r.json()["accepted"] == 0
+
+
+def test_nul_characters_are_refused_everywhere(http: httpx.Client, account: Account) -> None:
+    """PostgreSQL cannot store NUL in text: refuse it up front, never a 500."""
+    _, activity = campaign_with_activity(http, account.headers)
+    r = http.post("/v1/events", json=[{"type": "bounce", "activity_id": activity, "email": "a@example.com",
+                                       "occurred_at": 1, "reason": "blocked", "diagnostic": "bad\x00text"}],
+                  headers=account.headers)
+    assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "diagnostic"
+    r = http.post("/v1/campaigns", json={"name": "a\x00b"}, headers=account.headers)
+    assert r.status_code == 400 and r.json()["error"]["details"][0]["field"] == "name"
+    r = http.post("/v1/contacts", json={"email": "x@example.com", "custom_fields": {"k": "v\x00"}},
+                  headers=account.headers)
+    assert r.status_code == 400
+    # In a URL, each dialect answers in its own error shape.
+    assert http.get("/v1/campaigns?after=%00", headers=account.headers).json()["error"]["code"] == "bad_request"
+    r = http.get(f"/v3/reports/email_reports/{activity}/tracking/bounces?next=%00", headers=account.headers)
+    assert r.status_code == 400 and isinstance(r.json(), list) and r.json()[0]["error_key"]
+    r = http.get("/emailapi/v2/reports/event/bounce?email=a%00@b.example",
+                 headers={"Authorization": f"Zoho-oauthtoken {account.token}"})
+    assert r.status_code == 400

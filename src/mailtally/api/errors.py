@@ -64,7 +64,24 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
                 415: "unsupported_media_type", 422: "bad_request", 500: "internal_error"}
 
 
+class RefuseNul:
+    """A NUL character in a path or query is a 400 in the dialect's shape, before any handler:
+    no database can take it as text, and no id or parameter legitimately holds one."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            response = renderer_for(scope["path"])(400, "bad_request", "NUL characters are not allowed in URLs", None)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(RefuseNul)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         resp = renderer_for(request.url.path)(exc.status, exc.code, exc.message, exc.details)

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import Connection, Row
 from starlette.responses import Response
 
@@ -60,8 +60,27 @@ def _ms(v: int | None) -> str | None:
 # -- contacts ----------------------------------------------------------------------------
 
 
-class ContactIn(BaseModel):
+def _no_nul(value: Any) -> Any:
+    """Text with NUL characters is refused: PostgreSQL cannot store it, and no name needs it."""
+    texts = [value] if isinstance(value, str) else list(value.keys()) + list(value.values()) \
+        if isinstance(value, dict) else []
+    if any(isinstance(t, str) and "\x00" in t for t in texts):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class Input(BaseModel):
+    """A request body: unknown fields and NUL characters are errors."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _no_nul(value)
+
+
+class ContactIn(Input):
     email: EmailStr
     first_name: str | None = Field(None, max_length=200)
     last_name: str | None = Field(None, max_length=200)
@@ -141,22 +160,19 @@ def delete_contact(who: Ingest, contact_id: str, request: Request) -> Response:
 # -- campaigns, activities, links ----------------------------------------------------------
 
 
-class CampaignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CampaignIn(Input):
     name: str = Field(min_length=1, max_length=400)
     type: str = Field("Newsletter", max_length=64)
 
 
-class ActivityIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ActivityIn(Input):
     role: str = Field("primary_email", pattern="^(primary_email|resend)$")
     subject: str = Field("", max_length=998)
     from_name: str = Field("", max_length=200)
     from_email: str = Field("", max_length=320)
 
 
-class LinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LinkIn(Input):
     url_id: str = Field(min_length=1, max_length=64)
     url: str = Field(min_length=1, max_length=4000)
     link_tag: str | None = Field(None, max_length=200)

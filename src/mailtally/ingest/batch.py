@@ -81,6 +81,9 @@ def to_event(item: Any, i: int, errors: list[ItemError]) -> Event | None:
         return None
     for k in item.keys() - FIELDS:
         bad(k, "unknown field")
+    for k, v in item.items():
+        if isinstance(v, str) and "\x00" in v:
+            bad(k, "must not contain NUL characters")
     for k, limit in TEXT_LIMITS.items():
         v = item.get(k)
         if v is not None and (not isinstance(v, str) or len(v) > limit):

@@ -45,6 +45,11 @@ class Ingested:
     unmatched_new: int = 0
 
 
+def _text(value: str, limit: int) -> str | None:
+    """Stored form of text read from a message: bounded, without NULs (binary junk happens)."""
+    return value.replace("\x00", "")[:limit] or None
+
+
 def message_key(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
@@ -88,13 +93,13 @@ def ingest_message(
         found = _find_send(conn, account, secret, record, verp, len(records))
         if found is None:
             if matching.keep_unmatched(conn, account, {
-                "message_key": result.message_key, "recipient": record.recipient.lower()[:320],
+                "message_key": result.message_key, "recipient": _text(record.recipient.lower(), 320) or "",
                 "received_at": received, "reason": record.reason.value,
                 "bounce_code": record.bounce_code.value if record.bounce_code else None,
-                "dsn_status": record.status[:16] or None, "reply_code": record.reply_code[:8] or None,
-                "diagnostic": record.diagnostic[:4000] or None, "remote_mta": record.remote_mta[:255] or None,
-                "original_message_id": record.original_message_id[:998] or None,
-                "original_subject": record.original_subject[:998] or None,
+                "dsn_status": _text(record.status, 16), "reply_code": _text(record.reply_code, 8),
+                "diagnostic": _text(record.diagnostic, 4000), "remote_mta": _text(record.remote_mta, 255),
+                "original_message_id": _text(record.original_message_id, 998),
+                "original_subject": _text(record.original_subject, 998),
             }):
                 result.unmatched_new += 1
             else:
@@ -109,8 +114,8 @@ def ingest_message(
             reason=record.reason if outcome.event_type is EventType.BOUNCE else None,
             bounce_code=record.bounce_code if outcome.event_type is EventType.BOUNCE else None,
             hard=record.hard_bounce if outcome.event_type is EventType.BOUNCE else None,
-            dsn_status=record.status[:16] or None, reply_code=record.reply_code[:8] or None,
-            diagnostic=record.diagnostic[:4000] or None, remote_mta=record.remote_mta[:255] or None,
+            dsn_status=_text(record.status, 16), reply_code=_text(record.reply_code, 8),
+            diagnostic=_text(record.diagnostic, 4000), remote_mta=_text(record.remote_mta, 255),
             optout_source="Feedback loop" if outcome.event_type is EventType.OPTOUT else None,
             idempotency_key=key,
         ))
@@ -136,8 +141,9 @@ def _find_send(
             send = matching.send_by_numbers(conn, account, ref.activity_num, ref.contact_num)
             if send:
                 return how, send
-    if record.recipient:
-        send = matching.latest_send_to(conn, account, record.recipient)
+    recipient = record.recipient.replace("\x00", "")
+    if recipient:
+        send = matching.latest_send_to(conn, account, recipient)
         if send:
             return "recent_send", send
     return None
