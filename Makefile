@@ -13,7 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# Bytecode written ahead: where PYTHONDONTWRITEBYTECODE is set, every start would
+# otherwise compile the whole package again (a third of `bounces parse`'s start-up).
 install: $(STAMP)
+	@$(BIN)/python -m compileall -q src
 
 ## run: set up, create the demo account (once) and serve on SQLite at http://127.0.0.1:$(PORT)
 run: install
