@@ -59,7 +59,7 @@ def serve(
         bool, typer.Option("--demo", help="Create the demo account first and print its token.")
     ] = False,
 ) -> None:
-    """Serve every API and the dashboard."""
+    """Serve every API (native /v1, Constant Contact v3 and v2, Zoho, WhatCounts)."""
     import os
 
     import uvicorn
