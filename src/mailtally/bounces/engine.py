@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta, timezone
 # email.utils would pull in socket, random and urllib (~6 ms of start-up) for this one parser;
 # `parsedate_to_datetime` below is its code, over the same private helper it calls.
 from email._parseaddr import _parsedate_tz
+from functools import lru_cache
 
 from mailtally.bounces import arf, fallback, lhost, reason, rfc3464, rfc3834
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Headers, Mail, decode_header_value
 from mailtally.bounces.record import BounceRecord
 from mailtally.bounces.smtp import find_address, squash
-from mailtally.bounces.textscan import ORIGINAL_MARKERS, complete
+from mailtally.bounces.textscan import complete, cut_original
 from mailtally.vocab import Reason, bounce_code_for, is_hard
 
 MAX_NESTING = 3
@@ -97,6 +98,8 @@ def parsedate_to_datetime(data: str) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=timezone(timedelta(seconds=tz)))
 
 
+# Cached: every recipient of a message usually carries the same date, and parsing one costs ~6 µs.
+@lru_cache(maxsize=64)
 def _timestamp(value: str) -> datetime | None:
     if not value:
         return None
@@ -118,10 +121,10 @@ def _timestamp(value: str) -> datetime | None:
 def _original_headers(mail: Mail) -> Headers | None:
     text = mail.original
     if text is None:
-        m = ORIGINAL_MARKERS.search(mail.text)
-        if m is None:
+        # The part after the marker ("" when there is none); the readers often cut the same text already.
+        text = cut_original(mail.text)[1]
+        if not text:
             return None
-        text = mail.text[m.end() :]
     m2 = _HEADER_START.search(text[:4000])
     if m2 is None:
         return None

@@ -55,13 +55,21 @@ def enrich(mail: Mail, found: list[Finding]) -> None:
     """DSN fields borrow what the human-readable part adds: the error lines, the SMTP command."""
     if all(f.diagnostic and f.command for f in found):
         return
-    report, _ = cut_original(mail.text)
-    by_rcpt = {f.recipient.lower(): f for f in scan(report)}
-    whole = find_command(report) if len(found) == 1 else ""
+    # The report's scan and its command are worked out on first need only: most diagnostics name
+    # their command themselves, and scanning the text costs more than the DSN reading did.
+    report = ""
+    by_rcpt: dict[str, Finding] | None = None
     for f in found:
+        if not f.command:
+            f.command = find_command(f.diagnostic)
+        if f.command and f.diagnostic:
+            continue
+        if by_rcpt is None:
+            report, _ = cut_original(mail.text)
+            by_rcpt = {s.recipient.lower(): s for s in scan(report)}
         t = by_rcpt.get(f.recipient.lower())
         if not f.command:
-            f.command = find_command(f.diagnostic) or (t.command if t is not None else "") or whole
+            f.command = (t.command if t is not None else "") or (find_command(report) if len(found) == 1 else "")
         if f.diagnostic:
             continue
         if t is not None and t.diagnostic:

@@ -66,12 +66,21 @@ _NOT_A_FAILURE = re.compile(r"(?:from|sender|reply-to|by|cc|bcc|return-path|sent
 _RCPT_ON_DATE = re.compile(r"^[ \t]*([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255}) on (?:mon|tue|wed|thu|fri|sat|sun)", re.I)
 
 
+# The last answer of `cut_original`: the engine cuts the same `mail.text` twice (a reader, then the
+# search for the original's headers), and the marker search is one of its costlier scans.
+_last_cut: tuple[str, re.Pattern[str], tuple[str, str]] | None = None
+
+
 def cut_original(text: str, markers: re.Pattern[str] = ORIGINAL_MARKERS) -> tuple[str, str]:
     """(report, original): the text before the first original-message marker, and after it."""
+    global _last_cut
+    last = _last_cut
+    if last is not None and last[0] is text and last[1] is markers:
+        return last[2]
     m = markers.search(text)
-    if m is None:
-        return text, ""
-    return text[: m.start()], text[m.end() :]
+    cut = (text, "") if m is None else (text[: m.start()], text[m.end() :])
+    _last_cut = (text, markers, cut)
+    return cut
 
 
 def recipient_line(line: str) -> tuple[str, str] | None:
