@@ -106,6 +106,29 @@ def db_upgrade(database: DatabaseOpt = None) -> None:
     typer.echo(f"database at revision {migrate.current(engine)}")
 
 
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[str, typer.Option("--to", help="URL of the (empty) database to copy into.")],
+    database: DatabaseOpt = None,
+) -> None:
+    """Copy everything into another database, e.g. from SQLite to PostgreSQL."""
+    from rich.console import Console
+
+    from .store.copy import TargetNotEmpty, copy_database
+    from .store.db import open_engine
+
+    err = Console(stderr=True)
+    with err.status("copying") as status:
+        try:
+            counts = copy_database(_engine(database), open_engine(to),
+                                   lambda table, n: status.update(f"copying {table}: {n:,} rows"))
+        except TargetNotEmpty as e:
+            raise _fail(str(e)) from None
+    for table, n in counts.items():
+        typer.echo(f"{table:20s} {n:>12,}")
+    typer.echo(f"copied into {to}; point MAILTALLY_DATABASE_URL at it")
+
+
 @accounts_app.command("create")
 def accounts_create(name: str, database: DatabaseOpt = None) -> None:
     """Create an account (does nothing if it exists)."""
