@@ -6,18 +6,24 @@ start-up time counts; `rich` is imported only for the table output.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any
-
-from mailtally.mailfiles import MailSourceError, iter_messages
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    import argparse
+
     from mailtally.bounces import BounceRecord
 
 
+class Args(NamedTuple):
+    jsonl: bool
+    paths: list[str]
+
+
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     ap = argparse.ArgumentParser(
         prog="mailtally bounces parse",
         description="Parse bounce messages (RFC 3464 DSNs, auto-replies, ARF complaints, MTA formats).",
@@ -58,6 +64,7 @@ PARALLEL_FROM = 32
 def _collect(paths: list[str], dumps: Any, rows: list[tuple[str, BounceRecord]], buf: list[str]) -> int:
     # Imported here, not at the top: with several processes each loads the engine in parallel.
     from mailtally.bounces import parse
+    from mailtally.mailfiles import MailSourceError, iter_messages
 
     status = 0
     for path in paths:
@@ -118,8 +125,18 @@ def _parallel_jsonl(paths: list[str], dumps: Any, workers: int) -> int:
     return status
 
 
+def parse_args(argv: list[str]) -> Args:
+    """The common call (``--jsonl`` and paths) read directly; anything else goes to argparse,
+    which owns help and error messages. Loading argparse is a few ms of every run's start-up."""
+    paths = [a for a in argv if a != "--jsonl"]
+    if paths and all(p == "-" or not p.startswith("-") for p in paths):
+        return Args(jsonl="--jsonl" in argv, paths=paths)
+    ns = _parser().parse_args(argv)
+    return Args(jsonl=ns.jsonl, paths=ns.paths)
+
+
 def run(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     dumps = _dumps() if args.jsonl else None
     workers = min(os.cpu_count() or 1, 8)
     if dumps is not None and workers > 1 and len(args.paths) >= PARALLEL_FROM and hasattr(os, "fork") \
