@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from mailtally.vocab import Reason
 
@@ -45,6 +46,12 @@ def match(text: str) -> bool:
 
 # Commands sent before DATA: a refusal there cannot be about the message's content.
 BEFORE_DATA = frozenset({"CONN", "EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT"})
+
+
+def judged_after_data(reason: Reason, tmp: Reason | None, text: str, command: str,
+                      match: Callable[[str], bool]) -> bool:
+    """For reasons about the message's content: a refusal before DATA is about the sender."""
+    return tmp is reason or (command not in BEFORE_DATA and match(text))
 
 
 def true(tmp: Reason | None, text: str, command: str) -> bool:

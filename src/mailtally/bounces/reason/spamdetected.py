@@ -40,9 +40,6 @@ def match(text: str) -> bool:
 
 
 def true(tmp: Reason | None, text: str, command: str) -> bool:
-    """Content is only judged after DATA: a refusal at an earlier command is about the sender."""
-    from mailtally.bounces.reason.filtered import BEFORE_DATA
+    from mailtally.bounces.reason.filtered import judged_after_data
 
-    if tmp is REASON:
-        return True
-    return command not in BEFORE_DATA and match(text)
+    return judged_after_data(REASON, tmp, text, command, match)
