@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, func, select
 
 from mailtally.api.cc_v3.common import Page
 from mailtally.api.cc_v3.email_reports import event_report, unique_opens_report
@@ -43,6 +43,7 @@ from mailtally.events import Event
 from mailtally.store import catalog, migrate
 from mailtally.store.accounts import create_account, create_token, instance_secret
 from mailtally.store.db import open_engine
+from mailtally.store.reports import activity_num
 from mailtally.store.schema import accounts, activities, activity_counters, events
 from mailtally.store.summaries import last_event_id
 from mailtally.store.writer import write_events
@@ -155,18 +156,18 @@ def report(label: str, p: tuple[float, float], target_ms: float) -> None:
 
 def deep_keys(conn: Connection, account: int, activity_id: str, etype: EventType) -> dict[str, list[int]]:
     """Keyset positions (occurred_at, id) at several depths of a report, found once by offset."""
-    total = conn.execute(text("select count(*) from events where account_id=:a and activity_id=:v and type=:t"),
-                         {"a": account, "v": activity_id, "t": etype.value}).scalar_one()
+    num = activity_num(account, activity_id)
+    total = conn.execute(select(func.count()).select_from(events).where(
+        events.c.account_id == account, events.c.activity_num == num, events.c.type == etype.value)).scalar_one()
     out: dict[str, list[int]] = {}
     for name, frac in (("50%", 0.5), ("99%", 0.99)):
         offset = max(0, min(total - 501, int(total * frac)))
         row = conn.execute(
-            select(events.c.occurred_at, events.c.id)
-            .where(events.c.account_id == account, events.c.activity_id == activity_id,
-                   events.c.type == etype.value)
-            .order_by(events.c.occurred_at.desc(), events.c.id.desc()).offset(offset).limit(1)
+            select(events.c.occurred_at, events.c.idem)
+            .where(events.c.account_id == account, events.c.activity_num == num, events.c.type == etype.value)
+            .order_by(events.c.occurred_at.desc(), events.c.idem.desc()).offset(offset).limit(1)
         ).one()
-        out[f"{name} of {total:,}"] = [row.occurred_at, row.id]
+        out[f"{name} of {total:,}"] = [row.occurred_at, row.idem]
     return out
 
 

@@ -31,8 +31,9 @@ def recount(engine: Engine, account: int, activity: str) -> dict[str, int]:
     """The counters as a naive reading of the log would compute them."""
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT contact_id, type, occurred_at, device_type, bounce_code FROM events "
-                 "WHERE account_id = :a AND activity_id = :b ORDER BY occurred_at, id"),
+            text("SELECT e.contact_num, e.type, e.occurred_at, e.device_type, e.bounce_code FROM events e "
+                 "JOIN activities a ON a.account_id = e.account_id AND a.num_id = e.activity_num "
+                 "WHERE e.account_id = :a AND a.id = :b ORDER BY e.occurred_at, e.id"),
             {"a": account, "b": activity},
         ).all()
     c: dict[str, int] = defaultdict(int)

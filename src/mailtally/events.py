@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from hashlib import blake2b
 
 from .vocab import BounceCode, DeviceType, EventType, Reason
 
@@ -28,17 +28,19 @@ class Event:
     optout_reason: str | None = None
     idempotency_key: str | None = None
 
-    def key(self) -> str:
-        """The idempotency key: the caller's, or one derived from what makes the event itself.
+    def idem(self) -> int:
+        """The idempotency key as a signed 64-bit hash: of the caller's key, or of the event itself.
 
-        Deriving it means replaying the same file twice never counts anything twice. Derived
-        keys start with the time, so the unique index on them grows at its end.
+        Deriving it from the content means replaying the same file twice never counts anything
+        twice. The store keeps it in the log's primary key, next to the time and type.
         """
         if self.idempotency_key:
-            return self.idempotency_key
-        who = self.contact_id or f"@{(self.email or '').lower()}"
-        raw = (
-            f"{self.type}|{self.activity_id}|{who}|{self.occurred_at}|{self.device_type or ''}|"
-            f"{self.url_id or ''}|{self.bounce_code or ''}|{self.reason or ''}"
-        )
-        return f"{self.occurred_at:012x}" + hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
+            raw = "key|" + self.idempotency_key
+        else:
+            who = self.contact_id or f"@{(self.email or '').lower()}"
+            raw = (
+                f"{self.type.value}|{self.activity_id}|{who}|{self.occurred_at}|"
+                f"{self.device_type.value if self.device_type else ''}|{self.url_id or ''}|"
+                f"{self.bounce_code.value if self.bounce_code else ''}|{self.reason.value if self.reason else ''}"
+            )
+        return int.from_bytes(blake2b(raw.encode(), digest_size=8).digest(), "big", signed=True)

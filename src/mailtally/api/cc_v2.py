@@ -270,7 +270,7 @@ def listing(request: Request, path: str, spec: PageSpec, rows: Sequence[Row[Any]
     if len(rows) > spec.limit:
         rows = rows[: spec.limit]
         last = rows[-1]
-        token = cursor.encode(request.app.state.secret, [path, last.occurred_at, last.id, spec.limit, spec.since])
+        token = cursor.encode(request.app.state.secret, [path, last.occurred_at, last.idem, spec.limit, spec.since])
         pagination["next_link"] = f"{path}?next={token}"
     return json_response({"meta": {"pagination": pagination}, "results": [serialize(r) for r in rows]})
 

@@ -95,15 +95,20 @@ def delete_contact(conn: Connection, account: int, id_: str) -> None:
 
 def contacts_for_emails(conn: Connection, account: int, emails: Iterable[str]) -> dict[str, str]:
     """Contact ids for these addresses, creating contacts that do not exist yet."""
+    return {email: ref[0] for email, ref in contact_refs_for_emails(conn, account, emails).items()}
+
+
+def contact_refs_for_emails(conn: Connection, account: int, emails: Iterable[str]) -> dict[str, tuple[str, int]]:
+    """``(id, num_id)`` of the contact of each address, creating those that do not exist yet."""
     wanted = sorted({e.lower() for e in emails})
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, int]] = {}
     for chunk in _chunks(wanted):
         for r in conn.execute(
-            select(contacts.c.email, contacts.c.id).where(
+            select(contacts.c.email, contacts.c.id, contacts.c.num_id).where(
                 contacts.c.account_id == account, contacts.c.email.in_(chunk)
             )
         ):
-            found[r.email] = r.id
+            found[r.email] = (r.id, int(r.num_id))
     missing = [e for e in wanted if e not in found]
     if missing:
         first = allocate(conn, account, "seq_contact", len(missing))
@@ -111,7 +116,7 @@ def contacts_for_emails(conn: Connection, account: int, emails: Iterable[str]) -
         rows = []
         for i, email in enumerate(missing):
             cid = new_uuid()
-            found[email] = cid
+            found[email] = (cid, first + i)
             rows.append(
                 {"account_id": account, "id": cid, "num_id": first + i, "email": email,
                  "custom_fields": {}, "created_at": t, "updated_at": t}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, literal_column, select
+from sqlalchemy import Connection, Row, insert, literal_column, select
 
 from .accounts import allocate
+from .reports import with_activity, with_contact
 from .schema import activities, contacts, events, unmatched_bounces
 
 Send = tuple[str, str]  # (activity_id, contact_id)
@@ -36,12 +37,11 @@ def numbers_of(conn: Connection, account: int, activity_id: str, contact_id: str
 def latest_send_to(conn: Connection, account: int, email: str) -> Send | None:
     """The most recent send to this address, if it was ever sent anything."""
     row = conn.execute(
-        select(events.c.activity_id, events.c.contact_id)
-        .select_from(events.join(contacts, and_(contacts.c.account_id == events.c.account_id,
-                                                contacts.c.id == events.c.contact_id)))
+        select(activities.c.id.label("activity_id"), contacts.c.id.label("contact_id"))
+        .select_from(with_activity(events, with_contact(events)))
         .where(contacts.c.account_id == account, contacts.c.email == email.lower(),
                events.c.type == literal_column("'send'"))
-        .order_by(events.c.occurred_at.desc(), events.c.id.desc())
+        .order_by(events.c.occurred_at.desc(), events.c.idem.desc())
         .limit(1)
     ).first()
     return (row.activity_id, row.contact_id) if row else None

@@ -29,6 +29,36 @@ def select_in(
         yield from conn.exec_driver_sql(query, (*params, *part)).fetchall()
 
 
+def select_rows_in(
+    conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]], params: Sequence[Any], chunk: int = CHUNK
+) -> Iterator[tuple[Any, ...]]:
+    """Run ``sql`` for chunks of row values: ``{values}`` becomes ``(VALUES (?, ?), ...)``, whose
+    columns are ``column1``, ``column2``... on both databases; ``params`` bind after them."""
+    if not rows:
+        return
+    m = mark(conn)
+    width = len(rows[0])
+    per = max(1, chunk // width)
+    one = "(" + ",".join([m] * width) + ")"
+    for i in range(0, len(rows), per):
+        part = rows[i : i + per]
+        query = sql.replace("{p}", m).replace("{values}", "(VALUES " + ",".join([one] * len(part)) + ")")
+        yield from conn.exec_driver_sql(query, (*(v for row in part for v in row), *params)).fetchall()
+
+
+def insert_new(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> int:
+    """Insert ``rows``, skipping any whose key is already there; returns how many went in."""
+    if not rows:
+        return 0
+    m = mark(conn)
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))}) "
+        "ON CONFLICT DO NOTHING",
+        rows,
+    )
+    return int(result.rowcount)
+
+
 def insert_many(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     if rows:
         m = mark(conn)

@@ -1,7 +1,10 @@
 """The report queries every dialect shares. Newest first, keyset-paginated.
 
 Rows carry the event's fields plus the contact's, so a serializer needs nothing else.
-A page's key is ``(time, id)``; callers pass the last row's key back as ``after``.
+A page's key is ``(time, idem)``; callers pass the last row's key back as ``after``.
+
+The log refers to activities and contacts by their numeric ids; rows come back with the
+UUIDs (``activity_id``, ``contact_id``) joined in, so serializers never see the numbers.
 """
 
 from __future__ import annotations
@@ -20,18 +23,47 @@ CONTACT_COLS = [
     contacts.c.created_at.label("contact_created_at"), contacts.c.updated_at.label("contact_updated_at"),
     contacts.c.deleted_at,
 ]
-EVENT_COLS = [c for c in events.c if c.name != "account_id"]
+EVENT_COLS = [
+    *(c for c in events.c if c.name not in ("account_id", "activity_num", "contact_num")),
+    contacts.c.id.label("contact_id"),
+    activities.c.id.label("activity_id"),
+]
 Key = tuple[int, Any]
 
 
 def with_contact(table: Any) -> Any:
+    """``table`` (the log or recipients) joined to its contacts."""
     return table.join(
-        contacts, and_(contacts.c.account_id == table.c.account_id, contacts.c.id == table.c.contact_id)
+        contacts, and_(contacts.c.account_id == table.c.account_id, contacts.c.num_id == table.c.contact_num)
+    )
+
+
+def with_activity(table: Any, joined: Any = None) -> Any:
+    """``joined`` (default ``table``) joined to the activities ``table`` refers to."""
+    return (joined if joined is not None else table).join(
+        activities, and_(activities.c.account_id == table.c.account_id, activities.c.num_id == table.c.activity_num)
+    )
+
+
+def activity_num(account: int, activity_id: str) -> Any:
+    """The numeric id of an activity, as a scalar subquery the planner evaluates once."""
+    return (
+        select(activities.c.num_id)
+        .where(activities.c.account_id == account, activities.c.id == activity_id)
+        .scalar_subquery()
+    )
+
+
+def contact_num(account: int, contact_id: str) -> Any:
+    return (
+        select(contacts.c.num_id)
+        .where(contacts.c.account_id == account, contacts.c.id == contact_id)
+        .scalar_subquery()
     )
 
 
 def older_than(time_col: Any, id_col: Any, after: Key | None) -> Any:
-    """Rows strictly after ``after`` in (time desc, id desc) order."""
+    """Rows strictly after ``after`` in (time desc, tie-breaker desc) order."""
     if after is None:
         return None
     t, i = after
@@ -57,13 +89,11 @@ def contact_events(
         select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, activities.c.num_id.label("activity_num_id"),
                campaigns.c.num_id.label("campaign_num_id"), campaigns.c.name.label("campaign_name"))
         .select_from(
-            with_contact(events)
-            .join(activities, and_(activities.c.account_id == events.c.account_id,
-                                   activities.c.id == events.c.activity_id))
+            with_activity(events, with_contact(events))
             .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
                                   campaigns.c.id == activities.c.campaign_id))
         )
-        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
     )
     if types:
         q = q.where(events.c.type.in_(list(types)))
@@ -73,28 +103,28 @@ def contact_events(
         q = q.where(events.c.occurred_at < until)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = older_than(events.c.occurred_at, events.c.id, after)
+    cond = older_than(events.c.occurred_at, events.c.idem, after)
     if cond is not None:
         q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)
     return list(conn.execute(q))
 
 
 def did_not_open(
     conn: Connection, account: int, activity_id: str, *, after: Key | None = None, limit: int = 500
 ) -> list[Row[Any]]:
-    """Contacts sent to, not bounced, never opened; key ``(sent_at, contact_id)``."""
+    """Contacts sent to, not bounced, never opened; key ``(sent_at, contact_num)``."""
     q = (
-        select(recipients, *CONTACT_COLS)
+        select(recipients, contacts.c.id.label("contact_id"), *CONTACT_COLS)
         .select_from(with_contact(recipients))
-        .where(recipients.c.account_id == account, recipients.c.activity_id == activity_id,
+        .where(recipients.c.account_id == account, recipients.c.activity_num == activity_num(account, activity_id),
                recipients.c.sent_at.is_not(None), recipients.c.first_open_at.is_(None),
                recipients.c.bounced_at.is_(None))
     )
-    cond = older_than(recipients.c.sent_at, recipients.c.contact_id, after)
+    cond = older_than(recipients.c.sent_at, recipients.c.contact_num, after)
     if cond is not None:
         q = q.where(cond)
-    q = q.order_by(recipients.c.sent_at.desc(), recipients.c.contact_id.desc()).limit(limit)
+    q = q.order_by(recipients.c.sent_at.desc(), recipients.c.contact_num.desc()).limit(limit)
     return list(conn.execute(q))
 
 
@@ -118,14 +148,12 @@ def account_bounces(
         select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, campaigns.c.num_id.label("campaign_num_id"),
                campaigns.c.name.label("campaign_name"), recipients.c.sent_at)
         .select_from(
-            with_contact(events)
-            .join(activities, and_(activities.c.account_id == events.c.account_id,
-                                   activities.c.id == events.c.activity_id))
+            with_activity(events, with_contact(events))
             .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
                                   campaigns.c.id == activities.c.campaign_id))
             .outerjoin(recipients, and_(recipients.c.account_id == events.c.account_id,
-                                        recipients.c.activity_id == events.c.activity_id,
-                                        recipients.c.contact_id == events.c.contact_id))
+                                        recipients.c.activity_num == events.c.activity_num,
+                                        recipients.c.contact_num == events.c.contact_num))
         )
         .where(events.c.account_id == account, events.c.type == literal_column("'bounce'"))
     )
@@ -137,7 +165,7 @@ def account_bounces(
         q = q.where(events.c.bounce_code.in_(list(codes)))
     if email is not None:
         q = q.where(contacts.c.email == email.lower())
-    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).offset(offset).limit(limit)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).offset(offset).limit(limit)
     return list(conn.execute(q))
 
 

@@ -125,15 +125,22 @@ links = Table(
 )
 
 # The append-only log: one row per thing that happened.
+#
+# Clustered on (activity, type, time, idem): the reports read one activity's events of one
+# type newest first straight off the table, inserts land near the end of a handful of runs,
+# and the primary key is also the idempotency check. ``idem`` is a 64-bit hash of the
+# event's content (or of the caller's key, which ``event_keys`` also holds). Activities and
+# contacts are referenced by their per-account numeric ids: 8-byte keys instead of 36.
 events = Table(
     "events",
     metadata,
     Column("account_id", Integer, primary_key=True),
-    Column("id", BigInteger, primary_key=True),
-    Column("activity_id", String(36), nullable=False),
-    Column("contact_id", String(36), nullable=False),
-    Column("type", String(16), nullable=False),
-    Column("occurred_at", Ms, nullable=False),
+    Column("activity_num", BigInteger, primary_key=True),
+    Column("type", String(16), primary_key=True),
+    Column("occurred_at", Ms, primary_key=True),
+    Column("idem", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", BigInteger, nullable=False),  # arrival order: snapshots read "as of" an id
+    Column("contact_num", BigInteger, nullable=False),
     Column("device_type", String(16)),
     Column("url_id", String(64)),
     Column("reason", String(32)),
@@ -145,14 +152,20 @@ events = Table(
     Column("remote_mta", String(255)),
     Column("optout_source", String(64)),
     Column("optout_reason", Text),
-    Column("idem_key", String(64), nullable=False),
-    UniqueConstraint("account_id", "idem_key", name="uq_events_idem"),
-    Index("ix_events_activity", "account_id", "activity_id", "type", "occurred_at", "id"),
-    Index("ix_events_contact", "account_id", "contact_id", "occurred_at", "id"),
+    Index("ix_events_contact", "account_id", "contact_num", "occurred_at", "idem"),
     # Account-wide bounce reports (Zoho, WhatCounts) by time; partial, so other events skip it.
-    Index("ix_events_bounce_time", "account_id", "occurred_at", "id",
+    Index("ix_events_bounce_time", "account_id", "occurred_at", "idem",
           sqlite_where=text("type = 'bounce'"), postgresql_where=text("type = 'bounce'")),
-    sqlite_with_rowid=False,  # clustered on (account_id, id): appends stay at the end
+    sqlite_with_rowid=False,
+)
+
+# Idempotency keys the caller chose (hashed): unique per account whatever the event says.
+event_keys = Table(
+    "event_keys",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("key_hash", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
 )
 
 # One row per (activity, contact) that anything happened to: answers unique opens and
@@ -161,21 +174,21 @@ recipients = Table(
     "recipients",
     metadata,
     Column("account_id", Integer, primary_key=True),
-    Column("activity_id", String(36), primary_key=True),
-    Column("contact_id", String(36), primary_key=True),
+    Column("activity_num", BigInteger, primary_key=True, autoincrement=False),
+    Column("contact_num", BigInteger, primary_key=True, autoincrement=False),
     Column("sent_at", Ms),
     Column("first_open_at", Ms),
     Column("last_open_at", Ms),
     Column("last_open_device", String(16)),
-    Column("opens", Integer, nullable=False, default=0),
-    Column("clicks", Integer, nullable=False, default=0),
-    Column("forwards", Integer, nullable=False, default=0),
+    Column("opens", Integer, nullable=False, default=0, server_default="0"),
+    Column("clicks", Integer, nullable=False, default=0, server_default="0"),
+    Column("forwards", Integer, nullable=False, default=0, server_default="0"),
     Column("optout_at", Ms),
     Column("abuse_at", Ms),
     Column("bounced_at", Ms),
     Column("bounce_code", String(1)),
-    Index("ix_recipients_sent", "account_id", "activity_id", "sent_at", "contact_id"),
-    Index("ix_recipients_opened", "account_id", "activity_id", "last_open_at", "contact_id",
+    Index("ix_recipients_sent", "account_id", "activity_num", "sent_at", "contact_num"),
+    Index("ix_recipients_opened", "account_id", "activity_num", "last_open_at", "contact_num",
           sqlite_where=text("last_open_at IS NOT NULL"), postgresql_where=text("last_open_at IS NOT NULL")),
     sqlite_with_rowid=False,
 )

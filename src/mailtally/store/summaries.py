@@ -11,19 +11,20 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, func, or_, select
 
 from ..vocab import EventType
-from .reports import Key, older_than
-from .schema import campaigns, contacts, events, link_clickers, link_counters, links
+from .reports import Key, activity_num, contact_num, older_than, with_activity
+from .schema import accounts, activities, campaigns, contacts, events, link_clickers, link_counters, links
 
 OPEN = EventType.OPEN.value
 # What a tracking row shows: narrower than reports.py's rows (no address or custom fields,
 # whose JSON decoding alone cost more than the query on a 500-row page).
 TRACKING_COLS = [
-    events.c.id, events.c.contact_id, events.c.type, events.c.occurred_at, events.c.device_type, events.c.url_id,
+    events.c.idem, contacts.c.id.label("contact_id"), events.c.type, events.c.occurred_at, events.c.device_type,
+    events.c.url_id,
     events.c.bounce_code, events.c.optout_reason, contacts.c.email, contacts.c.first_name, contacts.c.last_name,
     contacts.c.deleted_at,
 ]
 _WITH_CONTACT = events.join(
-    contacts, and_(contacts.c.account_id == events.c.account_id, contacts.c.id == events.c.contact_id))
+    contacts, and_(contacts.c.account_id == events.c.account_id, contacts.c.num_id == events.c.contact_num))
 
 
 def tracking_events(
@@ -37,25 +38,26 @@ def tracking_events(
     after: Key | None = None,
     limit: int = 500,
 ) -> list[Row[Any]]:
-    """One type of event of an activity with the contact's name, newest first; key ``(occurred_at, id)``."""
+    """One type of event of an activity with the contact's name, newest first; key ``(occurred_at, idem)``."""
     q = (
         select(*TRACKING_COLS)
         .select_from(_WITH_CONTACT)
-        .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type == event_type)
+        .where(events.c.account_id == account, events.c.activity_num == activity_num(account, activity_id),
+               events.c.type == event_type)
     )
     if bounce_codes:
         q = q.where(events.c.bounce_code.in_(list(bounce_codes)))
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = older_than(events.c.occurred_at, events.c.id, after)
+    cond = older_than(events.c.occurred_at, events.c.idem, after)
     if cond is not None:
         q = q.where(cond)
-    return list(conn.execute(q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)).all())
+    return list(conn.execute(q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)).all())
 
 
 def last_event_id(conn: Connection, account: int) -> int:
-    """The newest event id of an account: the snapshot a paginated walk reads as of."""
-    value = conn.execute(select(func.max(events.c.id)).where(events.c.account_id == account)).scalar()
+    """The last event id the account has handed out: the snapshot a paginated walk reads as of."""
+    value = conn.execute(select(accounts.c.seq_event).where(accounts.c.id == account)).scalar()
     return int(value or 0)
 
 
@@ -69,32 +71,35 @@ def latest_opens(
     vanish from the walk. Key ``(occurred_at, id)``.
     """
     later = events.alias("later")
-    # Planner steering, portable to SQLite and PostgreSQL: ``id + 0`` and ``coalesce(col, '')``
+    num = conn.execute(select(activities.c.num_id).where(activities.c.account_id == account,
+                                                          activities.c.id == activity_id)).scalar()
+    if num is None:
+        return []
+    # Planner steering, portable to SQLite and PostgreSQL: ``id + 0`` and ``coalesce(col, 0)``
     # keep the id bound and the activity/type filters of the subquery off the indexes, so the
-    # outer scan walks ix_events_activity in page order and each probe seeks ix_events_contact
-    # (the contact's few events). Left indexable, SQLite scans the primary key or the whole
-    # activity per row.
+    # outer scan walks the primary key in page order and each probe seeks ix_events_contact
+    # (the contact's few events). Left indexable, the planner scans the activity per row.
     newer_open = exists(
-        select(later.c.id).where(
+        select(later.c.idem).where(
             later.c.account_id == account,
-            later.c.contact_id == events.c.contact_id,
-            func.coalesce(later.c.activity_id, "") == activity_id,
+            later.c.contact_num == events.c.contact_num,
+            func.coalesce(later.c.activity_num, 0) == num,
             func.coalesce(later.c.type, "") == OPEN,
             later.c.id + 0 <= as_of,
             later.c.occurred_at >= events.c.occurred_at,
-            or_(later.c.occurred_at > events.c.occurred_at, later.c.id > events.c.id),
+            or_(later.c.occurred_at > events.c.occurred_at, later.c.idem > events.c.idem),
         )
     )
     q = (
         select(*TRACKING_COLS)
         .select_from(_WITH_CONTACT)
-        .where(events.c.account_id == account, events.c.activity_id == activity_id, events.c.type == OPEN,
+        .where(events.c.account_id == account, events.c.activity_num == num, events.c.type == OPEN,
                events.c.id + 0 <= as_of, ~newer_open)
     )
-    cond = older_than(events.c.occurred_at, events.c.id, after)
+    cond = older_than(events.c.occurred_at, events.c.idem, after)
     if cond is not None:
         q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)
     return list(conn.execute(q).all())
 
 
@@ -179,9 +184,11 @@ def contact_tallies(
     which the ``ix_events_contact`` index keeps cheap.
     """
     rows = conn.execute(
-        select(events.c.activity_id, events.c.type, func.count().label("n"), func.max(events.c.occurred_at).label("at"))
-        .where(events.c.account_id == account, events.c.contact_id == contact_id)
-        .group_by(events.c.activity_id, events.c.type)
+        select(activities.c.id.label("activity_id"), events.c.type, func.count().label("n"),
+               func.max(events.c.occurred_at).label("at"))
+        .select_from(with_activity(events))
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
+        .group_by(activities.c.id, events.c.type)
     )
     counts: dict[str, dict[str, int]] = {}
     sent: dict[str, int] = {}

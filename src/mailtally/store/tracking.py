@@ -1,7 +1,7 @@
 """Queries the tracking dialects need beyond ``reports``: campaign-wide event lists and
 per-contact tallies (Constant Contact v2's contact and campaign tracking).
 
-Same conventions as ``reports``: newest first, keyset ``after=(occurred_at, id)``.
+Same conventions as ``reports``: newest first, keyset ``after=(occurred_at, idem)``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select
 
-from .reports import CONTACT_COLS, EVENT_COLS, Key, older_than, with_contact
+from .reports import CONTACT_COLS, EVENT_COLS, Key, contact_num, older_than, with_activity, with_contact
 from .schema import activities, campaigns, events
 
 
@@ -33,20 +33,21 @@ def campaign_events(
     """
     if not activity_ids:
         return []
+    nums = list(conn.execute(select(activities.c.num_id).where(
+        activities.c.account_id == account, activities.c.id.in_(list(activity_ids)))).scalars())
     q = (
         select(*EVENT_COLS, *CONTACT_COLS)
-        .select_from(with_contact(events))
-        .where(events.c.account_id == account, events.c.activity_id.in_(list(activity_ids)),
-               events.c.type.in_(list(types)))
+        .select_from(with_activity(events, with_contact(events)))
+        .where(events.c.account_id == account, events.c.activity_num.in_(nums), events.c.type.in_(list(types)))
     )
     if since is not None:
         q = q.where(events.c.occurred_at >= since)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = older_than(events.c.occurred_at, events.c.id, after)
+    cond = older_than(events.c.occurred_at, events.c.idem, after)
     if cond is not None:
         q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.id.desc()).limit(limit)
+    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)
     return list(conn.execute(q))
 
 
@@ -54,7 +55,7 @@ def contact_type_counts(conn: Connection, account: int, contact_id: str) -> dict
     """How many events of each type one contact has, over all campaigns."""
     rows = conn.execute(
         select(events.c.type, func.count())
-        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
         .group_by(events.c.type)
     )
     return {str(t): int(n) for t, n in rows}
@@ -74,12 +75,11 @@ def contact_campaign_counts(conn: Connection, account: int, contact_id: str) -> 
     q = (
         select(campaigns.c.num_id, events.c.type, func.count(), func.max(events.c.occurred_at))
         .select_from(
-            events.join(activities, and_(activities.c.account_id == events.c.account_id,
-                                         activities.c.id == events.c.activity_id))
+            with_activity(events)
             .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
                                   campaigns.c.id == activities.c.campaign_id))
         )
-        .where(events.c.account_id == account, events.c.contact_id == contact_id)
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
         .group_by(campaigns.c.num_id, events.c.type)
     )
     tallies: dict[int, CampaignTally] = {}

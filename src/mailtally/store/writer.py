@@ -8,7 +8,7 @@ events over the touched recipients' state rows to get exact counter deltas.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,15 +63,33 @@ def _empty_state() -> dict[str, Any]:
     return state
 
 
+_DEFAULTS = _empty_state()
+
+
 def _not_opened(s: dict[str, Any]) -> int:
     return int(s["sent_at"] is not None and s["first_open_at"] is None and s["bounced_at"] is None)
 
 
-EVENT_COLUMNS = (
-    "account_id", "id", "activity_id", "contact_id", "type", "occurred_at", "device_type", "url_id", "reason",
-    "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta", "optout_source",
-    "optout_reason", "idem_key",
+# Sends, opens, clicks and forwards are most of the log and set few columns: binding the
+# rest as NULL costs more than SQLite's work on the row, so they take the short statement.
+KEY_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num")
+SHORT_COLUMNS = (*KEY_COLUMNS, "device_type", "url_id")
+FULL_COLUMNS = (
+    *SHORT_COLUMNS, "reason", "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta",
+    "optout_source", "optout_reason",
 )
+
+
+@dataclass(slots=True)
+class _Fresh:
+    """A new event with its references resolved."""
+
+    index: int
+    event: Event
+    idem: int
+    activity_num: int
+    contact_id: str
+    contact_num: int
 
 
 def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
@@ -81,68 +99,148 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
         return result
     first_id = allocate(conn, account, "seq_event", len(batch))  # also the write lock
 
-    keyed: dict[str, tuple[int, Event]] = {}
+    unique: dict[int, tuple[int, Event]] = {}
     for i, ev in enumerate(batch):
-        keyed.setdefault(ev.key(), (i, ev))
-    known = {
-        r[0]
-        for r in rawsql.select_in(
-            conn, "SELECT idem_key FROM events WHERE account_id = {p} AND idem_key IN ({in})", (account,), list(keyed)
-        )
-    }
-    fresh = [(i, ev, k) for k, (i, ev) in keyed.items() if k not in known]
+        unique.setdefault(ev.idem(), (i, ev))
+    caller_keys = [k for k, (_, ev) in unique.items() if ev.idempotency_key]
+    if caller_keys:
+        for k in _existing_keys(conn, account, caller_keys):
+            del unique[k]
+    activity_nums, contact_refs, created = _resolve(conn, account, unique.values())
+    result.contacts_created = created
+
+    fresh = []
+    for k, (i, ev) in unique.items():
+        cid, cnum = contact_refs[ev.contact_id] if ev.contact_id else contact_refs["@" + (ev.email or "").lower()]
+        fresh.append(_Fresh(i, ev, k, activity_nums[ev.activity_id], cid, cnum))
+    fresh.sort(key=lambda f: (f.event.occurred_at, f.index))
+    fresh = _insert_new(conn, account, first_id, fresh)
     result.duplicates = len(batch) - len(fresh)
+    result.accepted = len(fresh)
     if not fresh:
         return result
+    if caller_keys:
+        rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
+                           [(account, f.idem) for f in fresh if f.event.idempotency_key])
+    _roll_up(conn, account, fresh)
+    return result
 
-    _check_references(conn, account, fresh)
-    emails = {ev.email.lower() for _, ev, _ in fresh if ev.contact_id is None and ev.email}
+
+def _insert_new(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> list[_Fresh]:
+    """Append ``fresh`` to the log, leaving out events it already holds; returns those added.
+
+    Inserting first and asking later is the fast path: a batch of new events, the usual
+    case, costs one pass. When some already existed the inserts are undone and the
+    existing ones looked up by primary key.
+    """
+    savepoint = conn.begin_nested()
+    if _insert_rows(conn, account, first_id, fresh) == len(fresh):
+        savepoint.commit()
+        return fresh
+    savepoint.rollback()
+    known = _existing_events(conn, account, fresh)
+    fresh = [f for f in fresh if (f.activity_num, f.event.type.value, f.event.occurred_at, f.idem) not in known]
+    _insert_rows(conn, account, first_id, fresh)
+    return fresh
+
+
+def _insert_rows(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> int:
+    short, full = [], []
+    for n, f in enumerate(fresh):
+        ev = f.event
+        kind = ev.type
+        device = ev.device_type.value if ev.device_type else None
+        if kind is _SEND or kind is _OPEN or kind is _CLICK or kind is _FORWARD:
+            short.append((account, f.activity_num, kind.value, ev.occurred_at, f.idem, first_id + n, f.contact_num,
+                          device, ev.url_id))
+        else:
+            full.append((
+                account, f.activity_num, kind.value, ev.occurred_at, f.idem, first_id + n, f.contact_num, device,
+                ev.url_id, ev.reason.value if ev.reason else None, ev.bounce_code.value if ev.bounce_code else None,
+                ev.hard, ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source,
+                ev.optout_reason,
+            ))
+    return (rawsql.insert_new(conn, "events", SHORT_COLUMNS, short)
+            + rawsql.insert_new(conn, "events", FULL_COLUMNS, full))
+
+
+def _existing_events(conn: Connection, account: int, fresh: list[_Fresh]) -> set[tuple[int, str, int, int]]:
+    keys = [(f.activity_num, f.event.type.value, f.event.occurred_at, f.idem) for f in fresh]
+    sql = ("SELECT e.activity_num, e.type, e.occurred_at, e.idem FROM {values} AS v JOIN events AS e "
+           "ON e.account_id = {p} AND e.activity_num = v.column1 AND e.type = v.column2 "
+           "AND e.occurred_at = v.column3 AND e.idem = v.column4")
+    return {(int(a), str(t), int(o), int(i)) for a, t, o, i in rawsql.select_rows_in(conn, sql, keys, (account,))}
+
+
+def _existing_keys(conn: Connection, account: int, keys: list[int]) -> list[int]:
+    sql = "SELECT key_hash FROM event_keys WHERE account_id = {p} AND key_hash IN ({in})"
+    return [int(r[0]) for r in rawsql.select_in(conn, sql, (account,), keys)]
+
+
+def _resolve(
+    conn: Connection, account: int, items: Iterable[tuple[int, Event]]
+) -> tuple[dict[str, int], dict[str, tuple[str, int]], int]:
+    """Numeric ids of the activities and contacts the events name; unknown ones reject the batch.
+
+    Events naming a contact by address find it, or create it: keyed ``"@" + address``.
+    Returns the activity numbers, the contact references and how many contacts were created.
+    """
+    items = list(items)
+    act_nums = _nums(conn, "activities", account, {ev.activity_id for _, ev in items})
+    contact_refs = {cid: (cid, num) for cid, num in
+                    _nums(conn, "contacts", account, {ev.contact_id for _, ev in items if ev.contact_id}).items()}
+    errors = []
+    for i, ev in items:
+        if ev.activity_id not in act_nums:
+            errors.append(ItemError(i, "activity_id", f"no campaign activity {ev.activity_id}"))
+        if ev.contact_id and ev.contact_id not in contact_refs:
+            errors.append(ItemError(i, "contact_id", f"no contact {ev.contact_id}"))
+    if errors:
+        raise BatchRejected(sorted(errors, key=lambda e: e.index))
+    emails = {ev.email.lower() for _, ev in items if ev.contact_id is None and ev.email}
+    created = 0
     if emails:
         before = _count_existing_emails(conn, account, emails)
-        by_email = catalog.contacts_for_emails(conn, account, emails)
-        result.contacts_created = len(emails) - before
-        for _, ev, _ in fresh:
-            if ev.contact_id is None and ev.email:
-                ev.contact_id = by_email[ev.email.lower()]
+        for email, ref in catalog.contact_refs_for_emails(conn, account, emails).items():
+            contact_refs["@" + email] = ref
+        created = len(emails) - before
+    return act_nums, contact_refs, created
 
-    fresh.sort(key=lambda p: (p[1].occurred_at, p[0]))
+
+def _nums(conn: Connection, table: str, account: int, ids: set[str]) -> dict[str, int]:
+    sql = f"SELECT id, num_id FROM {table} WHERE account_id = {{p}} AND id IN ({{in}})"
+    return {r[0]: int(r[1]) for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
+
+
+def _roll_up(conn: Connection, account: int, fresh: list[_Fresh]) -> None:
+    """Replay the new events over their recipients' state: exact counter deltas, in order."""
     states = _load_states(conn, account, fresh)
     original = {k: dict(v) for k, v in states.items()}
     deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_at: dict[str, int] = {}
     last_sent: dict[str, int] = {}
     link_hits: dict[tuple[str, str], list[str]] = defaultdict(list)
-    rows = []
-    for n, (_, ev, key) in enumerate(fresh):
-        assert ev.contact_id is not None
-        st = states.get((ev.activity_id, ev.contact_id))
+    for f in fresh:
+        ev = f.event
+        pair = (f.activity_num, f.contact_num)
+        st = states.get(pair)
         if st is None:
-            st = states[(ev.activity_id, ev.contact_id)] = _empty_state()
+            st = states[pair] = _empty_state()
         d = deltas[ev.activity_id]
         was_not_opened = _not_opened(st)
         _apply(ev, st, d)
         d["not_opened"] += _not_opened(st) - was_not_opened
         if ev.type is _CLICK and ev.url_id is not None:
-            link_hits[(ev.activity_id, ev.url_id)].append(ev.contact_id)
+            link_hits[(ev.activity_id, ev.url_id)].append(f.contact_id)
         if ev.occurred_at > last_at.get(ev.activity_id, 0):
             last_at[ev.activity_id] = ev.occurred_at
         if ev.type is _SEND and ev.occurred_at > last_sent.get(ev.activity_id, 0):
             last_sent[ev.activity_id] = ev.occurred_at
-        event_id = first_id + n
-        rows.append((
-            account, event_id, ev.activity_id, ev.contact_id, str(ev.type), ev.occurred_at,
-            str(ev.device_type) if ev.device_type else None, ev.url_id,
-            str(ev.reason) if ev.reason else None, str(ev.bounce_code) if ev.bounce_code else None, ev.hard,
-            ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason, key,
-        ))
-    rawsql.insert_many(conn, "events", EVENT_COLUMNS, rows)
     _save_states(conn, account, states, original)
     _save_counters(conn, account, deltas, last_at)
     for activity_id, at in last_sent.items():
         _mark_sent(conn, account, activity_id, at)
     _save_links(conn, account, link_hits)
-    result.accepted = len(rows)
-    return result
 
 
 # Enum members as module constants: looking them up on the class costs more than the test.
@@ -199,64 +297,51 @@ def _apply(ev: Event, st: dict[str, Any], d: dict[str, int]) -> None:
         d["bounces_" + code.lower()] += 1
 
 
-def _check_references(conn: Connection, account: int, fresh: list[tuple[int, Event, str]]) -> None:
-    """Every event must name an activity and a contact of this account."""
-    act_ids = _existing(conn, "activities", account, {ev.activity_id for _, ev, _ in fresh})
-    contact_ids = _existing(conn, "contacts", account, {ev.contact_id for _, ev, _ in fresh if ev.contact_id})
-    errors = []
-    for i, ev, _ in fresh:
-        if ev.activity_id not in act_ids:
-            errors.append(ItemError(i, "activity_id", f"no campaign activity {ev.activity_id}"))
-        if ev.contact_id and ev.contact_id not in contact_ids:
-            errors.append(ItemError(i, "contact_id", f"no contact {ev.contact_id}"))
-    if errors:
-        raise BatchRejected(sorted(errors, key=lambda e: e.index))
-
-
-def _existing(conn: Connection, table: str, account: int, ids: set[Any]) -> set[str]:
-    sql = f"SELECT id FROM {table} WHERE account_id = {{p}} AND id IN ({{in}})"
-    return {r[0] for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
-
-
 def _count_existing_emails(conn: Connection, account: int, emails: set[str]) -> int:
     sql = "SELECT id FROM contacts WHERE account_id = {p} AND email IN ({in})"
     return sum(1 for _ in rawsql.select_in(conn, sql, (account,), sorted(emails)))
 
 
-def _load_states(
-    conn: Connection, account: int, fresh: list[tuple[int, Event, str]]
-) -> dict[tuple[str, str], dict[str, Any]]:
-    by_activity: dict[str, set[str]] = defaultdict(set)
-    for _, ev, _ in fresh:
-        assert ev.contact_id is not None
-        by_activity[ev.activity_id].add(ev.contact_id)
-    states: dict[tuple[str, str], dict[str, Any]] = {}
+def _load_states(conn: Connection, account: int, fresh: list[_Fresh]) -> dict[tuple[int, int], dict[str, Any]]:
+    by_activity: dict[int, set[int]] = defaultdict(set)
+    for f in fresh:
+        by_activity[f.activity_num].add(f.contact_num)
+    states: dict[tuple[int, int], dict[str, Any]] = {}
     sql = (
-        f"SELECT contact_id, {', '.join(STATE_FIELDS)} FROM recipients "
-        "WHERE account_id = {p} AND activity_id = {p} AND contact_id IN ({in})"
+        f"SELECT contact_num, {', '.join(STATE_FIELDS)} FROM recipients "
+        "WHERE account_id = {p} AND activity_num = {p} AND contact_num IN ({in})"
     )
-    for activity_id, contact_set in by_activity.items():
-        for r in rawsql.select_in(conn, sql, (account, activity_id), sorted(contact_set)):
-            states[(activity_id, r[0])] = dict(zip(STATE_FIELDS, r[1:], strict=True))
+    for activity_num, nums in by_activity.items():
+        for r in rawsql.select_in(conn, sql, (account, activity_num), sorted(nums)):
+            states[(activity_num, r[0])] = dict(zip(STATE_FIELDS, r[1:], strict=True))
     return states
 
 
 def _save_states(
     conn: Connection,
     account: int,
-    states: dict[tuple[str, str], dict[str, Any]],
-    original: dict[tuple[str, str], dict[str, Any]],
+    states: dict[tuple[int, int], dict[str, Any]],
+    original: dict[tuple[int, int], dict[str, Any]],
 ) -> None:
-    new_rows, changed = [], []
-    for (activity_id, contact_id), st in states.items():
-        before = original.get((activity_id, contact_id))
+    """Insert new state rows and update changed ones, binding only the columns that differ.
+
+    Rows are grouped by which columns they set, so each group is one ``executemany``.
+    """
+    inserts: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for (activity_num, contact_num), st in states.items():
+        before = original.get((activity_num, contact_num))
         if before is None:
-            new_rows.append((account, activity_id, contact_id, *st.values()))
+            cols = tuple(k for k, v in st.items() if v != _DEFAULTS[k])
+            inserts[cols].append((account, activity_num, contact_num, *(st[k] for k in cols)))
         elif before != st:
-            changed.append((*st.values(), account, activity_id, contact_id))
-    keys = ("account_id", "activity_id", "contact_id")
-    rawsql.insert_many(conn, "recipients", (*keys, *STATE_FIELDS), new_rows)
-    rawsql.update_many(conn, "recipients", STATE_FIELDS, keys, changed)
+            cols = tuple(k for k, v in st.items() if v != before[k])
+            updates[cols].append((*(st[k] for k in cols), account, activity_num, contact_num))
+    keys = ("account_id", "activity_num", "contact_num")
+    for cols, rows in inserts.items():
+        rawsql.insert_many(conn, "recipients", (*keys, *cols), rows)
+    for cols, rows in updates.items():
+        rawsql.update_many(conn, "recipients", cols, keys, rows)
 
 
 def _save_counters(

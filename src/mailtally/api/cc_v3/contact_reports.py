@@ -105,7 +105,7 @@ def activity_details_report(conn: Connection, page: Page, contact_id: str, types
         elif etype is EventType.OPTOUT and r.optout_reason:
             item["opt_out_reason"] = r.optout_reason
         items.append(item)
-    nxt = [rows[-1].occurred_at, rows[-1].id] if more else None
+    nxt = [rows[-1].occurred_at, rows[-1].idem] if more else None
     return {"tracking_activities": items, "_links": page.links(nxt)}
 
 

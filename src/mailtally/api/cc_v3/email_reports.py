@@ -93,7 +93,7 @@ def event_report(conn: Connection, page: Page, activity_id: str, etype: EventTyp
     urls: dict[str, str] = {}
     if etype is EventType.CLICK and rows:
         urls = {link.url_id: link.url for link in catalog.links_of(conn, page.account, activity_id)}
-    return _page_body(page, rows, _event_rows(etype, activity_id, urls), lambda r: [r.occurred_at, r.id])
+    return _page_body(page, rows, _event_rows(etype, activity_id, urls), lambda r: [r.occurred_at, r.idem])
 
 
 def unique_opens_report(conn: Connection, page: Page, activity_id: str) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def unique_opens_report(conn: Connection, page: Page, activity_id: str) -> dict[
     rows = summaries.latest_opens(conn, page.account, activity_id, as_of=as_of,
                                   after=(after[1], after[2]) if after else None, limit=page.limit + 1)
     return _page_body(page, rows, _event_rows(EventType.OPEN, activity_id, {}),
-                      lambda r: [as_of, r.occurred_at, r.id])
+                      lambda r: [as_of, r.occurred_at, r.idem])
 
 
 def did_not_open_report(conn: Connection, page: Page, activity_id: str) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def did_not_open_report(conn: Connection, page: Page, activity_id: str) -> dict[
     rows = reports.did_not_open(conn, page.account, activity_id, after=(after[0], after[1]) if after else None,
                                 limit=page.limit + 1)
     return _page_body(page, rows, lambda r: _row(r, activity_id, DID_NOT_OPEN, r.sent_at),
-                      lambda r: [r.sent_at, r.contact_id])
+                      lambda r: [r.sent_at, r.contact_num])
 
 
 def links_report(conn: Connection, account: int, activity_id: str) -> dict[str, Any]:

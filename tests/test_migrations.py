@@ -1,0 +1,132 @@
+"""A database made before a schema change keeps every event through ``db upgrade``."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    inspect,
+    select,
+)
+
+from mailtally.events import Event
+from mailtally.store import catalog, migrate
+from mailtally.store.db import open_engine
+from mailtally.store.schema import event_keys, events, recipients
+from mailtally.store.stats import activity_stats
+from mailtally.store.writer import write_events
+from mailtally.vocab import DeviceType, EventType
+
+from .conftest import fresh_postgres_database, make_account
+
+# The log and the recipients' state as revision 0001 first made them.
+v1 = MetaData()
+events_v1 = Table(
+    "events", v1,
+    Column("account_id", Integer, primary_key=True), Column("id", BigInteger, primary_key=True),
+    Column("activity_id", String(36), nullable=False), Column("contact_id", String(36), nullable=False),
+    Column("type", String(16), nullable=False), Column("occurred_at", BigInteger, nullable=False),
+    Column("device_type", String(16)), Column("url_id", String(64)), Column("reason", String(32)),
+    Column("bounce_code", String(1)), Column("hard", Boolean), Column("dsn_status", String(16)),
+    Column("reply_code", String(8)), Column("diagnostic", Text), Column("remote_mta", String(255)),
+    Column("optout_source", String(64)), Column("optout_reason", Text),
+    Column("idem_key", String(64), nullable=False),
+    UniqueConstraint("account_id", "idem_key", name="uq_events_idem"),
+    Index("ix_events_activity", "account_id", "activity_id", "type", "occurred_at", "id"),
+    Index("ix_events_contact", "account_id", "contact_id", "occurred_at", "id"),
+)
+recipients_v1 = Table(
+    "recipients", v1,
+    Column("account_id", Integer, primary_key=True), Column("activity_id", String(36), primary_key=True),
+    Column("contact_id", String(36), primary_key=True), Column("sent_at", BigInteger),
+    Column("first_open_at", BigInteger), Column("last_open_at", BigInteger), Column("last_open_device", String(16)),
+    Column("opens", Integer, nullable=False), Column("clicks", Integer, nullable=False),
+    Column("forwards", Integer, nullable=False), Column("optout_at", BigInteger), Column("abuse_at", BigInteger),
+    Column("bounced_at", BigInteger), Column("bounce_code", String(1)),
+    Index("ix_recipients_sent", "account_id", "activity_id", "sent_at", "contact_id"),
+)
+
+T = 1_700_000_000_000
+
+
+def old_key(type_: str, activity: str, who: str, t: int, device: str = "") -> str:
+    raw = f"{type_}|{activity}|{who}|{t}|{device}|||"
+    return f"{t:012x}" + hashlib.blake2b(raw.encode(), digest_size=10).hexdigest()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        request.getfixturevalue("postgres_database")  # skips (or fails) like the other PostgreSQL tests
+        with fresh_postgres_database() as url:
+            yield url
+
+
+def test_upgrade_keeps_old_events_and_their_idempotency(blank_url: str) -> None:
+    engine: Engine = open_engine(blank_url)
+    try:
+        migrate.upgrade(engine, "0001")
+        with engine.begin() as conn:
+            for table in (event_keys, recipients, events):
+                table.drop(conn)
+            v1.create_all(conn)
+        account = make_account(engine).id
+        with engine.begin() as conn:
+            campaign = catalog.create_campaign(conn, account, "old")
+            activity = catalog.create_activity(conn, account, campaign.id)
+            ids = catalog.contacts_for_emails(conn, account, ["a@example.com", "b@example.com"])
+            a, b = ids["a@example.com"], ids["b@example.com"]
+            conn.execute(events_v1.insert(), [
+                {"account_id": account, "id": 1, "activity_id": activity.id, "contact_id": a, "type": "send",
+                 "occurred_at": T, "idem_key": old_key("send", activity.id, a, T)},
+                {"account_id": account, "id": 2, "activity_id": activity.id, "contact_id": b, "type": "send",
+                 "occurred_at": T, "idem_key": old_key("send", activity.id, "@b@example.com", T)},
+                {"account_id": account, "id": 3, "activity_id": activity.id, "contact_id": a, "type": "open",
+                 "occurred_at": T + 60_000, "device_type": "mobile", "idem_key": "webhook-77"},
+            ])
+            conn.execute(recipients_v1.insert(), [
+                {"account_id": account, "activity_id": activity.id, "contact_id": a, "sent_at": T,
+                 "first_open_at": T + 60_000, "last_open_at": T + 60_000, "last_open_device": "mobile",
+                 "opens": 1, "clicks": 0, "forwards": 0},
+            ])
+            conn.execute(recipients_v1.insert().values(account_id=account, activity_id=activity.id, contact_id=b,
+                                                       sent_at=T, opens=0, clicks=0, forwards=0))
+
+        migrate.upgrade(engine)
+
+        with engine.connect() as conn:
+            assert migrate.current(engine) == "0002"
+            rows = conn.execute(select(events.c.id, events.c.type, events.c.contact_num).order_by(events.c.id)).all()
+            assert [(r.id, r.type) for r in rows] == [(1, "send"), (2, "send"), (3, "open")]
+            assert conn.execute(select(func.count()).select_from(recipients)).scalar_one() == 2
+            assert conn.execute(select(func.count()).select_from(event_keys)).scalar_one() == 1
+            assert not {"events_v1", "recipients_v1"} & set(inspect(conn).get_table_names())
+            assert activity_stats(conn, account, [activity.id]) == {}  # counters were never part of the rebuild
+        replay = [
+            Event(EventType.SEND, activity.id, T, a),
+            Event(EventType.SEND, activity.id, T, email="b@example.com"),
+            Event(EventType.OPEN, activity.id, T + 60_000, a, device_type=DeviceType.MOBILE,
+                  idempotency_key="webhook-77"),
+        ]
+        with engine.begin() as conn:
+            result = write_events(conn, account, replay)
+        assert (result.accepted, result.duplicates) == (0, 3)
+    finally:
+        engine.dispose()
