@@ -38,9 +38,9 @@ class Event:
             raw = "key|" + self.idempotency_key
         else:
             who = self.contact_id or f"@{(self.email or '').lower()}"
+            # StrEnum members format as their values.
             raw = (
-                f"{self.type.value}|{self.activity_id}|{who}|{self.occurred_at}|"
-                f"{self.device_type.value if self.device_type else ''}|{self.url_id or ''}|"
-                f"{self.bounce_code.value if self.bounce_code else ''}|{self.reason.value if self.reason else ''}"
+                f"{self.type}|{self.activity_id}|{who}|{self.occurred_at}|{self.device_type or ''}|"
+                f"{self.url_id or ''}|{self.bounce_code or ''}|{self.reason or ''}"
             )
         return int.from_bytes(blake2b(raw.encode(), digest_size=8).digest(), "big", signed=True)

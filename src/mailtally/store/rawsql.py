@@ -18,6 +18,25 @@ def mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
+def _run_many(conn: Connection, query: str, rows: list[tuple[Any, ...]]) -> int:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(query, rows)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def _fetch(conn: Connection, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples from the driver's own cursor: building result rows costs more than these lookups."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(query, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def select_in(
     conn: Connection, sql: str, params: Sequence[Any], values: Sequence[Any], chunk: int = CHUNK
 ) -> Iterator[tuple[Any, ...]]:
@@ -26,7 +45,7 @@ def select_in(
     for i in range(0, len(values), chunk):
         part = values[i : i + chunk]
         query = sql.replace("{p}", m).replace("{in}", ",".join([m] * len(part)))
-        yield from conn.exec_driver_sql(query, (*params, *part)).fetchall()
+        yield from _fetch(conn, query, (*params, *part))
 
 
 def select_rows_in(
@@ -43,7 +62,7 @@ def select_rows_in(
     for i in range(0, len(rows), per):
         part = rows[i : i + per]
         query = sql.replace("{p}", m).replace("{values}", "(VALUES " + ",".join([one] * len(part)) + ")")
-        yield from conn.exec_driver_sql(query, (*(v for row in part for v in row), *params)).fetchall()
+        yield from _fetch(conn, query, (*(v for row in part for v in row), *params))
 
 
 def insert_new(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> int:
@@ -51,20 +70,14 @@ def insert_new(conn: Connection, table: str, columns: Sequence[str], rows: list[
     if not rows:
         return 0
     m = mark(conn)
-    result = conn.exec_driver_sql(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))}) "
-        "ON CONFLICT DO NOTHING",
-        rows,
-    )
-    return int(result.rowcount)
+    return _run_many(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))}) "
+                           "ON CONFLICT DO NOTHING", rows)
 
 
 def insert_many(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     if rows:
         m = mark(conn)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))})", rows
-        )
+        _run_many(conn, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))})", rows)
 
 
 def update_many(
@@ -75,4 +88,4 @@ def update_many(
         m = mark(conn)
         sets = ", ".join(f"{c} = {m}" for c in columns)
         where = " AND ".join(f"{k} = {m}" for k in keys)
-        conn.exec_driver_sql(f"UPDATE {table} SET {sets} WHERE {where}", rows)
+        _run_many(conn, f"UPDATE {table} SET {sets} WHERE {where}", rows)

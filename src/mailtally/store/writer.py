@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, case, insert, select, update
 
 from ..events import Event
-from ..vocab import EventType
+from ..vocab import BounceCode, DeviceType, EventType, Reason
 from . import catalog, rawsql
 from .accounts import allocate
 from .db import now_ms
@@ -90,6 +92,10 @@ class _Fresh:
     activity_num: int
     contact_id: str
     contact_num: int
+    occurred_at: int
+
+
+_BY_TIME = attrgetter("occurred_at")
 
 
 def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
@@ -112,9 +118,9 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     fresh = []
     for k, (i, ev) in unique.items():
         cid, cnum = contact_refs[ev.contact_id] if ev.contact_id else contact_refs["@" + (ev.email or "").lower()]
-        fresh.append(_Fresh(i, ev, k, activity_nums[ev.activity_id], cid, cnum))
-    fresh.sort(key=lambda f: (f.event.occurred_at, f.index))
-    fresh = _insert_new(conn, account, first_id, fresh)
+        fresh.append(_Fresh(i, ev, k, activity_nums[ev.activity_id], cid, cnum, ev.occurred_at))
+    fresh.sort(key=_BY_TIME)  # stable: ties keep batch order
+    fresh, rollup = _append(conn, account, first_id, fresh)
     result.duplicates = len(batch) - len(fresh)
     result.accepted = len(fresh)
     if not fresh:
@@ -122,50 +128,72 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     if caller_keys:
         rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
                            [(account, f.idem) for f in fresh if f.event.idempotency_key])
-    _roll_up(conn, account, fresh)
+    _save(conn, account, rollup)
     return result
 
 
-def _insert_new(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> list[_Fresh]:
-    """Append ``fresh`` to the log, leaving out events it already holds; returns those added.
+def _append(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> tuple[list[_Fresh], _RollUp]:
+    """Append ``fresh`` to the log, leaving out events it already holds, and replay those added.
 
     Inserting first and asking later is the fast path: a batch of new events, the usual
-    case, costs one pass. When some already existed the inserts are undone and the
-    existing ones looked up by primary key.
+    case, costs one pass. The insert runs on a worker thread while this one replays the
+    events over the recipients' state (the driver lets go of the GIL inside SQLite or the
+    socket), and the connection is not touched here until the worker is done. When some
+    events already existed, the inserts are undone, the existing ones looked up by primary
+    key, and the rest inserted and replayed again.
     """
+    states = _load_states(conn, account, fresh)
     savepoint = conn.begin_nested()
-    if _insert_rows(conn, account, first_id, fresh) == len(fresh):
+    inserting = _worker().submit(_insert_rows, conn, account, first_id, fresh)
+    try:
+        rollup = _replay(fresh, {k: v.copy() for k, v in states.items()}, states)
+    finally:
+        inserted = inserting.result()
+    if inserted == len(fresh):
         savepoint.commit()
-        return fresh
+        return fresh, rollup
     savepoint.rollback()
     known = _existing_events(conn, account, fresh)
-    fresh = [f for f in fresh if (f.activity_num, f.event.type.value, f.event.occurred_at, f.idem) not in known]
+    fresh = [f for f in fresh if (f.activity_num, f.event.type.value, f.occurred_at, f.idem) not in known]
     _insert_rows(conn, account, first_id, fresh)
-    return fresh
+    return fresh, _replay(fresh, {k: v.copy() for k, v in states.items()}, states)
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailtally-log")
+    return _pool
+
+
+# Enum members as plain str: the driver binds an exact str several times faster than a subclass.
+_TEXT: dict[Any, str] = {m: m.value for vocab in (EventType, DeviceType, Reason, BounceCode) for m in vocab}
 
 
 def _insert_rows(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> int:
+    text = _TEXT.get
     short, full = [], []
     for n, f in enumerate(fresh):
         ev = f.event
         kind = ev.type
-        device = ev.device_type.value if ev.device_type else None
         if kind is _SEND or kind is _OPEN or kind is _CLICK or kind is _FORWARD:
-            short.append((account, f.activity_num, kind.value, ev.occurred_at, f.idem, first_id + n, f.contact_num,
-                          device, ev.url_id))
+            short.append((account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
+                          text(ev.device_type), ev.url_id))
         else:
             full.append((
-                account, f.activity_num, kind.value, ev.occurred_at, f.idem, first_id + n, f.contact_num, device,
-                ev.url_id, ev.reason.value if ev.reason else None, ev.bounce_code.value if ev.bounce_code else None,
-                ev.hard, ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source,
-                ev.optout_reason,
+                account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
+                text(ev.device_type), ev.url_id, text(ev.reason), text(ev.bounce_code), ev.hard, ev.dsn_status,
+                ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason,
             ))
     return (rawsql.insert_new(conn, "events", SHORT_COLUMNS, short)
             + rawsql.insert_new(conn, "events", FULL_COLUMNS, full))
 
 
 def _existing_events(conn: Connection, account: int, fresh: list[_Fresh]) -> set[tuple[int, str, int, int]]:
-    keys = [(f.activity_num, f.event.type.value, f.event.occurred_at, f.idem) for f in fresh]
+    keys = [(f.activity_num, f.event.type.value, f.occurred_at, f.idem) for f in fresh]
     sql = ("SELECT e.activity_num, e.type, e.occurred_at, e.idem FROM {values} AS v JOIN events AS e "
            "ON e.account_id = {p} AND e.activity_num = v.column1 AND e.type = v.column2 "
            "AND e.occurred_at = v.column3 AND e.idem = v.column4")
@@ -212,35 +240,60 @@ def _nums(conn: Connection, table: str, account: int, ids: set[str]) -> dict[str
     return {r[0]: int(r[1]) for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
 
 
-def _roll_up(conn: Connection, account: int, fresh: list[_Fresh]) -> None:
-    """Replay the new events over their recipients' state: exact counter deltas, in order."""
-    states = _load_states(conn, account, fresh)
-    original = {k: dict(v) for k, v in states.items()}
+@dataclass(slots=True)
+class _RollUp:
+    """What a batch changes besides the log: recipients' state, counters, links."""
+
+    states: dict[tuple[int, int], dict[str, Any]]
+    original: dict[tuple[int, int], dict[str, Any]]
+    deltas: dict[str, dict[str, int]]
+    last_at: dict[str, int]
+    last_sent: dict[str, int]
+    link_hits: dict[tuple[str, str], list[str]]
+
+
+def _replay(
+    fresh: list[_Fresh], states: dict[tuple[int, int], dict[str, Any]],
+    original: dict[tuple[int, int], dict[str, Any]],
+) -> _RollUp:
+    """Apply the new events, in time order, to their recipients' ``states``: exact counter deltas.
+
+    Pure: touches no database, so it can run while the log is being written.
+    """
     deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_at: dict[str, int] = {}
     last_sent: dict[str, int] = {}
     link_hits: dict[tuple[str, str], list[str]] = defaultdict(list)
     for f in fresh:
         ev = f.event
+        kind = ev.type
         pair = (f.activity_num, f.contact_num)
         st = states.get(pair)
         if st is None:
-            st = states[pair] = _empty_state()
+            st = states[pair] = _DEFAULTS.copy()
         d = deltas[ev.activity_id]
-        was_not_opened = _not_opened(st)
-        _apply(ev, st, d)
-        d["not_opened"] += _not_opened(st) - was_not_opened
-        if ev.type is _CLICK and ev.url_id is not None:
-            link_hits[(ev.activity_id, ev.url_id)].append(f.contact_id)
-        if ev.occurred_at > last_at.get(ev.activity_id, 0):
-            last_at[ev.activity_id] = ev.occurred_at
-        if ev.type is _SEND and ev.occurred_at > last_sent.get(ev.activity_id, 0):
-            last_sent[ev.activity_id] = ev.occurred_at
-    _save_states(conn, account, states, original)
-    _save_counters(conn, account, deltas, last_at)
-    for activity_id, at in last_sent.items():
+        if kind is _SEND or kind is _OPEN or kind is _BOUNCE:  # the only kinds that move "not opened"
+            was_not_opened = _not_opened(st)
+            _apply(ev, st, d)
+            d["not_opened"] += _not_opened(st) - was_not_opened
+        else:
+            _apply(ev, st, d)
+            if kind is _CLICK and ev.url_id is not None:
+                link_hits[(ev.activity_id, ev.url_id)].append(f.contact_id)
+        t = f.occurred_at
+        if t > last_at.get(ev.activity_id, 0):
+            last_at[ev.activity_id] = t
+        if kind is _SEND and t > last_sent.get(ev.activity_id, 0):
+            last_sent[ev.activity_id] = t
+    return _RollUp(states, original, deltas, last_at, last_sent, link_hits)
+
+
+def _save(conn: Connection, account: int, r: _RollUp) -> None:
+    _save_states(conn, account, r.states, r.original)
+    _save_counters(conn, account, r.deltas, r.last_at)
+    for activity_id, at in r.last_sent.items():
         _mark_sent(conn, account, activity_id, at)
-    _save_links(conn, account, link_hits)
+    _save_links(conn, account, r.link_hits)
 
 
 # Enum members as module constants: looking them up on the class costs more than the test.
@@ -332,10 +385,10 @@ def _save_states(
     for (activity_num, contact_num), st in states.items():
         before = original.get((activity_num, contact_num))
         if before is None:
-            cols = tuple(k for k, v in st.items() if v != _DEFAULTS[k])
+            cols = tuple([k for k, v in st.items() if v != _DEFAULTS[k]])
             inserts[cols].append((account, activity_num, contact_num, *(st[k] for k in cols)))
         elif before != st:
-            cols = tuple(k for k, v in st.items() if v != before[k])
+            cols = tuple([k for k, v in st.items() if v != before[k]])
             updates[cols].append((*(st[k] for k in cols), account, activity_num, contact_num))
     keys = ("account_id", "activity_num", "contact_num")
     for cols, rows in inserts.items():
