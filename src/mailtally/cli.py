@@ -212,11 +212,15 @@ def bounces_parse(
     ctx: typer.Context,
     paths: Annotated[list[str] | None, typer.Argument(help="Message files, Maildirs, mboxes, or - for stdin.")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per record.")] = False,
+    bounces_only: Annotated[
+        bool, typer.Option("--bounces-only", help="Omit the records of reports that say \"delivered\".")
+    ] = False,
 ) -> None:
     """Find who bounced and why in bounce messages."""
     from .commands.bounces_parse import run
 
-    raise typer.Exit(run([*(["--jsonl"] if jsonl else []), *(paths or []), *ctx.args]))
+    flags = [*(["--jsonl"] if jsonl else []), *(["--bounces-only"] if bounces_only else [])]
+    raise typer.Exit(run([*flags, *(paths or []), *ctx.args]))
 
 
 @bounces_app.command("ingest")

@@ -53,14 +53,21 @@ def cases(*prefixes: str) -> list[object]:
 
 
 def check(name: str) -> None:
-    """Every labelled recipient is found, with the label's reason and the bounce code it implies."""
+    """Every labelled recipient is found, with the label's reason and the bounce code it implies.
+
+    A recipient labelled "delivered" is absent from `parse` and reported by `parse(delivered=True)`.
+    """
     expected = labels()[name]
-    got = parse((EMAILS / name).read_bytes())
+    raw = (EMAILS / name).read_bytes()
+    got = parse(raw)
     by_rcpt = {r.recipient.lower(): r for r in got}
     for i, e in enumerate(expected):
         want_reason = Reason(e["reason"])
         if want_reason is Reason.DELIVERED:
-            assert not any(r.recipient.lower() == e.get("recipient", "").lower() for r in got)
+            rcpt = e.get("recipient", "").lower()
+            assert not any(r.recipient.lower() == rcpt for r in got)
+            with_delivered = {r.recipient.lower(): r.reason for r in parse(raw, delivered=True)}
+            assert with_delivered.get(rcpt) is Reason.DELIVERED, f"{rcpt} not reported as delivered"
             continue
         if e.get("recipient"):
             rec = by_rcpt.get(e["recipient"].lower())

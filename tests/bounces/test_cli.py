@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 CMD = [sys.executable, "-m", "mailtally.commands.bounces_parse"]
@@ -26,6 +29,31 @@ def test_files_jsonl() -> None:
         (b, "mailboxfull@receiver.example", "mailboxfull", "F", False),
     ]
     assert {"status", "reply_code", "diagnostic", "original_headers", "timestamp"} <= set(rows[0])
+
+
+def test_delivery_reports_print_unless_bounces_only() -> None:
+    mixed, delivered = str(EXAMPLES / "delivered-mixed.eml"), str(EXAMPLES / "delivered-dsn.eml")
+    rc, rows, _ = _run("--jsonl", mixed, delivered)
+    assert rc == 0
+    assert [(r["source"], r["recipient"], r["reason"], r["bounce_code"], r["hard_bounce"]) for r in rows] == [
+        (mixed, "ok@receiver.example", "delivered", None, False),
+        (mixed, "gone@receiver.example", "userunknown", "B", True),
+        (delivered, "ok@receiver.example", "delivered", None, False),
+        (delivered, "list@lists.receiver.example", "delivered", None, False),
+    ]
+    rc, rows, _ = _run("--jsonl", "--bounces-only", mixed, delivered)
+    assert rc == 0
+    got = [(r["source"], r["recipient"], r["reason"]) for r in rows]
+    assert got == [(mixed, "gone@receiver.example", "userunknown")]
+
+
+def test_bounces_only_in_the_parallel_run() -> None:
+    """From 32 paths on the run forks; the flag reaches every process."""
+    paths = [str(EXAMPLES / "delivered-dsn.eml")] * 40
+    rc, rows, _ = _run("--jsonl", *paths)
+    assert rc == 0 and len(rows) == 80 and {r["reason"] for r in rows} == {"delivered"}
+    rc, rows, _ = _run("--bounces-only", "--jsonl", *paths)
+    assert rc == 0 and rows == []
 
 
 def test_maildir_mbox_and_stdin(tmp_path: Path) -> None:
@@ -65,3 +93,19 @@ def test_table_output() -> None:
     proc = subprocess.run([*CMD, str(EXAMPLES / "reason-userunknown.eml")], capture_output=True, timeout=60)
     assert proc.returncode == 0
     assert b"userunknown" in proc.stdout
+
+
+def test_files_are_read_whole_up_to_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailtally import mailfiles
+
+    monkeypatch.setattr(mailfiles, "MAX_MESSAGE_BYTES", 10)
+    path = tmp_path / "m.eml"
+    for content in (b"", b"abc", b"x" * 9, b"x" * 10, b"y" * 11, b"z" * 25):
+        path.write_bytes(content)
+        with open(path, "rb") as fh:
+            assert mailfiles.read_bounded(fh) == content[:10]
+    r, w = os.pipe()
+    os.write(w, b"p" * 25)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        assert mailfiles.read_bounded(fh) == b"p" * 10

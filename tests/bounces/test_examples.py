@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtally.bounces import BounceRecord, parse
+from mailtally.bounces import UNDISCLOSED_RECIPIENT, BounceRecord, parse
 from mailtally.vocab import BounceCode, Reason, bounce_code_for
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -51,12 +51,39 @@ def test_dsn_example_carries_every_field() -> None:
     assert d["reason"] == "userunknown" and d["bounce_code"] == "B" and d["timestamp"].startswith("2024-01-02T09:59:58")
 
 
+def test_records_are_immutable_values() -> None:
+    import pickle
+
+    raw = (EXAMPLES / "reason-userunknown.eml").read_bytes()
+    rec, again = _one("reason-userunknown.eml"), parse(raw)[0]
+    assert rec == again and rec is not again and rec != parse((EXAMPLES / "reason-mailboxfull.eml").read_bytes())[0]
+    assert pickle.loads(pickle.dumps(rec)) == rec
+    assert repr(rec).startswith("BounceRecord(recipient='userunknown@receiver.example', reason=")
+    with pytest.raises(AttributeError):
+        rec.recipient = "other@receiver.example"
+
+
 def test_feedback_is_not_a_bounce() -> None:
     rec = _one("reason-feedback.eml")
     assert rec.recipient == "complainer@isp.example"
     assert rec.reason is Reason.FEEDBACK and rec.bounce_code is None and not rec.hard_bounce
     assert rec.feedback_type == "abuse"
     assert rec.original_headers["X-Mailtally-Activity"] == "act-42"
+
+
+def test_complaint_naming_no_recipient_gets_the_placeholder() -> None:
+    raw = (EXAMPLES / "reason-feedback.eml").read_bytes()
+    raw = raw.replace(b"Original-Rcpt-To: <complainer@isp.example>\n", b"")
+    raw = raw.replace(b"To: complainer@isp.example", b"To: <Undisclosed Recipients>")
+    (rec,) = parse(raw)
+    assert rec.recipient == UNDISCLOSED_RECIPIENT == "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+    assert rec.reason is Reason.FEEDBACK and rec.bounce_code is None and rec.feedback_type == "abuse"
+
+
+def test_auto_reply_naming_nobody_gets_no_placeholder() -> None:
+    raw = (EXAMPLES / "reason-vacation.eml").read_bytes()
+    raw = b"\n".join(ln for ln in raw.split(b"\n") if not ln.startswith(b"From:"))
+    assert parse(raw) == []
 
 
 def test_vacation_names_the_away_recipient() -> None:
@@ -75,9 +102,48 @@ def test_googlegroups_refusal() -> None:
     assert (rec.recipient, rec.reason) == ("club@googlegroups.com", Reason.REJECTED)
 
 
-@pytest.mark.parametrize("name", ["delivered-dsn.eml", "not-a-bounce.eml"])
+@pytest.mark.parametrize("name", ["delivered-dsn.eml", "lhost-amazonses-delivery.eml", "not-a-bounce.eml"])
 def test_not_bounces_yield_nothing(name: str) -> None:
     assert parse((EXAMPLES / name).read_bytes()) == []
+
+
+def _delivered(name: str) -> list[tuple[str, Reason, BounceCode | None, bool, str, str]]:
+    return [
+        (r.recipient, r.reason, r.bounce_code, r.hard_bounce, r.status, r.action)
+        for r in parse((EXAMPLES / name).read_bytes(), delivered=True)
+    ]
+
+
+def test_delivered_dsn_on_request() -> None:
+    assert _delivered("delivered-dsn.eml") == [
+        ("ok@receiver.example", Reason.DELIVERED, None, False, "2.0.0", "delivered"),
+        ("list@lists.receiver.example", Reason.DELIVERED, None, False, "2.0.0", "relayed"),
+    ]
+
+
+def test_delivered_without_status_is_not_a_bounce() -> None:
+    raw = (EXAMPLES / "delivered-dsn.eml").read_bytes().replace(b"Status: 2.0.0\n", b"")
+    raw = raw.replace(b"smtp; 250 2.0.0 ", b"smtp; 250 ")
+    assert parse(raw) == []
+    assert [r.reason for r in parse(raw, delivered=True)] == [Reason.DELIVERED, Reason.DELIVERED]
+
+
+def test_mixed_dsn_reports_the_failure_and_on_request_the_delivery() -> None:
+    raw = (EXAMPLES / "delivered-mixed.eml").read_bytes()
+    assert [(r.recipient, r.reason) for r in parse(raw)] == [("gone@receiver.example", Reason.USERUNKNOWN)]
+    assert _delivered("delivered-mixed.eml") == [
+        ("ok@receiver.example", Reason.DELIVERED, None, False, "2.0.0", "delivered"),
+        ("gone@receiver.example", Reason.USERUNKNOWN, BounceCode.NONEXISTENT, True, "5.1.1", "failed"),
+    ]
+
+
+def test_amazonses_delivery_notification_on_request() -> None:
+    (rec,) = parse((EXAMPLES / "lhost-amazonses-delivery.eml").read_bytes(), delivered=True)
+    assert (rec.recipient, rec.reason, rec.bounce_code, rec.hard_bounce) == (
+        "ok@receiver.example", Reason.DELIVERED, None, False
+    )
+    assert (rec.status, rec.reply_code, rec.reporting_mta) == ("2.6.0", "250", "a1-2.smtp-out.amazonses.com")
+    assert rec.timestamp == datetime(2024, 1, 2, 9, 59, 3, 512000, tzinfo=UTC)
 
 
 def test_crlf_and_cr_line_ends_read_the_same() -> None:

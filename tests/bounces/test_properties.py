@@ -122,3 +122,32 @@ def test_needles_cover_every_alternative(mod: ModuleType) -> None:
     branches = tree[0][1][1] if len(tree) == 1 and tree[0][0] is c.BRANCH else [tree]
     for branch in branches:
         assert _covered(branch, mod.NEEDLES), f"{mod.__name__}: no needle in every match of {branch}"
+
+
+def test_needles_cover_every_original_marker() -> None:
+    from mailtally.bounces.textscan import ORIGINAL_MARKERS, ORIGINAL_NEEDLES
+
+    # Needles are found in lower-cased ASCII text, which is what re.I matches there.
+    assert ORIGINAL_MARKERS.pattern == ORIGINAL_MARKERS.pattern.lower()
+    assert all(n == n.lower() for n in ORIGINAL_NEEDLES)
+    assert _covered(list(sre_parse.parse(ORIGINAL_MARKERS.pattern)), ORIGINAL_NEEDLES)
+
+
+_MARKER_LINES = ["Received: from x", "  ---- Original Message Headers", "copy of", "Header", "the original Message"]
+_MARKER_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(_MARKER_LINES),
+        st.text(alphabet="abcdefghi -:\t>", max_size=40),
+    ),
+    max_size=12,
+)
+
+
+@FAST
+@given(_MARKER_TEXT)
+def test_cut_original_finds_the_first_marker(lines: list[str]) -> None:
+    from mailtally.bounces.textscan import ORIGINAL_MARKERS, cut_original
+
+    text = "\n".join(lines)
+    m = ORIGINAL_MARKERS.search(text)
+    assert cut_original(text) == ((text, "") if m is None else (text[: m.start()], text[m.end() :]))

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from mailtally.bounces.engine import parse
-from mailtally.bounces.record import BounceRecord
+from mailtally.bounces.record import UNDISCLOSED_RECIPIENT, BounceRecord
 
-__all__ = ["BounceRecord", "parse"]
+__all__ = ["UNDISCLOSED_RECIPIENT", "BounceRecord", "parse"]

@@ -10,14 +10,20 @@ dict, so every later call goes straight to them (no `__getattr__`, no extra fram
 from __future__ import annotations
 
 import re
-from typing import Any, cast
 
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the engine does not import `typing` at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+# Every pattern made by `lazy()`, so that a tool can compile them all (commands/regex_cache.py).
+CREATED: list[_LazyPattern] = []
 _METHODS = ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split", "scanner")
 
 
 class _LazyPattern:
     def __init__(self, pattern: str, flags: int) -> None:
         self._args = (pattern, flags)
+        CREATED.append(self)
 
     def __getattr__(self, name: str) -> Any:  # only called while `name` is not yet in __dict__
         if name.startswith("__"):
@@ -35,4 +41,4 @@ class _LazyPattern:
 
 def lazy(pattern: str, flags: int | re.RegexFlag = 0) -> re.Pattern[str]:
     """`re.compile(pattern, flags)`, done the first time the pattern is used."""
-    return cast("re.Pattern[str]", _LazyPattern(pattern, int(flags)))
+    return _LazyPattern(pattern, int(flags))  # type: ignore[return-value]  # it acts as one

@@ -10,6 +10,7 @@ import re
 
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
+from mailtally.bounces.record import UNDISCLOSED_RECIPIENT
 from mailtally.bounces.smtp import clean_address, find_addresses
 from mailtally.vocab import Reason
 
@@ -20,6 +21,7 @@ _FIELD = re.compile(
 )
 _TO = re.compile(r"^to[ \t]*:[ \t]*(.*(?:\n[ \t]+.*){0,20})", re.I | re.M)
 _COMPLAINT_SUBJECT = re.compile(r"complaint about message from|abuse report|^fw: |spam report", re.I)
+_COMPLAINT_SENDER = re.compile(r"staff@hotmail|abuse|feedback|fbl", re.I)
 
 
 def is_arf(mail: Mail) -> bool:
@@ -33,7 +35,7 @@ def is_arf(mail: Mail) -> bool:
     return bool(
         mail.original is not None
         and _COMPLAINT_SUBJECT.search(mail.subject)
-        and re.search(r"staff@hotmail|abuse|feedback|fbl", mail.from_, re.I)
+        and _COMPLAINT_SENDER.search(mail.from_)
     )
 
 
@@ -60,8 +62,8 @@ def parse(mail: Mail) -> list[Finding]:
         if to:
             recipients = find_addresses(to.group(1))
     if not recipients:
-        # A complaint with the recipient redacted still counts: keep it, with no address.
-        recipients = [""]
+        # A complaint with the recipient redacted still counts: keep it, under the placeholder.
+        recipients = [UNDISCLOSED_RECIPIENT]
     return [
         Finding(recipient=r, reason=Reason.FEEDBACK, feedback_type=ftype, date=date, reporting_mta=reporting)
         for r in recipients

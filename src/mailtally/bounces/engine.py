@@ -22,34 +22,37 @@ MAX_NESTING = 3
 _HEADER_START = re.compile(r"^[ \t]*[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]", re.M)
 
 
-def parse(raw: bytes) -> list[BounceRecord]:
+def parse(raw: bytes, *, delivered: bool = False) -> list[BounceRecord]:
     """Records for every failed, auto-replied or complained-about recipient; [] for other mail.
 
-    Never raises: a message this engine cannot read is, for its callers, not a bounce.
+    With `delivered=True`, also one record (reason `delivered`, no bounce code) per recipient a
+    delivery report says was delivered; by default such a report yields nothing, so that
+    ingestion never sees it. Never raises: a message this engine cannot read is, for its
+    callers, not a bounce.
     """
     try:
         if not isinstance(raw, bytes | bytearray | memoryview):
             return []
-        return _parse(bytes(raw), 0)
+        return _parse(bytes(raw), 0, delivered)
     except (RecursionError, MemoryError):
         return []
     except Exception:
         return []
 
 
-def _parse(raw: bytes, depth: int) -> list[BounceRecord]:
+def _parse(raw: bytes, depth: int, delivered: bool) -> list[BounceRecord]:
     mail = Mail(raw)
     findings = _findings(mail)
     if not findings and depth < MAX_NESTING and mail.nested and fallback.looks_like_bounce(mail):
         # A bounce of a bounce, or a bounce forwarded as an attachment: read the inner one.
         for inner in mail.nested[:2]:
-            records = _parse(inner.encode("latin-1", "replace"), depth + 1)
+            records = _parse(inner.encode("latin-1", "replace"), depth + 1, delivered)
             if records:
                 return records
         return []
     if not findings:
         return []
-    return _records(mail, findings)
+    return _records(mail, findings, delivered)
 
 
 def _findings(mail: Mail) -> list[Finding]:
@@ -98,16 +101,27 @@ def parsedate_to_datetime(data: str) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=timezone(timedelta(seconds=tz)))
 
 
+def _isodate(value: str) -> datetime | None:
+    """ISO 8601, as JSON notifications (Amazon SES) write their times: `2024-01-02T09:59:03.512Z`."""
+    if not (value[:4].isdigit() and value[4:5] == "-"):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 # Cached: every recipient of a message usually carries the same date, and parsing one costs ~6 µs.
 @lru_cache(maxsize=64)
 def _timestamp(value: str) -> datetime | None:
     if not value:
         return None
     value = value.split(";")[-1].strip()
+    dt: datetime | None
     try:
         dt = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+        dt = _isodate(value)
     if dt is None:
         return None
     if dt.tzinfo is None:
@@ -133,7 +147,7 @@ def _original_headers(mail: Mail) -> Headers | None:
     return Headers("\n".join(lines))
 
 
-def _records(mail: Mail, findings: list[Finding]) -> list[BounceRecord]:
+def _records(mail: Mail, findings: list[Finding], delivered: bool) -> list[BounceRecord]:
     orig = _original_headers(mail)
     o_id = o_to = o_from = o_subject = ""
     o_x: dict[str, str] = {}
@@ -157,7 +171,7 @@ def _records(mail: Mail, findings: list[Finding]) -> list[BounceRecord]:
         if not f.diagnostic and f.reason is None:
             complete(f, [])
         r = reason.decide(f)
-        if r is Reason.DELIVERED:
+        if r is Reason.DELIVERED and not delivered:
             continue
         code = bounce_code_for(r)
         out.append(

@@ -20,12 +20,13 @@ _NOT_AWAY = re.compile(
     r"not delivered|delivery notification|nondeliver|non-deliver|warning",
     re.I,
 )
+_DAEMON = re.compile(r"mailer-daemon|postmaster", re.I)
 
 
 def is_auto_reply(mail: Mail) -> bool:
     h = mail.headers
     subject = mail.subject.strip()
-    if _NOT_AWAY.search(subject) or re.search(r"mailer-daemon|postmaster", mail.from_, re.I):
+    if _NOT_AWAY.search(subject) or _DAEMON.search(mail.from_):
         return False
     auto = (h.get("Auto-Submitted") or "").strip().lower()
     if auto.startswith("auto-replied"):

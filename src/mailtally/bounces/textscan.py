@@ -35,6 +35,14 @@ ORIGINAL_MARKERS = re.compile(
     re.I | re.M,
 )
 
+# Speed: every marker above holds one of these; the search starts at the line of the first one
+# found, or is skipped when there is none. Only for ASCII text, where lower-casing it is exactly
+# what re.I matches. tests/bounces/test_properties.py checks that they stay complete.
+ORIGINAL_NEEDLES: tuple[str, ...] = (
+    "content-type: message/rfc822", "copy of", "header", "original message", "received: from", "returned message",
+    "start of ", "undelivered message", "unsent message",
+)
+
 _RCPT_ALONE = re.compile(r"^[ \t]*<?([^\s<>@]{1,128}@[^\s<>@]{1,255}?)>?:?[ \t]*$")
 _RCPT_COLON = re.compile(r"^[ \t]*<([^\s<>@]{1,128}@[^\s<>@]{1,255})>:?[ \t]*(.*)$")
 # "Could not be delivered to: <a@b>", ">>> a@b <a@b>", "Unknown user: a@b", "RCPT TO: a@b",
@@ -77,10 +85,27 @@ def cut_original(text: str, markers: re.Pattern[str] = ORIGINAL_MARKERS) -> tupl
     last = _last_cut
     if last is not None and last[0] is text and last[1] is markers:
         return last[2]
-    m = markers.search(text)
+    m = _search_markers(text) if markers is ORIGINAL_MARKERS else markers.search(text)
     cut = (text, "") if m is None else (text[: m.start()], text[m.end() :])
     _last_cut = (text, markers, cut)
     return cut
+
+
+def _search_markers(text: str) -> re.Match[str] | None:
+    """`ORIGINAL_MARKERS.search(text)`, which otherwise tries every line of long texts that have no marker."""
+    if not text.isascii():
+        return ORIGINAL_MARKERS.search(text)
+    low = text.lower()
+    first = -1
+    for needle in ORIGINAL_NEEDLES:
+        i = low.find(needle)
+        if i >= 0 and (first < 0 or i < first):
+            first = i
+    if first < 0:
+        return None
+    # A marker lies on one line (`^` anchors it at the start), which holds a needle: none starts
+    # before the line of the first needle.
+    return ORIGINAL_MARKERS.search(text, text.rfind("\n", 0, first) + 1)
 
 
 def recipient_line(line: str) -> tuple[str, str] | None:

@@ -1,14 +1,21 @@
-"""Amazon SES notifications delivered by mail (SNS e-mail subscriptions): JSON, not a DSN."""
+"""Amazon SES notifications delivered by mail (SNS e-mail subscriptions): JSON, not a DSN.
+
+Bounces and complaints become their records; a "Delivery" notification becomes a finding
+with reason `delivered`, which `parse` reports only when asked to.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_reply_code, find_status
 from mailtally.vocab import Reason
+
+TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the engine does not import `typing` at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def matches(mail: Mail) -> bool:
@@ -69,6 +76,22 @@ def probe(mail: Mail) -> list[Finding]:
                     reason=Reason.FEEDBACK,
                     feedback_type=str(c.get("complaintFeedbackType") or "abuse"),
                     date=str(c.get("timestamp") or ""),
+                )
+            )
+    elif kind == "Delivery":
+        d = data.get("delivery") or {}
+        response = str(d.get("smtpResponse") or "")
+        for r in d.get("recipients") or []:
+            out.append(
+                Finding(
+                    recipient=clean_address(str(r or "")),
+                    reason=Reason.DELIVERED,
+                    action="delivered",
+                    status=find_status(response),
+                    reply_code=find_reply_code(response),
+                    diagnostic=response,
+                    reporting_mta=str(d.get("reportingMTA") or "").split(";")[-1].strip(),
+                    date=str(d.get("timestamp") or ""),
                 )
             )
     return [f for f in out if f.recipient]

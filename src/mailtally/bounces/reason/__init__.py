@@ -95,6 +95,10 @@ VAGUE = frozenset(
 )
 
 
+# RFC 3464 actions that report success; a DSN saying one of them without a Status field is no bounce.
+_SUCCESS_ACTIONS = frozenset({"delivered", "relayed", "expanded"})
+
+
 def status_reason(status: str) -> Reason | None:
     """What the DSN status code alone says (RFC 3463 codes as Sisimai reads them)."""
     return STATUS_TO_REASON.get(status) if status else None
@@ -124,7 +128,7 @@ def decide(f: Finding) -> Reason:
     if f.reason is not None:
         return f.reason
     status = f.status
-    if status.startswith("2."):
+    if status.startswith("2.") or (not status and f.action in _SUCCESS_ACTIONS):
         return Reason.DELIVERED
     text = f.diagnostic.lower()
     by_host = rhost.decide(
