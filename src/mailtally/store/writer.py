@@ -1,15 +1,19 @@
 """The event writer: append to the log and roll up, in one transaction.
 
-Per batch it reserves event ids (which also takes the account's write lock), drops
-events already recorded (by idempotency key), resolves contacts, then replays the
-events over the touched recipients' state rows to get exact counter deltas.
+Per batch it reserves event ids (which also takes the account's write lock), resolves
+activities and contacts to their numeric ids, appends the events the log does not hold yet
+(the log's primary key ends in the idempotency hash), then replays them in time order over
+the touched recipients' state rows to get exact counter deltas.
+
+(A worker thread inserting the log while the replay ran was tried and dropped: the driver
+lets go of the GIL for each row, but takes it back only at the interpreter's switch interval,
+so the two threads ran one after the other.)
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
@@ -136,37 +140,19 @@ def _append(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) 
     """Append ``fresh`` to the log, leaving out events it already holds, and replay those added.
 
     Inserting first and asking later is the fast path: a batch of new events, the usual
-    case, costs one pass. The insert runs on a worker thread while this one replays the
-    events over the recipients' state (the driver lets go of the GIL inside SQLite or the
-    socket), and the connection is not touched here until the worker is done. When some
-    events already existed, the inserts are undone, the existing ones looked up by primary
-    key, and the rest inserted and replayed again.
+    case, costs one pass. When some events already existed, the inserts are undone, the
+    existing ones looked up by primary key, and the rest inserted.
     """
-    states = _load_states(conn, account, fresh)
     savepoint = conn.begin_nested()
-    inserting = _worker().submit(_insert_rows, conn, account, first_id, fresh)
-    try:
-        rollup = _replay(fresh, {k: v.copy() for k, v in states.items()}, states)
-    finally:
-        inserted = inserting.result()
-    if inserted == len(fresh):
+    if _insert_rows(conn, account, first_id, fresh) == len(fresh):
         savepoint.commit()
-        return fresh, rollup
-    savepoint.rollback()
-    known = _existing_events(conn, account, fresh)
-    fresh = [f for f in fresh if (f.activity_num, f.event.type.value, f.occurred_at, f.idem) not in known]
-    _insert_rows(conn, account, first_id, fresh)
-    return fresh, _replay(fresh, {k: v.copy() for k, v in states.items()}, states)
-
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _worker() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailtally-log")
-    return _pool
+    else:
+        savepoint.rollback()
+        known = _existing_events(conn, account, fresh)
+        fresh = [f for f in fresh if (f.activity_num, f.event.type.value, f.occurred_at, f.idem) not in known]
+        _insert_rows(conn, account, first_id, fresh)
+    states = _load_states(conn, account, fresh)
+    return fresh, _replay(account, fresh, {k: v.copy() for k, v in states.items()}, states)
 
 
 # Enum members as plain str: the driver binds an exact str several times faster than a subclass.
@@ -240,12 +226,14 @@ def _nums(conn: Connection, table: str, account: int, ids: set[str]) -> dict[str
     return {r[0]: int(r[1]) for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
 
 
+StateRows = dict[tuple[str, ...], list[tuple[Any, ...]]]  # recipients rows by the columns they set
+
+
 @dataclass(slots=True)
 class _RollUp:
     """What a batch changes besides the log: recipients' state, counters, links."""
 
-    states: dict[tuple[int, int], dict[str, Any]]
-    original: dict[tuple[int, int], dict[str, Any]]
+    state_rows: tuple[StateRows, StateRows]
     deltas: dict[str, dict[str, int]]
     last_at: dict[str, int]
     last_sent: dict[str, int]
@@ -253,7 +241,7 @@ class _RollUp:
 
 
 def _replay(
-    fresh: list[_Fresh], states: dict[tuple[int, int], dict[str, Any]],
+    account: int, fresh: list[_Fresh], states: dict[tuple[int, int], dict[str, Any]],
     original: dict[tuple[int, int], dict[str, Any]],
 ) -> _RollUp:
     """Apply the new events, in time order, to their recipients' ``states``: exact counter deltas.
@@ -285,11 +273,11 @@ def _replay(
             last_at[ev.activity_id] = t
         if kind is _SEND and t > last_sent.get(ev.activity_id, 0):
             last_sent[ev.activity_id] = t
-    return _RollUp(states, original, deltas, last_at, last_sent, link_hits)
+    return _RollUp(_state_rows(account, states, original), deltas, last_at, last_sent, link_hits)
 
 
 def _save(conn: Connection, account: int, r: _RollUp) -> None:
-    _save_states(conn, account, r.states, r.original)
+    _save_states(conn, *r.state_rows)
     _save_counters(conn, account, r.deltas, r.last_at)
     for activity_id, at in r.last_sent.items():
         _mark_sent(conn, account, activity_id, at)
@@ -370,26 +358,25 @@ def _load_states(conn: Connection, account: int, fresh: list[_Fresh]) -> dict[tu
     return states
 
 
-def _save_states(
-    conn: Connection,
-    account: int,
-    states: dict[tuple[int, int], dict[str, Any]],
-    original: dict[tuple[int, int], dict[str, Any]],
-) -> None:
-    """Insert new state rows and update changed ones, binding only the columns that differ.
-
-    Rows are grouped by which columns they set, so each group is one ``executemany``.
-    """
-    inserts: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
-    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
+def _state_rows(
+    account: int, states: dict[tuple[int, int], dict[str, Any]], original: dict[tuple[int, int], dict[str, Any]]
+) -> tuple[StateRows, StateRows]:
+    """New state rows and changed ones, binding only the columns that differ from the default
+    (or from before), grouped by those columns so that each group is one ``executemany``."""
+    inserts: StateRows = defaultdict(list)
+    updates: StateRows = defaultdict(list)
     for (activity_num, contact_num), st in states.items():
         before = original.get((activity_num, contact_num))
         if before is None:
             cols = tuple([k for k, v in st.items() if v != _DEFAULTS[k]])
-            inserts[cols].append((account, activity_num, contact_num, *(st[k] for k in cols)))
+            inserts[cols].append((account, activity_num, contact_num, *[st[k] for k in cols]))
         elif before != st:
             cols = tuple([k for k, v in st.items() if v != before[k]])
-            updates[cols].append((*(st[k] for k in cols), account, activity_num, contact_num))
+            updates[cols].append((*[st[k] for k in cols], account, activity_num, contact_num))
+    return inserts, updates
+
+
+def _save_states(conn: Connection, inserts: StateRows, updates: StateRows) -> None:
     keys = ("account_id", "activity_num", "contact_num")
     for cols, rows in inserts.items():
         rawsql.insert_many(conn, "recipients", (*keys, *cols), rows)
