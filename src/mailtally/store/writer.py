@@ -30,7 +30,6 @@ from .schema import (
     activities,
     activity_counters,
     campaigns,
-    link_clickers,
     link_counters,
 )
 
@@ -244,10 +243,7 @@ def _replay(
     account: int, fresh: list[_Fresh], states: dict[tuple[int, int], dict[str, Any]],
     original: dict[tuple[int, int], dict[str, Any]],
 ) -> _RollUp:
-    """Apply the new events, in time order, to their recipients' ``states``: exact counter deltas.
-
-    Pure: touches no database, so it can run while the log is being written.
-    """
+    """Apply the new events, in time order, to their recipients' ``states``: exact counter deltas."""
     deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_at: dict[str, int] = {}
     last_sent: dict[str, int] = {}
@@ -439,32 +435,17 @@ def _mark_sent(conn: Connection, account: int, activity_id: str, at: int) -> Non
 
 def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], list[str]]) -> None:
     for (activity_id, url_id), clickers in hits.items():
-        unique = sorted(set(clickers))
-        seen = set(
-            conn.execute(
-                select(link_clickers.c.contact_id).where(
-                    link_clickers.c.account_id == account,
-                    link_clickers.c.activity_id == activity_id,
-                    link_clickers.c.url_id == url_id,
-                    link_clickers.c.contact_id.in_(unique),
-                )
-            ).scalars()
-        )
-        new = [c for c in unique if c not in seen]
-        if new:
-            conn.execute(
-                insert(link_clickers),
-                [{"account_id": account, "activity_id": activity_id, "url_id": url_id, "contact_id": c}
-                 for c in new],
-            )
+        # The key skips clickers already counted: what goes in is the new unique clicks.
+        new = rawsql.insert_new(conn, "link_clickers", ("account_id", "activity_id", "url_id", "contact_id"),
+                                [(account, activity_id, url_id, c) for c in sorted(set(clickers))])
         key = (link_counters.c.account_id == account) & (link_counters.c.activity_id == activity_id) & (
             link_counters.c.url_id == url_id
         )
         if conn.execute(select(link_counters.c.url_id).where(key)).first() is None:
             conn.execute(insert(link_counters).values(
                 account_id=account, activity_id=activity_id, url_id=url_id,
-                clicks_all=len(clickers), unique_clicks=len(new)))
+                clicks_all=len(clickers), unique_clicks=new))
         else:
             conn.execute(update(link_counters).where(key).values(
                 clicks_all=link_counters.c.clicks_all + len(clickers),
-                unique_clicks=link_counters.c.unique_clicks + len(new)))
+                unique_clicks=link_counters.c.unique_clicks + new))
