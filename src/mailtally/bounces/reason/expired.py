@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mailtally.bounces.reason._phrases import matcher
 from mailtally.vocab import Reason
 
 REASON = Reason.EXPIRED
@@ -55,8 +56,4 @@ NEEDLES: tuple[str, ...] = (
 )
 
 
-def match(text: str) -> bool:
-    for needle in NEEDLES:
-        if needle in text:
-            return PATTERN is not None and PATTERN.search(text) is not None
-    return False
+match = matcher(PATTERN, NEEDLES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mailtally.bounces.reason._phrases import matcher
 from mailtally.vocab import Reason
 
 REASON = Reason.FEEDBACK
@@ -13,5 +14,4 @@ STATUSES: frozenset[str] = frozenset()
 PATTERN: re.Pattern[str] | None = None
 
 
-def match(text: str) -> bool:
-    return PATTERN is not None and PATTERN.search(text) is not None
+match = matcher(PATTERN)

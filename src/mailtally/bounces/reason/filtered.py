@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from mailtally.bounces.reason._phrases import matcher
 from mailtally.vocab import Reason
 
 REASON = Reason.FILTERED
@@ -50,11 +51,7 @@ NEEDLES: tuple[str, ...] = (
 )
 
 
-def match(text: str) -> bool:
-    for needle in NEEDLES:
-        if needle in text:
-            return PATTERN is not None and PATTERN.search(text) is not None
-    return False
+match = matcher(PATTERN, NEEDLES)
 
 
 # Commands sent before DATA: a refusal there cannot be about the message's content.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mailtally.bounces.reason._phrases import matcher
 from mailtally.vocab import Reason
 
 REASON = Reason.HOSTUNKNOWN
@@ -64,11 +65,7 @@ NEEDLES: tuple[str, ...] = (
 )
 
 
-def match(text: str) -> bool:
-    for needle in NEEDLES:
-        if needle in text:
-            return PATTERN is not None and PATTERN.search(text) is not None
-    return False
+match = matcher(PATTERN, NEEDLES)
 
 
 def true(tmp: Reason | None, text: str, command: str) -> bool:
