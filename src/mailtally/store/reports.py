@@ -72,6 +72,14 @@ def older_than(time_col: Any, id_col: Any, after: Key | None) -> Any:
     return and_(time_col <= t, or_(time_col < t, and_(time_col == t, id_col < i)))
 
 
+def newest_first(q: Any, time_col: Any, tie_col: Any, after: Key | None, limit: int) -> Any:
+    """A keyset page of ``q``: newest first by ``(time_col, tie_col)``, after the key ``after``."""
+    cond = older_than(time_col, tie_col, after)
+    if cond is not None:
+        q = q.where(cond)
+    return q.order_by(time_col.desc(), tie_col.desc()).limit(limit)
+
+
 def contact_events(
     conn: Connection,
     account: int,
@@ -103,11 +111,7 @@ def contact_events(
         q = q.where(events.c.occurred_at < until)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = older_than(events.c.occurred_at, events.c.idem, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)
-    return list(conn.execute(q))
+    return list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit)))
 
 
 def did_not_open(
@@ -121,11 +125,7 @@ def did_not_open(
                recipients.c.sent_at.is_not(None), recipients.c.first_open_at.is_(None),
                recipients.c.bounced_at.is_(None))
     )
-    cond = older_than(recipients.c.sent_at, recipients.c.contact_num, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(recipients.c.sent_at.desc(), recipients.c.contact_num.desc()).limit(limit)
-    return list(conn.execute(q))
+    return list(conn.execute(newest_first(q, recipients.c.sent_at, recipients.c.contact_num, after, limit)))
 
 
 def account_bounces(

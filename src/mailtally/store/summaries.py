@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, func, or_, select
 
 from ..vocab import EventType
-from .reports import Key, activity_num, contact_num, older_than, with_activity
+from .reports import Key, activity_num, contact_num, newest_first, with_activity
 from .schema import accounts, activities, campaigns, contacts, events, link_clickers, link_counters, links
 
 OPEN = EventType.OPEN.value
@@ -49,10 +49,7 @@ def tracking_events(
         q = q.where(events.c.bounce_code.in_(list(bounce_codes)))
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = older_than(events.c.occurred_at, events.c.idem, after)
-    if cond is not None:
-        q = q.where(cond)
-    return list(conn.execute(q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)).all())
+    return list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit)).all())
 
 
 def last_event_id(conn: Connection, account: int) -> int:
@@ -96,11 +93,7 @@ def latest_opens(
         .where(events.c.account_id == account, events.c.activity_num == num, events.c.type == OPEN,
                events.c.id + 0 <= as_of, ~newer_open)
     )
-    cond = older_than(events.c.occurred_at, events.c.idem, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)
-    return list(conn.execute(q).all())
+    return list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit)).all())
 
 
 def sent_campaigns(
@@ -108,10 +101,7 @@ def sent_campaigns(
 ) -> list[Row[Any]]:
     """Campaigns that have been sent, most recently sent first; key ``(last_sent_at, num_id)``."""
     q = select(campaigns).where(campaigns.c.account_id == account, campaigns.c.last_sent_at.is_not(None))
-    cond = older_than(campaigns.c.last_sent_at, campaigns.c.num_id, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(campaigns.c.last_sent_at.desc(), campaigns.c.num_id.desc()).limit(limit)
+    q = newest_first(q, campaigns.c.last_sent_at, campaigns.c.num_id, after, limit)
     return list(conn.execute(q))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select
 
-from .reports import CONTACT_COLS, EVENT_COLS, Key, contact_num, older_than, with_activity, with_contact
+from .reports import CONTACT_COLS, EVENT_COLS, Key, contact_num, newest_first, with_activity, with_contact
 from .schema import activities, campaigns, events
 
 
@@ -44,11 +44,7 @@ def campaign_events(
         q = q.where(events.c.occurred_at >= since)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
-    cond = older_than(events.c.occurred_at, events.c.idem, after)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(events.c.occurred_at.desc(), events.c.idem.desc()).limit(limit)
-    return list(conn.execute(q))
+    return list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit)))
 
 
 def contact_type_counts(conn: Connection, account: int, contact_id: str) -> dict[str, int]:
