@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from enum import Enum
 
 from fastapi import Request
@@ -73,3 +74,12 @@ def authorize(request: Request, token: str | None, scope: Scope) -> Principal | 
     if who is None:
         return Refusal.UNAUTHENTICATED
     return who if who.can(scope) else Refusal.MISSING_SCOPE
+
+
+def bearer_caller(request: Request, scope: Scope, refused: Callable[[Refusal, Scope], Exception]) -> Principal:
+    """The caller of a request with a bearer token, or ``refused(why, scope)`` raised: the
+    dialect's own error for a missing token or a missing scope."""
+    who = authorize(request, bearer_token(request), scope)
+    if isinstance(who, Refusal):
+        raise refused(who, scope)
+    return who

@@ -119,16 +119,17 @@ def caller(scope: Scope) -> Any:
         if not (api_key or "").strip():
             raise ApiError(401, "http.status.authentication.api_key_missing",
                            "The api_key query parameter is required")
-        who = auth.authorize(request, auth.bearer_token(request), scope)
-        if who is auth.Refusal.UNAUTHENTICATED:
-            raise ApiError(401, "http.status.authentication.invalid_token",
-                           "Send Authorization: Bearer <token> with a valid mailtally API token",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if who is auth.Refusal.MISSING_SCOPE:
-            raise ApiError(403, "http.status.forbidden", f"This token lacks the {scope.value} scope")
-        return who
+        return auth.bearer_caller(request, scope, _refused)
 
     return Depends(inline(dependency))
+
+
+def _refused(why: auth.Refusal, scope: Scope) -> ApiError:
+    if why is auth.Refusal.UNAUTHENTICATED:
+        return ApiError(401, "http.status.authentication.invalid_token",
+                        "Send Authorization: Bearer <token> with a valid mailtally API token",
+                        headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(403, "http.status.forbidden", f"This token lacks the {scope.value} scope")
 
 
 ContactReader = Annotated[Principal, caller(Scope.CONTACT_DATA)]

@@ -29,15 +29,16 @@ MAX_ID = 2**62  # ids are 64-bit in every database; larger numbers are refused, 
 
 def caller(scope: Scope) -> Any:
     async def dependency(request: Request) -> Principal:
-        who = auth.authorize(request, auth.bearer_token(request), scope)
-        if who is auth.Refusal.UNAUTHENTICATED:
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> with a valid token",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if who is auth.Refusal.MISSING_SCOPE:
-            raise ApiError(403, "forbidden", f"this token lacks the {scope.value} scope")
-        return who
+        return auth.bearer_caller(request, scope, _refused)
 
     return Depends(dependency)
+
+
+def _refused(why: auth.Refusal, scope: Scope) -> ApiError:
+    if why is auth.Refusal.UNAUTHENTICATED:
+        return ApiError(401, "unauthorized", "send Authorization: Bearer <token> with a valid token",
+                        headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(403, "forbidden", f"this token lacks the {scope.value} scope")
 
 
 Ingest = Annotated[Principal, caller(Scope.INGEST)]

@@ -68,15 +68,16 @@ def caller(scope: Scope) -> Any:
     """
 
     async def dependency(request: Request) -> Principal:
-        who = auth.authorize(request, auth.bearer_token(request), scope)
-        if who is auth.Refusal.UNAUTHENTICATED:
-            raise ApiError(401, "unauthorized", "Unauthorized: send Authorization: Bearer <a valid access token>",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if who is auth.Refusal.MISSING_SCOPE:
-            raise ApiError(403, "forbidden", f"Forbidden: this access token lacks the {scope.value} scope")
-        return who
+        return auth.bearer_caller(request, scope, _refused)
 
     return Depends(dependency)
+
+
+def _refused(why: auth.Refusal, scope: Scope) -> ApiError:
+    if why is auth.Refusal.UNAUTHENTICATED:
+        return ApiError(401, "unauthorized", "Unauthorized: send Authorization: Bearer <a valid access token>",
+                        headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(403, "forbidden", f"Forbidden: this access token lacks the {scope.value} scope")
 
 
 CampaignCaller = Annotated[Principal, caller(Scope.CAMPAIGN_DATA)]
