@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8000
+TEST_WORKERS ?= 2
 
 .PHONY: install run test test-sqlite lint bench clean
 
@@ -26,7 +27,7 @@ run: install
 
 ## test: set up and run every test, on SQLite and (when reachable) PostgreSQL
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

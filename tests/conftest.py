@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 POSTGRES_URL = os.environ.get("MAILTALLY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("MAILTALLY_REQUIRE_POSTGRES") == "1"
+# CI installs every outside part (Postfix, Dovecot, Chromium, ...) itself: there a missing one fails.
+REQUIRE_PARTS = os.environ.get("MAILTALLY_REQUIRE_PARTS") == "1"
 TEST_SECRET = "test-secret-for-signing"
 
 
@@ -40,6 +42,17 @@ def need_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is missing: these tests read ../shared beside the repository")
     return path
+
+
+def require_part(name: str, present: bool, install: str) -> None:
+    """Skip a test whose outside part (a mail server, a browser, ...) is missing, saying how to
+    install it; under ``MAILTALLY_REQUIRE_PARTS=1`` (CI, which installs them) fail instead."""
+    if present:
+        return
+    message = f"{name} is not installed ({install})"
+    if REQUIRE_PARTS:
+        pytest.fail(message + " and MAILTALLY_REQUIRE_PARTS=1", pytrace=False)
+    pytest.skip(message + f": tests that need {name} skipped")
 
 
 def _postgres_admin_url() -> str | None:
