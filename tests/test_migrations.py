@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 
 from mailtally.events import Event
-from mailtally.store import catalog, migrate
+from mailtally.store import catalog, migrate, raw_messages
 from mailtally.store.db import open_engine
 from mailtally.store.schema import event_keys, events, recipients
 from mailtally.store.stats import activity_stats
@@ -112,7 +112,7 @@ def test_upgrade_keeps_old_events_and_their_idempotency(blank_url: str) -> None:
         migrate.upgrade(engine)
 
         with engine.connect() as conn:
-            assert migrate.current(engine) == "0002"
+            assert migrate.current(engine) == migrate.head()
             rows = conn.execute(select(events.c.id, events.c.type, events.c.contact_num).order_by(events.c.id)).all()
             assert [(r.id, r.type) for r in rows] == [(1, "send"), (2, "send"), (3, "open")]
             assert conn.execute(select(func.count()).select_from(recipients)).scalar_one() == 2
@@ -128,5 +128,28 @@ def test_upgrade_keeps_old_events_and_their_idempotency(blank_url: str) -> None:
         with engine.begin() as conn:
             result = write_events(conn, account, replay)
         assert (result.accepted, result.duplicates) == (0, 3)
+    finally:
+        engine.dispose()
+
+
+def test_raw_message_store_added_to_a_database_made_before_it(blank_url: str) -> None:
+    engine: Engine = open_engine(blank_url)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:  # as 0001 made it before the raw message store existed
+            conn.exec_driver_sql("DROP TABLE raw_message_events")
+            conn.exec_driver_sql("DROP TABLE raw_messages")
+            conn.exec_driver_sql("ALTER TABLE unmatched_bounces DROP COLUMN raw_message_id")
+        migrate.upgrade(engine)
+        migrate.upgrade(engine)  # a second run changes nothing
+        with engine.connect() as conn:
+            found = inspect(conn)
+            assert {"raw_messages", "raw_message_events"} <= set(found.get_table_names())
+            assert "raw_message_id" in {c["name"] for c in found.get_columns("unmatched_bounces")}
+        account = make_account(engine).id
+        with engine.begin() as conn:
+            kept = raw_messages.keep(conn, account, b"Subject: x\r\n\r\nbody", source="api")
+        with engine.connect() as conn:
+            assert raw_messages.body(conn, account, kept.id) == b"Subject: x\r\n\r\nbody"
     finally:
         engine.dispose()

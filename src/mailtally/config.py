@@ -17,6 +17,9 @@ class Settings:
     max_batch_events: int = 10_000
     max_body_bytes: int = 20 * 1024 * 1024
     public_url: str | None = None
+    # Raw bounce messages: how much of each is kept, and for how long (store/raw_messages.py).
+    raw_message_max_bytes: int = 1024 * 1024
+    raw_message_retention_days: int = 90
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -29,6 +32,8 @@ class Settings:
             "port": int(env.get("MAILTALLY_PORT", "8000")),
             "max_batch_events": int(env.get("MAILTALLY_MAX_BATCH_EVENTS", "10000")),
             "public_url": env.get("MAILTALLY_PUBLIC_URL") or None,
+            "raw_message_max_bytes": int(env.get("MAILTALLY_RAW_MESSAGE_MAX_BYTES", str(1024 * 1024))),
+            "raw_message_retention_days": int(env.get("MAILTALLY_RAW_MESSAGE_RETENTION_DAYS", "90")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ..bounces import parse
 from ..ingest.bounce_messages import Ingested, ingest_message
-from ..store import matching
+from ..store import matching, raw_messages
 from ..store.db import writing
 from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
@@ -40,13 +41,15 @@ async def post_bounce(who: Ingest, request: Request,
     if not raw.strip():
         raise ApiError(400, "empty_message", "send the raw message as the body (Content-Type: message/rfc822)")
     secret: bytes = request.app.state.secret
+    cap: int = request.app.state.settings.raw_message_max_bytes
 
     def work() -> Ingested:
         with writing(engine(request)) as conn:
-            return ingest_message(conn, who.account_id, secret, raw, envelope_to)
+            return ingest_message(conn, who.account_id, secret, raw, envelope_to, source="api", keep_bytes=cap)
 
     result = await run_in_threadpool(work)
     return json_response({
+        "id": result.raw_message_id,
         "message_key": result.message_key,
         "is_bounce": bool(result.outcomes),
         "recorded": result.recorded,
@@ -92,3 +95,63 @@ def send_address(who: Ingest, conn: Conn, request: Request, activity_id: str,
     return json_response({"return_path": return_path(secret, ref, domain), "headers": headers(secret, ref, domain)})
 
 
+
+
+@router.get("/bounces")
+@inline
+def list_messages(who: Campaigns, conn: Conn, before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    """The stored raw messages, newest first."""
+    rows = raw_messages.list_messages(conn, who.account_id, before, limit)
+    body: dict[str, Any] = {"bounces": [_meta(r) for r in rows]}
+    if len(rows) == limit:
+        body["next"] = f"/v1/bounces?before={rows[-1].id}&limit={limit}"
+    return json_response(body)
+
+
+def _meta(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "received_at": iso_ms(r.received_at), "source": r.source, "envelope_to": r.envelope_to,
+            "size": r.size, "truncated": bool(r.truncated), "sha256": r.sha256, "records": r.records,
+            "raw": f"/v1/bounces/{r.id}/raw"}
+
+
+def _stored(conn: Any, who: Any, message_id: int) -> Any:
+    row = raw_messages.get(conn, who.account_id, message_id)
+    if row is None:
+        raise ApiError(404, "not_found", f"no stored bounce message {message_id}")
+    return row
+
+
+@router.get("/bounces/{message_id}")
+@inline
+def show_message(who: Campaigns, conn: Conn, message_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """One stored message: what today's engine reads in it, and the events it produced as logged."""
+    row = _stored(conn, who, message_id)
+    raw = raw_messages.body(conn, who.account_id, message_id) or b""
+    return json_response({
+        **_meta(row),
+        "parsed": [r.to_dict() for r in parse(raw)],
+        "events": [
+            {"activity_id": e.activity_id, "contact_id": e.contact_id, "email": e.recipient, "type": e.type,
+             "occurred_at": iso_ms(e.occurred_at), "reason": e.reason, "bounce_code": e.bounce_code,
+             "hard_bounce": e.hard, "status": e.dsn_status, "reply_code": e.reply_code,
+             "diagnostic": e.diagnostic, "remote_mta": e.remote_mta}
+            for e in raw_messages.events_of(conn, who.account_id, message_id)
+        ],
+        "unmatched": [
+            {"id": u.id, "recipient": u.recipient, "reason": u.reason, "bounce_code": u.bounce_code,
+             "status": u.dsn_status, "diagnostic": u.diagnostic}
+            for u in raw_messages.unmatched_of(conn, who.account_id, message_id)
+        ],
+    })
+
+
+@router.get("/bounces/{message_id}/raw",
+            responses={200: {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}}})
+@inline
+def raw_message(who: Campaigns, conn: Conn, message_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """The message as received (its first ``raw_message_max_bytes`` when ``truncated``)."""
+    row = _stored(conn, who, message_id)
+    headers = {"X-Mailtally-Truncated": "true"} if row.truncated else {}
+    return Response(raw_messages.body(conn, who.account_id, message_id) or b"", media_type="message/rfc822",
+                    headers=headers)

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
+from ..config import Settings
 from ..ingest.bounce_messages import ingest_message
 from ..mailfiles import MailSourceError, iter_messages
 from ..store.accounts import UnknownAccount, account_id, instance_secret
@@ -23,6 +24,7 @@ def run(engine: Engine, account: str, paths: list[str], secret: str | None) -> i
             err.print(f"[red]Error:[/] no account named {account!r}")
             return 1
         key = (secret or instance_secret(conn)).encode()
+    cap = Settings.from_env().raw_message_max_bytes
     totals: Counter[str] = Counter()
     failed = 0
     with Progress(TextColumn("[bold]reading bounces"), BarColumn(), MofNCompleteColumn(),
@@ -33,7 +35,7 @@ def run(engine: Engine, account: str, paths: list[str], secret: str | None) -> i
                 for source, raw in iter_messages(path):
                     progress.update(task, advance=1, source=source[-50:])
                     with writing(engine) as conn:
-                        result = ingest_message(conn, acc, key, raw)
+                        result = ingest_message(conn, acc, key, raw, source="cli", keep_bytes=cap)
                     totals["messages"] += 1
                     totals["not bounces"] += not result.outcomes
                     totals["recorded"] += result.recorded

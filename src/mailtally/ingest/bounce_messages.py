@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from ..bounces import BounceRecord, parse
 from ..events import Event
-from ..store import matching
+from ..store import matching, raw_messages
 from ..store.db import now_ms
 from ..store.writer import write_events
 from ..verp import TOKEN_HEADER, SendRef, read_token
@@ -39,6 +39,7 @@ class Outcome:
 @dataclass(slots=True)
 class Ingested:
     message_key: str
+    raw_message_id: int = 0  # the stored message (``store.raw_messages``)
     outcomes: list[Outcome] = field(default_factory=list)
     recorded: int = 0
     duplicates: int = 0
@@ -73,11 +74,20 @@ def _bounce_headers(raw: bytes) -> tuple[list[str], int | None]:
 
 
 def ingest_message(
-    conn: Connection, account: int, secret: bytes, raw: bytes, envelope_to: str | None = None
+    conn: Connection, account: int, secret: bytes, raw: bytes, envelope_to: str | None = None, *,
+    source: str = "api", keep_bytes: int = raw_messages.MAX_STORED_BYTES,
 ) -> Ingested:
-    """Parse and record one message inside the caller's transaction. Re-ingesting changes nothing."""
+    """Store, parse and record one message inside the caller's transaction.
+
+    The raw message is kept (``store.raw_messages``, at most ``keep_bytes`` of it) whatever it
+    turns out to be, so a later engine can re-read it. Re-ingesting changes nothing.
+    """
     result = Ingested(message_key(raw))
+    kept = raw_messages.keep(conn, account, raw, source=source, envelope_to=envelope_to, cap=keep_bytes)
+    result.raw_message_id = kept.id
     records = parse(raw)
+    if kept.new and records:
+        raw_messages.set_records(conn, account, kept.id, len(records))
     if not records:
         return result
     addresses, date = _bounce_headers(raw)
@@ -100,6 +110,7 @@ def ingest_message(
                 "diagnostic": _text(record.diagnostic, 4000), "remote_mta": _text(record.remote_mta, 255),
                 "original_message_id": _text(record.original_message_id, 998),
                 "original_subject": _text(record.original_subject, 998),
+                "raw_message_id": kept.id,
             }):
                 result.unmatched_new += 1
             else:
@@ -123,7 +134,21 @@ def ingest_message(
         written = write_events(conn, account, events)
         result.recorded += written.accepted
         result.duplicates += written.duplicates
+        raw_messages.link_events(conn, account, kept.id, _links(conn, account, events))
     return result
+
+
+def _links(conn: Connection, account: int, events: list[Event]) -> list[raw_messages.Link]:
+    from ..store.catalog import get_contact
+
+    links = []
+    for ev in events:
+        nums = matching.numbers_of(conn, account, ev.activity_id, ev.contact_id or "")
+        contact = get_contact(conn, account, ev.contact_id or "")
+        if nums and contact:
+            links.append(raw_messages.Link(nums[0], ev.idem(), ev.type.value, ev.occurred_at, nums[1],
+                                           contact.email))
+    return links
 
 
 def _find_send(

@@ -24,3 +24,14 @@ def current(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head() -> str:
+    """The newest revision in the code (there is exactly one)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    found = ScriptDirectory.from_config(cfg).get_current_head()
+    assert found is not None
+    return found

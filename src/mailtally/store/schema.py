@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -272,5 +273,42 @@ unmatched_bounces = Table(
     Column("remote_mta", String(255)),
     Column("original_message_id", String(998)),
     Column("original_subject", String(998)),
+    Column("raw_message_id", BigInteger),  # the stored message it came from (raw_messages.id)
     UniqueConstraint("account_id", "message_key", "recipient", name="uq_unmatched_message"),
+)
+
+# Every bounce message received, zlib-compressed, once per account and content hash; cut to a
+# size cap (``truncated``) and deleted after the retention period. Bodies stay out of the log.
+raw_messages = Table(
+    "raw_messages",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("sha256", String(64), nullable=False),
+    Column("received_at", Ms, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("envelope_to", String(320)),
+    Column("size", BigInteger, nullable=False),  # bytes as received
+    Column("truncated", Boolean, nullable=False, default=False),
+    Column("records", Integer, nullable=False, default=0),  # what the engine found at ingest
+    Column("body", LargeBinary, nullable=False),  # zlib of the (capped) message
+    UniqueConstraint("account_id", "sha256", name="uq_raw_messages_hash"),
+    Index("ix_raw_messages_received", "account_id", "received_at", "id"),
+)
+
+# Which logged events each stored message produced: a pointer to the log's primary key, so the
+# writer's hot rows stay as they are. Indexed both ways: message -> events, event -> message.
+raw_message_events = Table(
+    "raw_message_events",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("raw_message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("activity_num", BigInteger, primary_key=True, autoincrement=False),
+    Column("idem", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(16), nullable=False),
+    Column("occurred_at", Ms, nullable=False),
+    Column("contact_num", BigInteger, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Index("ix_raw_message_events_event", "account_id", "activity_num", "idem"),
+    sqlite_with_rowid=False,
 )
