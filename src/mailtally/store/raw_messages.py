@@ -96,9 +96,8 @@ def link_events(conn: Connection, account: int, message_id: int, links: list[Lin
 
 
 def get(conn: Connection, account: int, message_id: int) -> Row[Any] | None:
-    row: Row[Any] | None = conn.execute(select(*META).where(
-        raw_messages.c.account_id == account, raw_messages.c.id == message_id)).first()
-    return row
+    q: Any = select(*META).where(raw_messages.c.account_id == account, raw_messages.c.id == message_id)
+    return conn.execute(q).first()
 
 
 def body(conn: Connection, account: int, message_id: int) -> bytes | None:
