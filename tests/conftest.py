@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 from mailtally.config import Settings
@@ -34,6 +35,10 @@ REQUIRE_POSTGRES = os.environ.get("MAILTALLY_REQUIRE_POSTGRES") == "1"
 # CI installs every outside part (Postfix, Dovecot, Chromium, ...) itself: there a missing one fails.
 REQUIRE_PARTS = os.environ.get("MAILTALLY_REQUIRE_PARTS") == "1"
 TEST_SECRET = "test-secret-for-signing"
+
+# No per-example deadline: on a shared, loaded machine a slow example is not a wrong one.
+hypothesis_settings.register_profile("mailtally", deadline=None)
+hypothesis_settings.load_profile("mailtally")
 
 
 def need_shared(*parts: str) -> Path:

@@ -136,3 +136,20 @@ def test_nul_characters_are_refused_everywhere(http: httpx.Client, account: Acco
     r = http.get("/emailapi/v2/reports/event/bounce?email=a%00@b.example",
                  headers={"Authorization": f"Zoho-oauthtoken {account.token}"})
     assert r.status_code == 400
+
+
+def test_deliveries_and_deferrals_are_history_not_counts(http: httpx.Client, account: Account) -> None:
+    _, activity = campaign_with_activity(http, account.headers)
+    who = {"activity_id": activity, "email": "d@example.com"}
+    post_events(http, account.headers, [
+        {"type": "send", **who, "occurred_at": "2024-01-01T00:00:00Z"},
+        {"type": "deferral", **who, "occurred_at": "2024-01-01T00:01:00Z", "status": "4.2.2",
+         "diagnostic": "452 4.2.2 Mailbox full, try again later"},
+        {"type": "delivery", **who, "occurred_at": "2024-01-01T00:30:00Z", "remote_mta": "mx.example.com"},
+    ])
+    counts = stats(http, account, activity)["counts"]
+    assert counts["sends"] == 1
+    assert counts["bounces"] == 0 and counts["not_opened"] == 1
+    again = post_events(http, account.headers, [
+        {"type": "delivery", **who, "occurred_at": "2024-01-01T00:30:00Z", "remote_mta": "mx.example.com"}])
+    assert again["duplicates"] == 1

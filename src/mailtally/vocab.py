@@ -18,6 +18,12 @@ class EventType(StrEnum):
     OPTOUT = "optout"
     BOUNCE = "bounce"
     ABUSE = "abuse"
+    # History only: kept in the log for the contact's timeline, never counted, never a bounce.
+    DELIVERY = "delivery"  # the receiving system accepted the message (a provider's or a DSN's word)
+    DEFERRAL = "deferral"  # a temporary failure the sending MTA will retry (Postfix "deferred", Exim "==")
+
+
+HISTORY_ONLY = frozenset({EventType.DELIVERY, EventType.DEFERRAL})
 
 
 class DeviceType(StrEnum):
