@@ -16,10 +16,8 @@ $(STAMP): pyproject.toml
 
 # Bytecode written ahead: where PYTHONDONTWRITEBYTECODE is set, every start would
 # otherwise compile the whole package again (a third of `bounces parse`'s start-up).
-# Likewise the bounce engine's regexes, saved compiled (mailtally/commands/regex_cache.py).
 install: $(STAMP)
 	@$(BIN)/python -m compileall -q src
-	@$(BIN)/python -m mailtally.commands.regex_cache
 
 ## run: set up, create the demo account (once) and serve on SQLite at http://127.0.0.1:$(PORT)
 run: install

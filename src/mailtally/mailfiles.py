@@ -10,10 +10,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
-TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: `bounces parse` does not import `typing` at run time
-if TYPE_CHECKING:
-    from typing import BinaryIO
+from typing import BinaryIO
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # An mbox separator: "From sender Sat Oct  4 08:00:07 2025" (asctime date after the sender).

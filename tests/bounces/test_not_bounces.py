@@ -30,7 +30,7 @@ def test_every_labelled_file_belongs_to_a_family() -> None:
         pytest.skip(f"corpus not found at {CORPUS}")
     covered: set[str] = set()
     for mod in sorted(Path(__file__).parent.glob("test_*.py")):
-        if mod.stem in ("test_not_bounces", "test_examples", "test_properties", "test_cli", "test_regex_cache"):
+        if mod.stem in ("test_not_bounces", "test_examples", "test_properties", "test_cli"):
             continue
         m = importlib.import_module(f"tests.bounces.{mod.stem}")
         for mark in getattr(m, next(n for n in dir(m) if n.endswith("_corpus"))).pytestmark:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
-
-# email.utils would pull in socket, random and urllib (~6 ms of start-up) for this one parser;
-# `parsedate_to_datetime` below is its code, over the same private helper it calls.
-from email._parseaddr import _parsedate_tz
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
 from mailtally.bounces import arf, fallback, lhost, reason, rfc3464, rfc3834
@@ -87,18 +84,6 @@ def _merge(findings: list[Finding]) -> list[Finding]:
             if not getattr(prev, name) and getattr(f, name):
                 setattr(prev, name, getattr(f, name))
     return out
-
-
-def parsedate_to_datetime(data: str) -> datetime:
-    """`email.utils.parsedate_to_datetime`: naive when the date has no zone, `ValueError` when unreadable."""
-    parsed = _parsedate_tz(data)
-    if parsed is None:
-        raise ValueError(f'Invalid date value or format "{data}"')
-    year, month, day, hour, minute, second = parsed[:6]
-    tz = parsed[-1]
-    if tz is None:
-        return datetime(year, month, day, hour, minute, second)
-    return datetime(year, month, day, hour, minute, second, tzinfo=timezone(timedelta(seconds=tz)))
 
 
 def _isodate(value: str) -> datetime | None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from datetime import datetime
-    from typing import Any
+from datetime import datetime
+from typing import Any
 
-    from mailtally.vocab import BounceCode, Reason
+from mailtally.vocab import BounceCode, Reason
 
 # The recipient of a complaint that names none (the original's To: "Undisclosed Recipients"):
 # Sisimai's placeholder, in the reserved .invalid domain (RFC 2606), so no send ever matches it.

@@ -10,15 +10,12 @@ start-up time counts; `rich` is imported only for the table output.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
-# Not `typing.TYPE_CHECKING`: importing `typing` costs a few ms of every run (mypy reads this alike).
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
-    from typing import Any
-
     from mailtally.bounces import BounceRecord
 
 
@@ -34,8 +31,6 @@ class Args:
 
 
 def _parser() -> argparse.ArgumentParser:
-    import argparse
-
     ap = argparse.ArgumentParser(
         prog="mailtally bounces parse",
         description="Parse bounce messages (RFC 3464 DSNs, auto-replies, ARF complaints, MTA formats).",
@@ -78,12 +73,7 @@ PARALLEL_FROM = 32
 
 
 def _load_engine() -> None:
-    """Import the engine (not at the top: `--help` and argument errors do without it), its
-    regexes taken already compiled from regex_cache.bin."""
-    if "mailtally.bounces" not in sys.modules:
-        from mailtally.commands.regex_cache import load
-
-        load()
+    """Import the engine (not at the top: `--help` and argument errors do without it)."""
     import mailtally.bounces
     import mailtally.mailfiles  # noqa: F401
 

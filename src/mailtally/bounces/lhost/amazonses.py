@@ -7,15 +7,12 @@ with reason `delivered`, which `parse` reports only when asked to.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_reply_code, find_status
 from mailtally.vocab import Reason
-
-TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the engine does not import `typing` at run time
-if TYPE_CHECKING:
-    from typing import Any
 
 
 def matches(mail: Mail) -> bool:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_reply_code, find_status, squash
 
-_BELOW = lazy(r"^[ \t]*Error message below:[ \t]*\n(.{0,2000}?)\n[ \t]*\n", re.I | re.M | re.S)
-_RCPT = lazy(r"^[ \t]*RCPT TO:[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?", re.I | re.M)
-_ERROR = lazy(r"^[ \t]*Error:[ \t]*(.{1,300})$", re.M)
+_BELOW = re.compile(r"^[ \t]*Error message below:[ \t]*\n(.{0,2000}?)\n[ \t]*\n", re.I | re.M | re.S)
+_RCPT = re.compile(r"^[ \t]*RCPT TO:[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?", re.I | re.M)
+_ERROR = re.compile(r"^[ \t]*Error:[ \t]*(.{1,300})$", re.M)
 
 
 def matches(mail: Mail) -> bool:

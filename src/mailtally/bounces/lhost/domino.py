@@ -12,17 +12,16 @@ from __future__ import annotations
 import re
 
 from mailtally.bounces import rfc3464
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_addresses, find_reply_code, find_status, squash
 from mailtally.vocab import Reason
 
-_SUBJECT = lazy(r"^(?:DELIVERY[ _]FAILURE:|Undeliverable message)")
-_DOMINO = lazy(
+_SUBJECT = re.compile(r"^(?:DELIVERY[ _]FAILURE:|Undeliverable message)")
+_DOMINO = re.compile(
     r"was not delivered to:[ \t]*\n(.{0,4000}?)\n[ \t]*because:[ \t]*\n(.{0,4000}?)(?:\n[ \t]*\n|\Z)", re.S
 )
-_NOTES = lazy(
+_NOTES = re.compile(
     r"^-{3,10}[ \t]*Failure Reasons[ \t]*-{3,10}[ \t]*$(.{0,8000}?)(?:^-{3,10}[ \t]*Returned Message|\Z)",
     re.M | re.S,
 )

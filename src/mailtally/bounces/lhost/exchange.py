@@ -7,14 +7,15 @@ message that expired in the queue)."""
 
 from __future__ import annotations
 
+import re
+
 from mailtally.bounces import fallback, rfc3464
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.vocab import Reason
 
 _MARKS = ("RESOLVER.", "QUEUE.Expired", "SMTPSEND.DNS.")
-_CODE = lazy(r"\b((?:RESOLVER|QUEUE|SMTPSEND)\.[A-Za-z]{1,20}(?:\.[A-Za-z]{1,30})?)\b")
+_CODE = re.compile(r"\b((?:RESOLVER|QUEUE|SMTPSEND)\.[A-Za-z]{1,20}(?:\.[A-Za-z]{1,30})?)\b")
 # Exchange's own codes and what each one means.
 _CODES: dict[str, Reason] = {
     "SMTPSEND.DNS.NonExistentDomain": Reason.HOSTUNKNOWN,

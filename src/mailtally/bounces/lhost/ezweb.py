@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from mailtally.bounces import fallback, rfc3464
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import squash
@@ -19,8 +18,8 @@ from mailtally.bounces.textscan import cut_original
 from mailtally.vocab import Reason
 
 _SUBJECT = "Mail System Error - Returned Mail"
-_MARKERS = lazy(r"^[ \t]*(?:-{50}|Content-Type:[ \t]*message/rfc822)", re.I | re.M)
-_TRANSCRIPT = lazy(r"^[ \t]*>>>[ \t]*\S", re.M)
+_MARKERS = re.compile(r"^[ \t]*(?:-{50}|Content-Type:[ \t]*message/rfc822)", re.I | re.M)
+_TRANSCRIPT = re.compile(r"^[ \t]*>>>[ \t]*\S", re.M)
 # The notice's own sentences, and what each says.
 _NOTICES: tuple[tuple[Reason, tuple[str, ...]], ...] = (
     (Reason.MAILBOXFULL, ("The user(s) account is temporarily over quota",)),

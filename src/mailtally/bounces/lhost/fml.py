@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, squash
 from mailtally.vocab import Reason
 
-_ANGLE = lazy(r"<([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>")
-_REFUSED = lazy(r"not (?:a )?member|only members|members only|not allowed to post|rejected", re.I)
-_LOOP = lazy(r"loop|duplicated", re.I)
+_ANGLE = re.compile(r"<([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>")
+_REFUSED = re.compile(r"not (?:a )?member|only members|members only|not allowed to post|rejected", re.I)
+_LOOP = re.compile(r"loop|duplicated", re.I)
 
 
 def matches(mail: Mail) -> bool:

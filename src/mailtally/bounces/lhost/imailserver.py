@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.textscan import cut_original, scan
@@ -22,13 +21,13 @@ _STEPS: tuple[tuple[str, str], ...] = (
     ("DATA command generated response:", "DATA"),
 )
 _OWN: tuple[tuple[re.Pattern[str], Reason], ...] = (
-    (lazy(r"Unknown host"), Reason.HOSTUNKNOWN),
-    (lazy(r"^(?:Unknown user|Invalid final delivery userid)"), Reason.USERUNKNOWN),
-    (lazy(r"^User mailbox exceeds allowed size"), Reason.MAILBOXFULL),
-    (lazy(r"^Requested action not taken: virus detected"), Reason.VIRUSDETECTED),
-    (lazy(r"^Delivery failed \d{1,5} attempts"), Reason.EXPIRED),
+    (re.compile(r"Unknown host"), Reason.HOSTUNKNOWN),
+    (re.compile(r"^(?:Unknown user|Invalid final delivery userid)"), Reason.USERUNKNOWN),
+    (re.compile(r"^User mailbox exceeds allowed size"), Reason.MAILBOXFULL),
+    (re.compile(r"^Requested action not taken: virus detected"), Reason.VIRUSDETECTED),
+    (re.compile(r"^Delivery failed \d{1,5} attempts"), Reason.EXPIRED),
 )
-_PREAMBLE = lazy(
+_PREAMBLE = re.compile(
     r"^[ \t]*(?:To|CC|Date|Subject):.{0,400}$|^[ \t]*Save to the following Address Book:", re.I | re.M
 )
 

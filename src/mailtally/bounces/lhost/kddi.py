@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, squash
 from mailtally.vocab import Reason
 
-_RCPT = lazy(
+_RCPT = re.compile(
     r"^[ \t]*Could not be delivered to:[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?[ \t]*\n"
     r"((?:[^\n]{0,300}\n){0,3})",
     re.I | re.M,

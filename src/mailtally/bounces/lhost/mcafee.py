@@ -7,16 +7,15 @@ from __future__ import annotations
 import re
 
 from mailtally.bounces import rfc3464
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_reply_code, find_status, squash
 from mailtally.vocab import Reason
 
 _START = "--- The following addresses had delivery problems ---"
-_LINE = lazy(r"^[ \t]*<([^\s<>@]{1,128}@[^\s<>@]{1,255})>[ \t]+\((.{1,500})\)[ \t]*$", re.M)
+_LINE = re.compile(r"^[ \t]*<([^\s<>@]{1,128}@[^\s<>@]{1,255})>[ \t]+\((.{1,500})\)[ \t]*$", re.M)
 # The appliance's words for a recipient the remote server does not know.
-_UNKNOWN = lazy(
+_UNKNOWN = re.compile(
     r" user \(\S{1,200}@\S{1,200}\) unknown\.|550 unknown user \S{1,200}@|"
     r"550 <\S{1,200}@\S{1,200}>\.{1,3} user not exist|no such user",
     re.I,

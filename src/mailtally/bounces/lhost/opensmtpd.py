@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, squash
@@ -15,8 +14,8 @@ from mailtally.bounces.textscan import complete
 from mailtally.vocab import Reason
 
 _START = "This is the MAILER-DAEMON, please DO NOT REPLY to this"
-_END = lazy(r"^[ \t]*Below is a copy of the original message", re.M)
-_LINE = lazy(r"^([^\s<>@:]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253}):[ \t]*(.{1,1000})$", re.M)
+_END = re.compile(r"^[ \t]*Below is a copy of the original message", re.M)
+_LINE = re.compile(r"^([^\s<>@:]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253}):[ \t]*(.{1,1000})$", re.M)
 # smtpd's own words (mta.c, queue.c), checked in this order.
 _OWN: tuple[tuple[Reason, tuple[str, ...]], ...] = (
     (Reason.EXPIRED, ("envelope expired",)),

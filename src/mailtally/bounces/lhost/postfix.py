@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_reply_code, find_status, squash
 
-_IN = lazy(r"^[ \t]{0,4}In:[ \t]+([A-Za-z]{4})\b[ \t]*(.{0,400})$")
-_OUT = lazy(r"^[ \t]{0,4}Out:[ \t]+([245]\d\d)[ -](.{0,400})$")
-_RCPT = lazy(r"TO:[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?", re.I)
+_IN = re.compile(r"^[ \t]{0,4}In:[ \t]+([A-Za-z]{4})\b[ \t]*(.{0,400})$")
+_OUT = re.compile(r"^[ \t]{0,4}Out:[ \t]+([245]\d\d)[ -](.{0,400})$")
+_RCPT = re.compile(r"TO:[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?", re.I)
 
 
 def matches(mail: Mail) -> bool:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import re
 
 from mailtally.bounces import fallback, rfc3464
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.vocab import Reason
 
-_CATEGORY = lazy(r"^[ \t]*X-PowerMTA-BounceCategory:[ \t]*([A-Za-z-]{1,40})", re.I | re.M)
-_FINAL = lazy(r"^[ \t]*Final-Recipient:", re.I | re.M)
+_CATEGORY = re.compile(r"^[ \t]*X-PowerMTA-BounceCategory:[ \t]*([A-Za-z-]{1,40})", re.I | re.M)
+_FINAL = re.compile(r"^[ \t]*Final-Recipient:", re.I | re.M)
 CATEGORIES: dict[str, Reason] = {
     "bad-domain": Reason.HOSTUNKNOWN,
     "bad-mailbox": Reason.USERUNKNOWN,

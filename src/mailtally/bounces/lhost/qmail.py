@@ -8,28 +8,27 @@ from __future__ import annotations
 import re
 
 from mailtally.bounces import reason as reasons
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.textscan import cut_original, scan
 from mailtally.vocab import Reason
 
-_START = lazy(r"^[ \t]*Hi\. This is the qmail", re.M)
-_MARKERS = lazy(
+_START = re.compile(r"^[ \t]*Hi\. This is the qmail", re.M)
+_MARKERS = re.compile(
     r"^[ \t]*-{2,4}[ \t]*(?:Below this line is a copy of the (?:message|mail header)|"
     r"Below the next line is a copy of the message|Undelivered message follows|Original message follows)",
     re.I | re.M,
 )
 # qmail-remote.c: the step of the SMTP dialogue its message names.
 _STEPS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (lazy(r"connected to \S{1,255} but greeting failed", re.I), "CONN"),
-    (lazy(r"connected to \S{1,255} but my name was rejected", re.I), "EHLO"),
-    (lazy(r"connected to \S{1,255} but sender was rejected", re.I), "MAIL"),
-    (lazy(r"\S{1,255} does not like recipient", re.I), "RCPT"),
-    (lazy(r"\S{1,255} failed (?:on data command|after i sent the message)", re.I), "DATA"),
+    (re.compile(r"connected to \S{1,255} but greeting failed", re.I), "CONN"),
+    (re.compile(r"connected to \S{1,255} but my name was rejected", re.I), "EHLO"),
+    (re.compile(r"connected to \S{1,255} but sender was rejected", re.I), "MAIL"),
+    (re.compile(r"\S{1,255} does not like recipient", re.I), "RCPT"),
+    (re.compile(r"\S{1,255} failed (?:on data command|after i sent the message)", re.I), "DATA"),
 )
-_PROGRESS = lazy(r"no SMTP connection got far enough; most progress was ([A-Z]{4})\b")
-_ONHOLD = lazy(r"does not like recipient\..{0,2000}this message has been in the queue too long", re.I)
+_PROGRESS = re.compile(r"no SMTP connection got far enough; most progress was ([A-Z]{4})\b")
+_ONHOLD = re.compile(r"does not like recipient\..{0,2000}this message has been in the queue too long", re.I)
 # qmail's own messages (qmail-local, qmail-remote, qmail-ldap), checked in this order.
 _OWN: tuple[tuple[Reason, tuple[str, ...]], ...] = (
     (Reason.USERUNKNOWN, ("no mailbox here by that name",)),
@@ -65,7 +64,7 @@ _OWN: tuple[tuple[Reason, tuple[str, ...]], ...] = (
         ),
     ),
 )
-_GIVING_UP = lazy(r"giving up on \S{1,255}")
+_GIVING_UP = re.compile(r"giving up on \S{1,255}")
 _EXPIRED = "this message has been in the queue too long"
 
 

@@ -5,15 +5,16 @@ server's real code quoted in the diagnostic (`5.1.0 - Unknown address error 550-
 
 from __future__ import annotations
 
+import re
+
 from mailtally.bounces import fallback, rfc3464
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import find_status
 from mailtally.vocab import Reason
 
-_VAGUE = lazy(r"^[45]\.[01]\.0$")
-_QUOTED = lazy(r"[\"'](\d\.\d{1,3}\.\d{1,3}.{0,400}?)[\"']")
+_VAGUE = re.compile(r"^[45]\.[01]\.0$")
+_QUOTED = re.compile(r"[\"'](\d\.\d{1,3}\.\d{1,3}.{0,400}?)[\"']")
 # Templates of SES receiving rule actions ("Bounce" action messages).
 TEMPLATES: tuple[tuple[str, Reason], ...] = (
     ("Mailbox does not exist", Reason.FILTERED),

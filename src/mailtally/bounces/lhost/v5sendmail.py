@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.rfc3464 import findings_from_fields, has_dsn_fields
@@ -14,23 +13,23 @@ from mailtally.bounces.smtp import clean_address, find_reply_code, find_status, 
 from mailtally.bounces.textscan import cut_original
 from mailtally.vocab import Reason
 
-_TRANSCRIPT = lazy(r"^[ \t]*-{3,10}[ \t]*Transcript of session follows", re.I | re.M)
-_RCPT = lazy(
+_TRANSCRIPT = re.compile(r"^[ \t]*-{3,10}[ \t]*Transcript of session follows", re.I | re.M)
+_RCPT = re.compile(
     r"^[ \t]*([245]\d\d)[ -](?:[245]\.\d{1,3}\.\d{1,3}[ \t]+)?<?([^\s<>@]{1,128}@[^\s<>]{1,255}?)>?"
     r"\.\.\.[ \t]*(.{0,400})$"
 )
 # "421 example.com (smtp)... Deferred: Connection timed out": the host failed, for all its recipients.
-_HOST = lazy(
+_HOST = re.compile(
     r"^[ \t]*([245]\d\d)[ -]([A-Za-z0-9][A-Za-z0-9.-]{0,253}) \([a-z0-9-]{1,20}\)\.\.\.[ \t]*(.{1,400})$"
 )
 # sendmail's subject when a message stayed in its queue past the timeout.
-_TIMEOUT = lazy(r"Cannot send message (?:for|within) \d{1,4} (?:days?|hours?)", re.I)
+_TIMEOUT = re.compile(r"Cannot send message (?:for|within) \d{1,4} (?:days?|hours?)", re.I)
 # '554 "|/usr/bin/procmail ..."... Service unavailable': delivery to a program (a pipe) failed.
-_PIPE = lazy(r'^[ \t]*([245]\d\d)[ -]"?\|[^\n]{1,300}?"?\.\.\.[ \t]*(.{0,400})$')
+_PIPE = re.compile(r'^[ \t]*([245]\d\d)[ -]"?\|[^\n]{1,300}?"?\.\.\.[ \t]*(.{0,400})$')
 # A local mailer's own line in the transcript ("mail.local: unknown user: kijitora").
-_NOTE = lazy(r"^[ \t]*[a-z][a-z0-9._-]{1,30}:[ \t]+\S.{0,300}$", re.I)
-_SENT = lazy(r"^[ \t]*>>>[ \t]*([A-Za-z]{4})\b")
-_GOT = lazy(r"^[ \t]*<<<[ \t]*(.{1,400})$")
+_NOTE = re.compile(r"^[ \t]*[a-z][a-z0-9._-]{1,30}:[ \t]+\S.{0,300}$", re.I)
+_SENT = re.compile(r"^[ \t]*>>>[ \t]*([A-Za-z]{4})\b")
+_GOT = re.compile(r"^[ \t]*<<<[ \t]*(.{1,400})$")
 
 
 def matches(mail: Mail) -> bool:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, squash
 from mailtally.vocab import Reason
 
-_ERROR = lazy(r"^[ \t]*Error:[ \t]*(.{1,300})$", re.M)
-_TO = lazy(r"^[ \t]*To:[ \t]*(.{1,300})$", re.M | re.I)
+_ERROR = re.compile(r"^[ \t]*Error:[ \t]*(.{1,300})$", re.M)
+_TO = re.compile(r"^[ \t]*To:[ \t]*(.{1,300})$", re.M | re.I)
 
 
 def matches(mail: Mail) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address
@@ -16,8 +15,8 @@ from mailtally.bounces.textscan import cut_original
 from mailtally.vocab import Reason
 
 _START = "This is an automatically generated Delivery Status Notification."
-_RCPT = lazy(r"^[ \t]+\*[ \t]([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})[ \t]*$", re.M)
-_DETAIL = lazy(r"^[ \t]*(?:SMTP:[A-Za-z]|Routing:|Diagnostic-Code:|Technical details)", re.I | re.M)
+_RCPT = re.compile(r"^[ \t]+\*[ \t]([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})[ \t]*$", re.M)
+_DETAIL = re.compile(r"^[ \t]*(?:SMTP:[A-Za-z]|Routing:|Diagnostic-Code:|Technical details)", re.I | re.M)
 
 
 def matches(mail: Mail) -> bool:

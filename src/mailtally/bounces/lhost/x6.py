@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_command, find_reply_code, find_status, squash
 
 _ADDR = r"<?([^\s<>@,]{1,128}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,10})>?"
 _LINES = (
-    lazy(
+    re.compile(
         r"recipients? returned (?:permanent|temporary) errors?:[ \t]*" + _ADDR + r"\.?[ \t]*(.{0,600})$", re.I | re.M
     ),
-    lazy(r"rejected recipient[ \t]*" + _ADDR + r"[ \t]*(.{0,600})$", re.I | re.M),
+    re.compile(r"rejected recipient[ \t]*" + _ADDR + r"[ \t]*(.{0,600})$", re.I | re.M),
 )
-_CMD = lazy(r"\((?:Error following )?(RCPT|MAIL|DATA|HELO|EHLO)\b[^)]{0,20}\)", re.I)
-_BRACKET = lazy(r"\[([^\[\]\n]{1,500})\]")
+_CMD = re.compile(r"\((?:Error following )?(RCPT|MAIL|DATA|HELO|EHLO)\b[^)]{0,20}\)", re.I)
+_BRACKET = re.compile(r"\[([^\[\]\n]{1,500})\]")
 
 
 def matches(mail: Mail) -> bool:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.textscan import cut_original, scan
 from mailtally.vocab import Reason
 
 _START = "Sorry, we were unable to deliver your message"
-_STEP = lazy(r"\[([A-Z]{4})[A-Z_]{0,10}\][ \t]*$")
-_NAMES_RCPT = lazy(r"<[^<>@\s]{1,128}@[^<>@\s]{1,255}>")
-_NOT_MX = lazy(r"no mx record found for domain", re.I)
+_STEP = re.compile(r"\[([A-Z]{4})[A-Z_]{0,10}\][ \t]*$")
+_NAMES_RCPT = re.compile(r"<[^<>@\s]{1,128}@[^<>@\s]{1,255}>")
+_NOT_MX = re.compile(r"no mx record found for domain", re.I)
 
 
 def matches(mail: Mail) -> bool:

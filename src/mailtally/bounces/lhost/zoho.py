@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import re
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, find_command, find_reply_code, find_status, squash
 from mailtally.vocab import Reason
 
-_LINE = lazy(r"^[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?[ \t]+(.{0,400}ERROR_CODE[ \t]*:.{0,400})$", re.M)
-_DELAY = lazy(
+_LINE = re.compile(r"^[ \t]*<?([^\s<>@]{1,128}@[A-Za-z0-9.-]{1,255})>?[ \t]+(.{0,400}ERROR_CODE[ \t]*:.{0,400})$", re.M)
+_DELAY = re.compile(
     r"^[ \t]*\[Status: [^,\n]{1,40}, Address: <?([^\s<>@,]{1,128}@[A-Za-z0-9.-]{1,255})>?,(.{0,400})\]", re.M
 )
-_CODE = lazy(r"(?:ERROR_CODE :|ResponseCode )([245]\d\d)\b")
-_RETRY = lazy(r"will be retried|Host not reachable|\(Delay\)", re.I)
+_CODE = re.compile(r"(?:ERROR_CODE :|ResponseCode )([245]\d\d)\b")
+_RETRY = re.compile(r"will be retried|Host not reachable|\(Delay\)", re.I)
 
 
 def matches(mail: Mail) -> bool:

@@ -8,10 +8,7 @@ tests/bounces/test_properties.py proves each module's needles cover every altern
 from __future__ import annotations
 
 import re
-
-TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: the engine does not import `typing` at run time
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from collections.abc import Callable
 
 
 def matcher(pattern: re.Pattern[str] | None, needles: tuple[str, ...] = ()) -> Callable[[str], bool]:

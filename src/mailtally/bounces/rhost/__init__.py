@@ -13,9 +13,9 @@ smtp.example.net [192.0.2.1]") stands in for it.
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 
-from mailtally.bounces._lazy import lazy
 from mailtally.bounces.rhost import (
     aol,
     apple,
@@ -41,7 +41,7 @@ PROVIDERS: tuple[ModuleType, ...] = (
     tencent, iua, zoho, messagelabs,
 )
 _BY_DOMAIN: dict[str, ModuleType] = {d: mod for mod in PROVIDERS for d in mod.DOMAINS}
-_HOST_IN_TEXT = lazy(r"\bhost:? \[?([a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){1,8})")
+_HOST_IN_TEXT = re.compile(r"\bhost:? \[?([a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){1,8})")
 
 
 def _by_host(host: str) -> ModuleType | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from mailtally.bounces._lazy import lazy
 from mailtally.vocab import Reason
 
 
@@ -24,7 +23,7 @@ class Phrases:
             for p in phrases:
                 parts.append(f"(?P<p{len(self._reasons)}>{re.escape(p.lower())})")
                 self._reasons.append(reason)
-        self._re = lazy("|".join(parts))
+        self._re = re.compile("|".join(parts))
 
     def find(self, text: str) -> Reason | None:
         m = self._re.search(text)

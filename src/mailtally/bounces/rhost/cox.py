@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from mailtally.bounces._lazy import lazy
+import re
+
 from mailtally.bounces.rhost._table import Phrases
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = ("cox.net",)
 DOMAINS: frozenset[str] = frozenset({"cox.net"})
 
-_CODE = lazy(r"aup#([0-9a-z]{1,12})")
+_CODE = re.compile(r"aup#([0-9a-z]{1,12})")
 _CODES: dict[str, Reason] = {
     "cxbl": Reason.BLOCKED, "cxdns": Reason.REQUIREPTR, "cxsndr": Reason.AUTHFAILURE,
     "cxsmtp": Reason.REJECTED, "cxcnct": Reason.TOOMANYCONN, "cxmxrt": Reason.TOOMANYCONN,

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from mailtally.bounces._lazy import lazy
+import re
+
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = (".laposte.net", ".orange.fr", ".wanadoo.fr")
 DOMAINS: frozenset[str] = frozenset({"laposte.net", "orange.fr", "wanadoo.fr"})
 
-_CODE = lazy(r"\b(?:lpnaaa|lpn|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b")
+_CODE = re.compile(r"\b(?:lpnaaa|lpn|ofr|ouk)(?:_|\d{3}[-_])(\d{3})\b")
 # The three-digit code -> reason, from the providers' published error lists. A code that is
 # listed with no clear meaning ("service refused, please try later") stays undefined.
 _CODES: dict[str, Reason] = {

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from mailtally.bounces._lazy import lazy
+import re
+
 from mailtally.bounces.rhost._table import Phrases
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = ("smtp.secureserver.net", "mailstore1.secureserver.net")
 DOMAINS: frozenset[str] = frozenset()
 
-_CODE = lazy(r" (ib\d{3})\b")
+_CODE = re.compile(r" (ib\d{3})\b")
 _CODES: dict[str, Reason] = {
     "ib401": Reason.SECURITYERROR, "ib501": Reason.NOTCOMPLIANTRFC, "ib502": Reason.NOTCOMPLIANTRFC,
     "ib506": Reason.REJECTED, "ib508": Reason.AUTHFAILURE, "ib108": Reason.REQUIREPTR,

@@ -6,7 +6,8 @@ unsolicited mail" is about the sending IP (blocked), not spam in this message.
 
 from __future__ import annotations
 
-from mailtally.bounces._lazy import lazy
+import re
+
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = ("aspmx.l.google.com", "gmail-smtp-in.l.google.com", ".googlemail.com", ".google.com")
@@ -26,19 +27,19 @@ _RULES: tuple[tuple[Reason, str], ...] = (
     (Reason.BLOCKED, r"unusual rate of unsolicited mail|not authorized to send email directly to our servers"),
     (Reason.SPAMDETECTED, r"likely unsolicited mail"),
 )
-_ANY = lazy("|".join(f"(?P<r{i}>{p})" for i, (_, p) in enumerate(_RULES)))
+_ANY = re.compile("|".join(f"(?P<r{i}>{p})" for i, (_, p) in enumerate(_RULES)))
 
 
 # Gmail relaying a remote server's refusal: "Google tried to deliver your message, but it was
 # rejected by the recipient domain ... (state N)." N is the SMTP stage the remote refused at.
 RELAY_MARK = "google tried to deliver your message"
-_STATE = lazy(r"\(state (\d{1,2})\)")
+_STATE = re.compile(r"\(state (\d{1,2})\)")
 _STATES: dict[str, Reason] = {
     "6": Reason.SYSTEMERROR, "8": Reason.SYSTEMERROR, "9": Reason.SYSTEMERROR, "12": Reason.NORELAYING,
     "13": Reason.BLOCKED, "14": Reason.USERUNKNOWN, "15": Reason.FILTERED, "17": Reason.FILTERED,
     "18": Reason.FILTERED,
 }
-_PRECISE = lazy(r"[45]\.[1-7]\.[1-9]$")
+_PRECISE = re.compile(r"[45]\.[1-7]\.[1-9]$")
 
 
 def _relayed(text: str, status: str) -> Reason | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from mailtally.bounces._lazy import lazy
+import re
+
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = (".email.ua",)
 DOMAINS: frozenset[str] = frozenset({"i.ua"})
 
-_CODE = lazy(r"\.i\.ua/err/(\d{1,2})\b")
+_CODE = re.compile(r"\.i\.ua/err/(\d{1,2})\b")
 _CODES: dict[str, Reason] = {
     "1": Reason.NORELAYING, "2": Reason.USERUNKNOWN, "3": Reason.SUSPEND, "4": Reason.MAILBOXFULL,
     "5": Reason.TOOMANYCONN, "6": Reason.NORELAYING, "7": Reason.BLOCKED, "8": Reason.REJECTED,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from mailtally.bounces._lazy import lazy
+import re
+
 from mailtally.vocab import Reason
 
 HOSTS: tuple[str, ...] = ("charter.net",)
 DOMAINS: frozenset[str] = frozenset({"charter.net"})
 
-_CODE = lazy(r"aup#[a-z-]{0,4}(\d{4})")
+_CODE = re.compile(r"aup#[a-z-]{0,4}(\d{4})")
 # (first, last, reason): inclusive ranges of Spectrum's published codes.
 _RANGES: tuple[tuple[int, int, Reason], ...] = (
     (1000, 1000, Reason.BLOCKED), (1010, 1080, Reason.REJECTED), (1090, 1090, Reason.SYSTEMERROR),
