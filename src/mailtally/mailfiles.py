@@ -1,4 +1,4 @@
-"""Raw messages from where people keep them: a file, a Maildir, an mbox, or stdin.
+"""Raw messages from where people keep them: a file, a folder of files, a Maildir, an mbox, or stdin.
 
 This is the I/O side of bounce parsing; `mailtally.bounces` itself only ever sees bytes.
 """
@@ -22,7 +22,7 @@ SINGLE_MESSAGE_SUFFIXES = (".eml", ".msg", ".txt")
 
 
 class MailSourceError(Exception):
-    """A path that cannot be read as a message, a Maildir or an mbox."""
+    """A path that cannot be read as a message, a folder, a Maildir or an mbox."""
 
 
 def read_bounded(fh: BinaryIO) -> bytes:
@@ -84,11 +84,35 @@ def is_mbox(data: bytes) -> bool:
     return _SEPARATOR.match(data[:200]) is not None
 
 
+def expand(path: str) -> list[str]:
+    """The sources under `path`: `[path]` itself, unless it is a plain folder (not a Maildir).
+
+    A plain folder stands for every file under it, recursively, in name order; names starting
+    with "." are skipped, and a Maildir inside it stays one source. Raises MailSourceError when
+    a folder cannot be listed.
+    """
+    if path == "-" or not os.path.isdir(path) or _is_maildir(Path(path)):
+        return [path]
+    out: list[str] = []
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError as e:
+        raise MailSourceError(f"{path}: {e.strerror or e}") from e
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):  # a linked folder could loop back
+            out.extend(expand(entry.path))
+        elif entry.is_file():
+            out.append(entry.path)
+    return out
+
+
 def iter_messages(path: str) -> Iterator[tuple[str, bytes]]:
     """(source label, raw bytes) for every message at `path`; raises MailSourceError if unreadable.
 
-    A plain file is labelled with the path exactly as given; members of a Maildir or an mbox
-    get `path#member`.
+    A file is labelled with its path (as given, or as found under a given folder); members of
+    a Maildir or an mbox get `path#member`.
     """
     if path == "-":
         yield "-", sys.stdin.buffer.read(MAX_MESSAGE_BYTES)
@@ -96,9 +120,11 @@ def iter_messages(path: str) -> Iterator[tuple[str, bytes]]:
     p = Path(path)
     try:
         if p.is_dir():
-            if not _is_maildir(p):
-                raise MailSourceError(f"{path}: a directory but not a Maildir (no cur/ or new/)")
-            yield from _maildir(p, path)
+            if _is_maildir(p):
+                yield from _maildir(p, path)
+                return
+            for source in expand(path):
+                yield from iter_messages(source)
             return
         with open(p, "rb") as fh:
             data = read_bounded(fh)

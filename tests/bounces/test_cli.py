@@ -109,3 +109,31 @@ def test_files_are_read_whole_up_to_the_limit(tmp_path: Path, monkeypatch: pytes
     os.close(w)
     with os.fdopen(r, "rb") as fh:
         assert mailfiles.read_bounded(fh) == b"p" * 10
+
+
+def test_plain_folder_is_read_recursively(tmp_path: Path) -> None:
+    (tmp_path / "2024" / "jan").mkdir(parents=True)
+    (tmp_path / "2024" / "jan" / "one.eml").write_bytes((EXAMPLES / "reason-userunknown.eml").read_bytes())
+    (tmp_path / "2024" / "two").write_bytes((EXAMPLES / "reason-mailboxfull.eml").read_bytes())
+    (tmp_path / "2024" / ".hidden.eml").write_bytes((EXAMPLES / "reason-expired.eml").read_bytes())
+    (tmp_path / "ok.eml").write_bytes((EXAMPLES / "not-a-bounce.eml").read_bytes())
+    md = tmp_path / "zz-Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "new" / "1").write_bytes((EXAMPLES / "reason-hostunknown.eml").read_bytes())
+    rc, rows, err = _run("--jsonl", str(tmp_path))
+    assert rc == 0, err
+    assert [(r["source"], r["reason"]) for r in rows] == [
+        (str(tmp_path / "2024" / "jan" / "one.eml"), "userunknown"),
+        (str(tmp_path / "2024" / "two"), "mailboxfull"),
+        (f"{md}#new/1", "hostunknown"),
+    ]
+
+
+def test_large_folder_is_shared_among_processes(tmp_path: Path) -> None:
+    """A folder of many files is split into files before the fork: every one is read, in order."""
+    for i in range(40):
+        (tmp_path / f"{i:02d}.eml").write_bytes((EXAMPLES / "reason-userunknown.eml").read_bytes())
+    rc, rows, _ = _run("--jsonl", str(tmp_path))
+    assert rc == 0
+    assert [r["source"] for r in rows] == [str(tmp_path / f"{i:02d}.eml") for i in range(40)]

@@ -80,7 +80,8 @@ def _merge(findings: list[Finding]) -> list[Finding]:
             by_rcpt[key] = f
             out.append(f)
             continue
-        for name in ("status", "reply_code", "diagnostic", "command", "remote_mta", "reporting_mta", "action", "date"):
+        for name in ("status", "reply_code", "diagnostic", "command", "remote_mta", "reporting_mta", "action", "date",
+                     "original_recipient"):
             if not getattr(prev, name) and getattr(f, name):
                 setattr(prev, name, getattr(f, name))
     return out
@@ -179,6 +180,7 @@ def _records(mail: Mail, findings: list[Finding], delivered: bool) -> list[Bounc
                 original_from=o_from,
                 original_subject=o_subject,
                 original_headers=o_x,
+                original_recipient=f.original_recipient,
             )
         )
     return out

@@ -92,6 +92,9 @@ def findings_from_fields(text: str) -> list[Finding]:
         if not rcpt:
             continue
         f = Finding(recipient=rcpt)
+        orig = clean_address(_typed(b.get("original-recipient", ""))[1])
+        if orig and orig.lower() != rcpt.lower():
+            f.original_recipient = orig
         f.action = b.get("action", "").split()[0].lower() if b.get("action", "").split() else ""
         f.status = find_status(b.get("status", ""))
         dtype, diag = _typed(b.get("diagnostic-code", ""))

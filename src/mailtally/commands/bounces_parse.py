@@ -1,5 +1,5 @@
-"""`mailtally bounces parse [--jsonl] [--bounces-only] PATH...`: read bounces from files, Maildirs,
-mboxes or stdin.
+"""`mailtally bounces parse [--jsonl] [--bounces-only] PATH...`: read bounces from files, folders of
+files (recursively), Maildirs, mboxes or stdin.
 
 It describes what each message says, as Sisimai does with `delivered => 1`: a delivery report
 that says "delivered" prints a record with reason `delivered`, unless `--bounces-only`.
@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         "--bounces-only", action="store_true",
         help="omit the records of delivery reports that say the message was delivered",
     )
-    ap.add_argument("paths", nargs="+", metavar="PATH", help="message file, Maildir, mbox, or - for stdin")
+    ap.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="message file, folder of message files (read recursively), Maildir, mbox, or - for stdin",
+    )
     return ap
 
 
@@ -146,26 +149,37 @@ def _parallel_jsonl(paths: list[str], delivered: bool, dumps: Any, workers: int)
 
 
 def parse_args(argv: list[str]) -> Args:
-    """The common call (the flags and paths) read directly; anything else goes to argparse,
-    which owns help and error messages. Loading argparse is a few ms of every run's start-up."""
-    paths = [a for a in argv if a not in ("--jsonl", "--bounces-only")]
-    if paths and all(p == "-" or not p.startswith("-") for p in paths):
-        return Args(jsonl="--jsonl" in argv, paths=paths, bounces_only="--bounces-only" in argv)
     ns = _parser().parse_args(argv)
     return Args(jsonl=ns.jsonl, paths=ns.paths, bounces_only=ns.bounces_only)
+
+
+def _expand(paths: list[str]) -> tuple[list[str], int]:
+    """Folders replaced by the files under them, so that the files can be shared out among processes."""
+    from mailtally.mailfiles import MailSourceError, expand
+
+    out: list[str] = []
+    status = 0
+    for path in paths:
+        try:
+            out.extend(expand(path))
+        except MailSourceError as e:
+            print(f"mailtally: {e}", file=sys.stderr)
+            status = 1
+    return out, status
 
 
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
     dumps = _dumps() if args.jsonl else None
     delivered = not args.bounces_only
+    paths, bad = _expand(args.paths)
     workers = min(os.cpu_count() or 1, 8)
-    if dumps is not None and workers > 1 and len(args.paths) >= PARALLEL_FROM and hasattr(os, "fork") \
-            and "-" not in args.paths:
-        return _parallel_jsonl(args.paths, delivered, dumps, workers)
+    if dumps is not None and workers > 1 and len(paths) >= PARALLEL_FROM and hasattr(os, "fork") \
+            and "-" not in paths:
+        return _parallel_jsonl(paths, delivered, dumps, workers) or bad
     rows: list[tuple[str, BounceRecord]] = []
     buf: list[str] = []
-    status = _collect(args.paths, delivered, dumps, rows, buf)
+    status = _collect(paths, delivered, dumps, rows, buf) or bad
     if dumps is not None:
         if buf:
             sys.stdout.write("\n".join(buf) + "\n")

@@ -180,3 +180,29 @@ def _another(f: Finding, tmp: Reason | None, text: str, dtype: str) -> Reason | 
     if tmp is not None and tmp not in (Reason.UNDEFINED, Reason.ONHOLD):
         return tmp
     return None
+
+
+def classify(
+    status: str = "", reply_code: str = "", diagnostic: str = "", *, command: str = "", recipient: str = "",
+    remote_mta: str = "",
+) -> Reason:
+    """The reason for one remote answer (an SMTP reply, a DSN's Status and Diagnostic-Code), pure.
+
+    The same judgement `parse` applies to each recipient of a bounce, for callers that hold the
+    answer itself rather than a message: status, reply code and text weighed together. A
+    status or reply code missing from the arguments is read from the text when it names one.
+    """
+    from mailtally.bounces.smtp import find_command, find_reply_code, find_status, squash
+
+    text = squash(diagnostic)
+    f = Finding(
+        recipient=recipient,
+        status=find_status(status) or find_status(text),
+        reply_code=find_reply_code(reply_code) or find_reply_code(text[:8]),
+        diagnostic=text,
+        diagnostic_type="SMTP",
+        command=(command.upper() or find_command(text)),
+        remote_mta=remote_mta,
+        action="failed",
+    )
+    return decide(f)
