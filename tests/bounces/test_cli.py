@@ -137,3 +137,16 @@ def test_large_folder_is_shared_among_processes(tmp_path: Path) -> None:
     rc, rows, _ = _run("--jsonl", str(tmp_path))
     assert rc == 0
     assert [r["source"] for r in rows] == [str(tmp_path / f"{i:02d}.eml") for i in range(40)]
+
+
+def test_an_odd_charset_costs_no_other_file_its_output(tmp_path: Path) -> None:
+    from .test_fuzz_charsets import UTF7_BOUNCE
+
+    odd = tmp_path / "utf7.eml"
+    odd.write_bytes(UTF7_BOUNCE)
+    good = str(EXAMPLES / "reason-userunknown.eml")
+    rc, rows, err = _run("--jsonl", good, str(odd), str(EXAMPLES / "reason-mailboxfull.eml"))
+    assert rc == 0, err
+    assert [(r["source"], r["recipient"]) for r in rows] == [
+        (good, "userunknown@receiver.example"), (str(odd), "gone@receiver.example"),
+        (str(EXAMPLES / "reason-mailboxfull.eml"), "mailboxfull@receiver.example")]

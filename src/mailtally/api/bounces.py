@@ -55,9 +55,11 @@ async def post_bounce(who: Ingest, request: Request,
         "recorded": result.recorded,
         "duplicates": result.duplicates,
         "unmatched": result.unmatched_new,
+        "message_date": result.message_date,
         "records": [
             {**o.record.to_dict(), "event_type": o.event_type.value if o.event_type else None,
-             "matched_by": o.matched_by, "activity_id": o.activity_id, "contact_id": o.contact_id}
+             "matched_by": o.matched_by, "activity_id": o.activity_id, "contact_id": o.contact_id,
+             "occurred_at": iso_ms(o.occurred_at) if o.occurred_at is not None else None}
             for o in result.outcomes
         ],
     })

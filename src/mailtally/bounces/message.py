@@ -36,6 +36,17 @@ _ENTITY = re.compile(r"&(?:nbsp|lt|gt|amp|quot|#39);")
 _HTML_SKIP = re.compile(r"<(style|script|head)\b.{0,200000}?</\1\s*>", re.I | re.S)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD. Some codecs (UTF-7, UTF-16, ...)
+    decode malformed input to lone surrogates, which no UTF-8 output (JSON, a database) takes."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """Bytes to text, trusting a declared charset when Python knows it, UTF-8 then Latin-1 otherwise."""
     if charset:
@@ -43,7 +54,7 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
         if cs in ("us-ascii", "ascii", "utf-8", "utf8"):
             return data.decode("utf-8", "replace")
         try:
-            return data.decode(cs, "replace")
+            return no_surrogates(data.decode(cs, "replace"))
         except (LookupError, ValueError):
             pass
     try:

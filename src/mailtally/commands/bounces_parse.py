@@ -92,11 +92,18 @@ def _collect(
     for path in paths:
         try:
             for source, raw in iter_messages(path):
-                for rec in parse(raw, delivered=delivered):
-                    if dumps is not None:
-                        buf.append(dumps(_row(source, rec)))
-                    else:
-                        rows.append((source, rec))
+                # One message that breaks the engine or the output costs only its own records.
+                try:
+                    recs = parse(raw, delivered=delivered)
+                    lines = [dumps(_row(source, rec)) for rec in recs] if dumps is not None else None
+                except Exception as e:  # reported, and the run goes on
+                    print(f"mailtally: {source}: not read: {type(e).__name__}: {e}", file=sys.stderr)
+                    status = 1
+                    continue
+                if lines is not None:
+                    buf.extend(lines)
+                else:
+                    rows.extend((source, rec) for rec in recs)
         except MailSourceError as e:
             print(f"mailtally: {e}", file=sys.stderr)
             status = 1

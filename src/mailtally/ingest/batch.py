@@ -14,7 +14,7 @@ import orjson
 
 from ..events import Event
 from ..store.writer import ItemError
-from ..timefmt import BadTime, parse_time
+from ..timefmt import MAX_MS, BadTime, parse_time
 from ..vocab import CODE_DEFAULT_REASON, BounceCode, DeviceType, EventType, Reason, bounce_code_for, is_hard
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -72,7 +72,6 @@ def to_events(items: list[Any], first_index: int = 0) -> tuple[list[Event], list
 _TYPES = {t.value: t for t in EventType}
 _DEVICES = {d.value: d for d in DeviceType}
 _OPEN, _CLICK, _BOUNCE = EventType.OPEN, EventType.CLICK, EventType.BOUNCE
-_MAX_MS = 253402300800000  # year 10000
 
 
 def to_event(item: Any, i: int, errors: list[ItemError]) -> Event | None:
@@ -99,7 +98,7 @@ def _plain_event(item: Any) -> Event | None:
     if (etype is None or etype is _BOUNCE or item.get("email") is not None
             or activity_id.__class__ is not str or not CANONICAL_UUID.fullmatch(activity_id)
             or contact_id.__class__ is not str or not CANONICAL_UUID.fullmatch(contact_id)
-            or t.__class__ is not int or not 0 <= t < _MAX_MS):
+            or t.__class__ is not int or not 0 <= t < MAX_MS):
         return None
     device = item.get("device_type")
     if device is not None:

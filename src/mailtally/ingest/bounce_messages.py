@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -16,10 +17,12 @@ from email.utils import getaddresses, parsedate_to_datetime
 from sqlalchemy import Connection
 
 from ..bounces import BounceRecord, parse
+from ..bounces.message import no_surrogates
 from ..events import Event
 from ..store import matching, raw_messages
 from ..store.db import now_ms
 from ..store.writer import write_events
+from ..timefmt import datetime_ms, in_range
 from ..verp import TOKEN_HEADER, SendRef, read_token
 from ..vocab import EventType, Reason
 
@@ -34,6 +37,7 @@ class Outcome:
     activity_id: str | None = None
     contact_id: str | None = None
     event_type: EventType | None = None
+    occurred_at: int | None = None  # the time recorded (the record keeps the time the message states)
 
 
 @dataclass(slots=True)
@@ -44,11 +48,13 @@ class Ingested:
     recorded: int = 0
     duplicates: int = 0
     unmatched_new: int = 0
+    message_date: str | None = None  # the Date header as the message wrote it
 
 
 def _text(value: str, limit: int) -> str | None:
-    """Stored form of text read from a message: bounded, without NULs (binary junk happens)."""
-    return value.replace("\x00", "")[:limit] or None
+    """Stored form of text read from a message: bounded, without NULs or lone surrogates
+    (binary junk happens)."""
+    return no_surrogates(value.replace("\x00", ""))[:limit] or None
 
 
 def message_key(raw: bytes) -> str:
@@ -61,16 +67,31 @@ def _event_type(record: BounceRecord) -> EventType:
     return EventType.BOUNCE
 
 
-def _bounce_headers(raw: bytes) -> tuple[list[str], int | None]:
+def _bounce_headers(raw: bytes) -> tuple[list[str], int | None, str | None]:
     head = BytesHeaderParser(policy=compat32).parsebytes(raw[:256 * 1024], headersonly=True)
     addresses = [addr for h in DELIVERY_HEADERS for _, addr in getaddresses(head.get_all(h) or []) if addr]
     when = None
+    date = head.get("Date")
     try:
-        date = head.get("Date")
-        when = int(parsedate_to_datetime(str(date)).timestamp() * 1000) if date else None
+        if date:
+            dt = parsedate_to_datetime(str(date))
+            when = datetime_ms(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
-    return addresses, when
+    return addresses, when, _text(" ".join(str(date).split()), 200) if date else None
+
+
+SKEW_MS = 86_400_000  # how far ahead of its receipt a message's own date may be
+
+
+def event_time(record: BounceRecord, date: int | None, received: int) -> int:
+    """When the bounce happened: the time the message states, or the time of receipt when it
+    states none, one outside the time range, or one more than a day after its own receipt (a
+    message's dates are whatever its sender wrote). The record keeps the stated time."""
+    at = datetime_ms(record.timestamp) if record.timestamp else date
+    if at is None or not in_range(at) or at > received + SKEW_MS:
+        return received
+    return at
 
 
 def ingest_message(
@@ -90,7 +111,7 @@ def ingest_message(
         raw_messages.set_records(conn, account, kept.id, len(records))
     if not records:
         return result
-    addresses, date = _bounce_headers(raw)
+    addresses, date, result.message_date = _bounce_headers(raw)
     if envelope_to:
         addresses.insert(0, envelope_to)
     verp = next((ref for a in addresses if (ref := read_token(secret, a)) and ref.account_id == account), None)
@@ -117,7 +138,7 @@ def ingest_message(
                 result.duplicates += 1
             continue
         outcome.matched_by, (outcome.activity_id, outcome.contact_id) = found[0], found[1]
-        at = int(record.timestamp.timestamp() * 1000) if record.timestamp else (date or received)
+        at = outcome.occurred_at = event_time(record, date, received)
         key = "b" + hashlib.blake2b(f"{result.message_key}|{record.recipient.lower()}".encode(),
                                     digest_size=20).hexdigest()
         events.append(Event(

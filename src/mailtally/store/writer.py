@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, case, insert, select, update
 
 from ..events import Event
+from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
 from ..vocab import BounceCode, DeviceType, EventType, Reason
 from . import catalog, rawsql
 from .accounts import allocate
@@ -106,6 +107,12 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
     result = WriteResult(received=len(batch))
     if not batch:
         return result
+    # The one time range (timefmt) holds here too, whatever the source: a time outside it
+    # would break every report that shows it.
+    out_of_range = [ItemError(i, "occurred_at", f"{ev.occurred_at} is out of range: times must be {RANGE_TEXT}")
+                    for i, ev in enumerate(batch) if not MIN_MS <= ev.occurred_at < MAX_MS]
+    if out_of_range:
+        raise BatchRejected(out_of_range)
     first_id = allocate(conn, account, "seq_event", len(batch))  # also the write lock
 
     unique: dict[int, tuple[int, Event]] = {}

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from ...store import cursor
 from ...store.accounts import Principal
-from ...timefmt import iso_ms
+from ...timefmt import MAX_MS, clamp, iso_ms
 from ...vocab import BounceCode, DeviceType, EventType, Scope
 from .. import auth, errors
 from ..deps import engine
@@ -144,7 +144,7 @@ def _day(days: int) -> str:
 def iso(ms: int) -> str:
     """The same text as ``timefmt.iso_ms`` (2024-05-01T12:00:00.000Z), several times faster:
     a 500-row page formats 500 times, and strftime was a tenth of the page's cost."""
-    if ms < 0:
+    if not 0 <= ms < MAX_MS:
         return iso_ms(ms)
     days, rest = divmod(ms, 86_400_000)
     secs, milli = divmod(rest, 1000)
@@ -155,7 +155,7 @@ def iso(ms: int) -> str:
 
 def date_only(ms: int) -> str:
     """``deleted_at`` is a date (2015-08-10) in CC's schema."""
-    return _day(ms // 86_400_000)
+    return _day(clamp(ms) // 86_400_000)
 
 
 def contact_fields(r: Any, activity_id: str, tracking_type: str) -> dict[str, Any]:
