@@ -140,7 +140,7 @@ def test_large_folder_is_shared_among_processes(tmp_path: Path) -> None:
 
 
 def test_an_odd_charset_costs_no_other_file_its_output(tmp_path: Path) -> None:
-    from .test_fuzz_charsets import UTF7_BOUNCE
+    from ..hardening.test_parser_fuzz import UTF7_BOUNCE
 
     odd = tmp_path / "utf7.eml"
     odd.write_bytes(UTF7_BOUNCE)

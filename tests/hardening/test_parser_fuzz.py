@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mailtally.bounces import parse
 
-EXAMPLES = sorted((Path(__file__).resolve().parent / "examples").glob("*.eml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "bounces" / "examples").glob("*.eml"))
 SEEDS = [p.read_bytes() for p in EXAMPLES]
 FUZZ = settings(deadline=timedelta(seconds=2), max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 CHARSETS = ["utf-7", "UTF-7", "utf-16", "utf-16-be", "utf-32", "iso-2022-jp", "shift_jis", "big5", "cp1252",
