@@ -153,3 +153,36 @@ def test_raw_message_store_added_to_a_database_made_before_it(blank_url: str) ->
             assert raw_messages.body(conn, account, kept.id) == b"Subject: x\r\n\r\nbody"
     finally:
         engine.dispose()
+
+
+def test_tracking_columns_added_to_an_older_database(blank_url: str) -> None:
+    """0004 on a database made before the tracking columns: added, with their defaults."""
+    from mailtally.store.schema import accounts, activity_counters
+
+    engine: Engine = open_engine(blank_url)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE forward_addresses")
+            for table, cols in (("events", ("user_agent", "ip", "since_send_s", "verdict", "verdict_why")),
+                                ("accounts", ("count_machine_opens", "count_machine_clicks")),
+                                ("activity_counters", ("opens_human", "opens_machine", "clicks_human",
+                                                       "clicks_machine"))):
+                for col in cols:
+                    conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {col}")
+            conn.exec_driver_sql("INSERT INTO accounts (name, created_at, seq_contact, seq_campaign, seq_activity, "
+                                 "seq_event) VALUES ('older', 1, 0, 0, 0, 0)")
+        migrate.upgrade(engine)
+        migrate.upgrade(engine)  # and again: nothing to do
+        with engine.connect() as conn:
+            names = {t: {c["name"] for c in inspect(conn).get_columns(t)}
+                     for t in ("events", "accounts", "activity_counters")}
+            assert {"user_agent", "ip", "since_send_s", "verdict", "verdict_why"} <= names["events"]
+            assert {"opens_human", "clicks_machine"} <= names["activity_counters"]
+            assert "forward_addresses" in inspect(conn).get_table_names()
+            row = conn.execute(select(accounts.c.count_machine_opens, accounts.c.count_machine_clicks)
+                               .where(accounts.c.name == "older")).one()
+            assert tuple(row) == ("proxy", "none")
+            assert activity_counters.c.opens_human.name in names["activity_counters"]
+    finally:
+        engine.dispose()

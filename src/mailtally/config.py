@@ -16,10 +16,18 @@ class Settings:
     port: int = 8000
     max_batch_events: int = 10_000
     max_body_bytes: int = 20 * 1024 * 1024
-    public_url: str | None = None
+    public_url: str | None = None  # the address recipients reach: tracking links are made from it
     # Raw bounce messages: how much of each is kept, and for how long (store/raw_messages.py).
     raw_message_max_bytes: int = 1024 * 1024
     raw_message_retention_days: int = 90
+    # Tracking (docs/tracking.md): how much of a hit's IP the log keeps (vocab.IpStorage), hits
+    # within this many seconds of the send judged machine, extra scanner networks (CIDRs, comma
+    # separated; "none" drops the built-in list), and how long a hit waits to share a commit.
+    tracking_ip: str = "truncated"
+    too_soon_seconds: float = 10.0
+    scanner_networks: str = "default"
+    group_commit_ms: float = 2.0
+    bounce_domain: str | None = None  # VERP Return-Path domain; default: public_url's host
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -34,6 +42,11 @@ class Settings:
             "public_url": env.get("MAILTALLY_PUBLIC_URL") or None,
             "raw_message_max_bytes": int(env.get("MAILTALLY_RAW_MESSAGE_MAX_BYTES", str(1024 * 1024))),
             "raw_message_retention_days": int(env.get("MAILTALLY_RAW_MESSAGE_RETENTION_DAYS", "90")),
+            "tracking_ip": env.get("MAILTALLY_TRACKING_IP", "truncated"),
+            "too_soon_seconds": float(env.get("MAILTALLY_TOO_SOON_SECONDS", "10")),
+            "scanner_networks": env.get("MAILTALLY_SCANNER_NETWORKS", "default"),
+            "group_commit_ms": float(env.get("MAILTALLY_GROUP_COMMIT_MS", "2")),
+            "bounce_domain": env.get("MAILTALLY_BOUNCE_DOMAIN") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

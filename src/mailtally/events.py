@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import blake2b
 
-from .vocab import BounceCode, DeviceType, EventType, Reason
+from .vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
 
 
 @dataclass(slots=True)
@@ -27,6 +27,14 @@ class Event:
     optout_source: str | None = None
     optout_reason: str | None = None
     idempotency_key: str | None = None
+    # Opens and clicks the tracking endpoints saw (None from other sources).
+    user_agent: str | None = None
+    ip: str | None = None
+    since_send_s: int | None = None
+    verdict: Verdict | None = None
+    verdict_why: VerdictWhy | None = None
+    counted: bool = True  # False: a machine hit the account's policy keeps out of the vendor counters
+    hit_id: int | None = None  # each tracked hit is its own event, even two alike in one millisecond
 
     def idem(self) -> int:
         """The idempotency key as a signed 64-bit hash: of the caller's key, or of the event itself.
@@ -34,6 +42,8 @@ class Event:
         Deriving it from the content means replaying the same file twice never counts anything
         twice. The store keeps it in the log's primary key, next to the time and type.
         """
+        if self.hit_id is not None:
+            return self.hit_id
         if self.idempotency_key:
             raw = "key|" + self.idempotency_key
         else:

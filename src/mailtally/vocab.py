@@ -191,3 +191,78 @@ class Scope(StrEnum):
     CONTACT_DATA = "contact_data"
     INGEST = "ingest"
     ADMIN = "admin"
+
+
+class Verdict(StrEnum):
+    """Whether a person or a machine made an open or a click."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+
+
+class VerdictWhy(StrEnum):
+    """Why a hit got its verdict: the first signal that decided it."""
+
+    NO_SIGNAL = "no_signal"  # human: nothing says machine
+    GMAIL_PROXY = "gmail_proxy"
+    YAHOO_PROXY = "yahoo_proxy"
+    APPLE_MPP = "apple_mpp"  # Apple Mail Privacy Protection's prefetch
+    BOT_USER_AGENT = "bot_user_agent"
+    NO_USER_AGENT = "no_user_agent"
+    HEAD_REQUEST = "head_request"
+    SCANNER_NETWORK = "scanner_network"
+    TOO_SOON = "too_soon"  # within seconds of the send
+    CLICK_BURST = "click_burst"  # another link of the message clicked within a second
+    HONEYPOT = "honeypot"  # the hidden link no person can see
+
+
+class MachineKind(StrEnum):
+    """Image proxies fetch on a reader's behalf (often when a person opens the mail);
+    scanners fetch for a mail filter, with no person behind them."""
+
+    PROXY = "proxy"
+    SCANNER = "scanner"
+
+
+MACHINE_KIND: dict[VerdictWhy, MachineKind] = {
+    **dict.fromkeys((VerdictWhy.GMAIL_PROXY, VerdictWhy.YAHOO_PROXY, VerdictWhy.APPLE_MPP), MachineKind.PROXY),
+    **dict.fromkeys(
+        (VerdictWhy.BOT_USER_AGENT, VerdictWhy.NO_USER_AGENT, VerdictWhy.HEAD_REQUEST, VerdictWhy.SCANNER_NETWORK,
+         VerdictWhy.TOO_SOON, VerdictWhy.CLICK_BURST, VerdictWhy.HONEYPOT),
+        MachineKind.SCANNER,
+    ),
+}
+
+
+class MachineCounting(StrEnum):
+    """Per account: which machine hits the vendor surfaces (CC, Zoho, WhatCounts) count.
+
+    Every hit stays in the log with its verdict; /v1 shows human and machine side by side."""
+
+    ALL = "all"  # every machine hit counts
+    PROXY = "proxy"  # image-proxy hits count (Apple's prefetch included), scanners' do not
+    NONE = "none"  # only human hits count
+
+
+# What those vendors count: Apple's proxied opens are opens; scanner clicks are not clicks.
+DEFAULT_OPEN_COUNTING = MachineCounting.PROXY
+DEFAULT_CLICK_COUNTING = MachineCounting.NONE
+
+
+def counts_for_vendors(verdict: Verdict, why: VerdictWhy, policy: MachineCounting) -> bool:
+    if verdict is Verdict.HUMAN or policy is MachineCounting.ALL:
+        return True
+    return policy is MachineCounting.PROXY and MACHINE_KIND.get(why) is MachineKind.PROXY
+
+
+class IpStorage(StrEnum):
+    """How much of a recipient's IP address the log keeps."""
+
+    FULL = "full"
+    TRUNCATED = "truncated"  # IPv4 to its /24, IPv6 to its /48
+    NONE = "none"
+
+
+class OptoutSource(StrEnum):
+    ONE_CLICK = "one_click"  # RFC 8058 POST from the mailbox provider
+    PAGE = "page"  # the button on the unsubscribe page

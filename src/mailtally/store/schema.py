@@ -43,6 +43,9 @@ accounts = Table(
     Column("seq_campaign", BigInteger, nullable=False, default=0),
     Column("seq_activity", BigInteger, nullable=False, default=0),
     Column("seq_event", BigInteger, nullable=False, default=0),
+    # Which machine opens and clicks the vendor surfaces count (vocab.MachineCounting).
+    Column("count_machine_opens", String(8), nullable=False, default="proxy", server_default="proxy"),
+    Column("count_machine_clicks", String(8), nullable=False, default="none", server_default="none"),
 )
 
 api_tokens = Table(
@@ -153,6 +156,12 @@ events = Table(
     Column("remote_mta", String(255)),
     Column("optout_source", String(64)),
     Column("optout_reason", Text),
+    # Opens and clicks from the tracking endpoints: who fetched, and the machine verdict.
+    Column("user_agent", Text),
+    Column("ip", String(45)),  # as the instance's ip_storage setting keeps it
+    Column("since_send_s", BigInteger),
+    Column("verdict", String(8)),
+    Column("verdict_why", String(24)),
     Index("ix_events_contact", "account_id", "contact_num", "occurred_at", "idem"),
     # Account-wide bounce reports (Zoho, WhatCounts) by time; partial, so other events skip it.
     Index("ix_events_bounce_time", "account_id", "occurred_at", "idem",
@@ -223,6 +232,11 @@ COUNTER_COLUMNS: tuple[str, ...] = (
     "bounces_x",
     "bounces_z",
     "not_opened",
+    # Tracked hits by verdict, whatever the vendor surfaces count.
+    "opens_human",
+    "opens_machine",
+    "clicks_human",
+    "clicks_machine",
 )
 
 activity_counters = Table(
@@ -311,4 +325,15 @@ raw_message_events = Table(
     Column("recipient", String(320), nullable=False),
     Index("ix_raw_message_events_event", "account_id", "activity_num", "idem"),
     sqlite_with_rowid=False,
+)
+
+# Friends' addresses given on the forward page, kept for the sender (mailtally sends nothing).
+forward_addresses = Table(
+    "forward_addresses",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_num", BigInteger, primary_key=True, autoincrement=False),
+    Column("contact_num", BigInteger, primary_key=True, autoincrement=False),
+    Column("friend_email", String(320), primary_key=True),
+    Column("forwarded_at", Ms, nullable=False),
 )

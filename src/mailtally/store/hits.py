@@ -1,0 +1,131 @@
+"""What the tracking endpoints and the sender's toolkit read and write besides the event log:
+links registered by URL, send times and recent clicks for the verdicts, forwarded-to
+addresses, and each account's counting policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, tuple_, update
+
+from ..vocab import DEFAULT_CLICK_COUNTING, DEFAULT_OPEN_COUNTING, MachineCounting
+from . import rawsql
+from .reports import with_contact
+from .schema import accounts, activities, contacts, forward_addresses, links
+
+
+def register_urls(conn: Connection, account: int, activity_id: str, urls: Sequence[str],
+                  fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """The ``url_id`` of each URL: the one it already has in the activity's links, else a new
+    one (the next number). ``fixed`` gives ids chosen by the caller (url_id -> url)."""
+    have: dict[str, str] = {}
+    taken: set[str] = set()
+    top = 0
+    for url_id, url in conn.execute(select(links.c.url_id, links.c.url).where(
+            links.c.account_id == account, links.c.activity_id == activity_id)):
+        have.setdefault(url, url_id)
+        taken.add(url_id)
+        if url_id.isdigit():
+            top = max(top, int(url_id))
+    out: dict[str, str] = {}
+    rows = []
+    for url_id, url in (fixed or {}).items():
+        if url_id not in taken:
+            rows.append({"account_id": account, "activity_id": activity_id, "url_id": url_id, "url": url})
+            taken.add(url_id)
+        out[url] = url_id
+    for url in urls:
+        if url in out:
+            continue
+        if url in have:
+            out[url] = have[url]
+            continue
+        top += 1
+        out[url] = str(top)
+        rows.append({"account_id": account, "activity_id": activity_id, "url_id": str(top), "url": url})
+    if rows:
+        conn.execute(insert(links), rows)
+    return out
+
+
+def link_url(conn: Connection, account: int, activity_num: int, url_id: str) -> str | None:
+    """The URL a click token's link leads to; None when the activity has no such link."""
+    return conn.execute(
+        select(links.c.url).select_from(links.join(
+            activities, (activities.c.account_id == links.c.account_id) & (activities.c.id == links.c.activity_id)))
+        .where(links.c.account_id == account, activities.c.num_id == activity_num, links.c.url_id == url_id)
+    ).scalar()
+
+
+@dataclass(frozen=True, slots=True)
+class Ids:
+    activity_id: str
+    contact_id: str
+
+
+def ids_for(conn: Connection, account: int, activity_num: int, contact_num: int) -> Ids | None:
+    activity = conn.execute(select(activities.c.id).where(
+        activities.c.account_id == account, activities.c.num_id == activity_num)).scalar()
+    contact = conn.execute(select(contacts.c.id).where(
+        contacts.c.account_id == account, contacts.c.num_id == contact_num)).scalar()
+    return Ids(activity, contact) if activity and contact else None
+
+
+def send_times(conn: Connection, account: int, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """When each (activity_num, contact_num) was sent, for those with a recorded send."""
+    wanted = sorted(set(pairs))
+    sql = ("SELECT r.activity_num, r.contact_num, r.sent_at FROM {values} AS v JOIN recipients AS r "
+           "ON r.account_id = {p} AND r.activity_num = v.column1 AND r.contact_num = v.column2 "
+           "WHERE r.sent_at IS NOT NULL")
+    return {(int(a), int(c)): int(t) for a, c, t in rawsql.select_rows_in(conn, sql, wanted, (account,))}
+
+
+def recent_clicks(conn: Connection, account: int, activity_num: int, contact_num: int, since: int
+                  ) -> list[tuple[int, str]]:
+    """(time, url_id) of one recipient's clicks on one activity since ``since`` (ms)."""
+    m = rawsql.mark(conn)
+    sql = (f"SELECT occurred_at, url_id FROM events WHERE account_id = {m} AND activity_num = {m} "
+           f"AND type = 'click' AND occurred_at >= {m} AND contact_num = {m}")
+    return [(int(t), str(u)) for t, u in rawsql._fetch(conn, sql, (account, activity_num, since, contact_num))]
+
+
+def counting(conn: Connection, account: int) -> tuple[MachineCounting, MachineCounting]:
+    """Which machine (opens, clicks) the account's vendor surfaces count."""
+    row = conn.execute(select(accounts.c.count_machine_opens, accounts.c.count_machine_clicks)
+                       .where(accounts.c.id == account)).first()
+    if row is None:
+        return DEFAULT_OPEN_COUNTING, DEFAULT_CLICK_COUNTING
+    return MachineCounting(row[0]), MachineCounting(row[1])
+
+
+def set_counting(conn: Connection, account: int, opens: MachineCounting | None,
+                 clicks: MachineCounting | None) -> None:
+    values: dict[str, Any] = {}
+    if opens is not None:
+        values["count_machine_opens"] = opens.value
+    if clicks is not None:
+        values["count_machine_clicks"] = clicks.value
+    if values:
+        conn.execute(update(accounts).where(accounts.c.id == account).values(**values))
+
+
+def keep_forward(conn: Connection, account: int, activity_num: int, contact_num: int, friend: str, at: int) -> bool:
+    """Keep a friend's address once per forwarder; False when it was already kept."""
+    return rawsql.insert_new(conn, "forward_addresses",
+                             ("account_id", "activity_num", "contact_num", "friend_email", "forwarded_at"),
+                             [(account, activity_num, contact_num, friend.lower(), at)]) > 0
+
+
+def forwards_of(conn: Connection, account: int, activity_num: int, limit: int = 500,
+                after: tuple[int, int, str] | None = None) -> list[Row[Any]]:
+    """Friends' addresses given for one activity, oldest first, with the forwarder's contact."""
+    f = forward_addresses
+    q = (select(f.c.forwarded_at, f.c.friend_email, f.c.contact_num, contacts.c.id.label("contact_id"),
+                contacts.c.email)
+         .select_from(with_contact(f))
+         .where(f.c.account_id == account, f.c.activity_num == activity_num))
+    if after is not None:
+        q = q.where(tuple_(f.c.forwarded_at, f.c.contact_num, f.c.friend_email) > tuple_(*after))
+    return list(conn.execute(q.order_by(f.c.forwarded_at, f.c.contact_num, f.c.friend_email).limit(limit)))

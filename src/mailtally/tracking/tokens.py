@@ -1,0 +1,142 @@
+"""Signed tracking tokens: what a pixel, click, unsubscribe or forward URL carries.
+
+A token names the account, activity and contact by their numeric ids (never an address), the
+kind of URL it belongs to and, for a click, the link's ``url_id``; it ends in a truncated
+HMAC-SHA256. It starts with the id of the key that signed it, so after a rotation the old
+keys (kept in the key ring) still verify the tokens already out in mailboxes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+_MAC_BYTES = 12
+_DOMAIN = b"mailtally-tracking-v1|"
+MAX_TOKEN_CHARS = 400
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class Kind(StrEnum):
+    """The path letter of each endpoint: ``/t/o/{token}`` and so on."""
+
+    OPEN = "o"
+    CLICK = "c"
+    UNSUBSCRIBE = "u"
+    FORWARD = "f"
+
+
+_KIND_BYTE = {Kind.OPEN: 1, Kind.CLICK: 2, Kind.UNSUBSCRIBE: 3, Kind.FORWARD: 4}
+_BYTE_KIND = {v: k for k, v in _KIND_BYTE.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class HitRef:
+    kind: Kind
+    account_id: int
+    activity_num: int
+    contact_num: int
+    url_id: str | None = None
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < len(data):
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            break
+    raise ValueError("bad varint")
+
+
+def derive_key(secret: bytes, salt: bytes) -> bytes:
+    """A signing key from the instance secret: the key ring stores salts, never keys."""
+    return hmac.new(secret, b"mailtally tracking key|" + salt, hashlib.sha256).digest()
+
+
+class KeyRing:
+    """Signing keys by id; the newest signs, every one kept verifies."""
+
+    def __init__(self, keys: dict[int, bytes]):
+        if not keys:
+            raise ValueError("a key ring needs at least one key")
+        self.keys = dict(keys)
+        self.current = max(self.keys)
+
+    def _mac(self, key: bytes, body: bytes) -> bytes:
+        return hmac.new(key, _DOMAIN + body, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def sign(self, ref: HitRef) -> str:
+        body = (_varint(self.current) + bytes([_KIND_BYTE[ref.kind]]) + _varint(ref.account_id)
+                + _varint(ref.activity_num) + _varint(ref.contact_num))
+        if ref.kind is Kind.CLICK:
+            raw = (ref.url_id or "").encode()
+            body += _varint(len(raw)) + raw
+        mac = self._mac(self.keys[self.current], body)
+        return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+
+    def key_id(self, token: str) -> int | None:
+        """The id of the key a token names (unverified), or None when it is not one of ours."""
+        data = _decode(token)
+        if data is None:
+            return None
+        try:
+            return _read_varint(data, 0)[0]
+        except ValueError:
+            return None
+
+    def verify(self, token: str, kind: Kind) -> HitRef | None:
+        """The reference a token carries if a kept key signed it for ``kind``; else None."""
+        data = _decode(token)
+        if data is None or len(data) <= _MAC_BYTES:
+            return None
+        body, mac = data[:-_MAC_BYTES], data[-_MAC_BYTES:]
+        try:
+            kid, pos = _read_varint(body, 0)
+        except ValueError:
+            return None
+        key = self.keys.get(kid)
+        if key is None or not hmac.compare_digest(mac, self._mac(key, body)):
+            return None
+        try:
+            found = _BYTE_KIND.get(body[pos])
+            account, pos = _read_varint(body, pos + 1)
+            activity, pos = _read_varint(body, pos)
+            contact, pos = _read_varint(body, pos)
+            url_id = None
+            if found is Kind.CLICK:
+                n, pos = _read_varint(body, pos)
+                url_id = body[pos:pos + n].decode()
+                pos += n
+        except (ValueError, IndexError, UnicodeDecodeError):
+            return None
+        if found is not kind or pos != len(body):
+            return None
+        return HitRef(kind, account, activity, contact, url_id)
+
+
+def _decode(token: str) -> bytes | None:
+    if len(token) > MAX_TOKEN_CHARS or not _ALPHABET.fullmatch(token) or len(token) % 4 == 1:
+        return None
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
