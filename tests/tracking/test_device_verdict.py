@@ -54,6 +54,7 @@ HEADLESS = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gec
     (HEADLESS, DeviceType.OTHER, VerdictWhy.BOT_USER_AGENT),
     ("curl/8.5.0", DeviceType.OTHER, VerdictWhy.BOT_USER_AGENT),
     ("python-requests/2.31.0", DeviceType.OTHER, VerdictWhy.BOT_USER_AGENT),
+    ("python-httpx/0.28.1", DeviceType.OTHER, VerdictWhy.BOT_USER_AGENT),
     ("", DeviceType.NONE, VerdictWhy.NO_USER_AGENT),
 ])
 def test_user_agents(ua: str, device: DeviceType, machine: VerdictWhy | None) -> None:

@@ -10,7 +10,7 @@ from ..config import Settings
 from ..store import migrate
 from ..store.accounts import instance_secret
 from ..store.db import open_engine, writing
-from . import bounces, cc_v2, cc_v3, errors, native, whatcounts, zoho
+from . import bounces, cc_v2, cc_v3, errors, native, sender, tracking, whatcounts, zoho
 from .auth import TokenCache
 
 
@@ -32,8 +32,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.engine = engine
     app.state.secret = secret.encode()
     app.state.tokens = TokenCache(engine)
+    app.state.tracker = tracking.Tracker(settings, engine, app.state.secret)
+    app.add_middleware(tracking.TrackingRoutes)
     errors.install(app)
     app.include_router(native.router)
+    app.include_router(sender.router)
     app.include_router(bounces.router)
     app.include_router(cc_v3.router)
     app.include_router(cc_v2.router)

@@ -272,8 +272,12 @@ def get_stats(who: Campaigns, conn: Conn, activity_id: str) -> Response:
     from ..store.stats import Stats
 
     stats = stats or Stats()
-    return json_response({"activity_id": row.id, "counts": stats.counts, "delivered": stats.delivered,
-                          "percents": stats.percents(), "last_event_at": _ms(stats.last_event_at)})
+    c = stats.counts
+    return json_response({"activity_id": row.id, "counts": c, "delivered": stats.delivered,
+                          "percents": stats.percents(), "last_event_at": _ms(stats.last_event_at),
+                          # tracked hits by verdict, whatever the vendor reports count (docs/tracking.md)
+                          "verdicts": {"opens": {"human": c["opens_human"], "machine": c["opens_machine"]},
+                                       "clicks": {"human": c["clicks_human"], "machine": c["clicks_machine"]}}})
 
 
 # -- events ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, case, insert, select, update
 
 from ..events import Event
 from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
-from ..vocab import BounceCode, DeviceType, EventType, Reason
+from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
 from . import catalog, rawsql
 from .accounts import allocate
 from .db import now_ms
@@ -80,6 +80,7 @@ def _not_opened(s: dict[str, Any]) -> int:
 # rest as NULL costs more than SQLite's work on the row, so they take the short statement.
 KEY_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num")
 SHORT_COLUMNS = (*KEY_COLUMNS, "device_type", "url_id")
+TRACKED_COLUMNS = (*SHORT_COLUMNS, "user_agent", "ip", "since_send_s", "verdict", "verdict_why")
 FULL_COLUMNS = (
     *SHORT_COLUMNS, "reason", "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta",
     "optout_source", "optout_reason",
@@ -162,16 +163,21 @@ def _append(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) 
 
 
 # Enum members as plain str: the driver binds an exact str several times faster than a subclass.
-_TEXT: dict[Any, str] = {m: m.value for vocab in (EventType, DeviceType, Reason, BounceCode) for m in vocab}
+_TEXT: dict[Any, str] = {m: m.value for vocab in (EventType, DeviceType, Reason, BounceCode, Verdict, VerdictWhy)
+                         for m in vocab}
 
 
 def _insert_rows(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> int:
     text = _TEXT.get
-    short, full = [], []
+    short, full, tracked = [], [], []
     for n, f in enumerate(fresh):
         ev = f.event
         kind = ev.type
-        if kind is _SEND or kind is _OPEN or kind is _CLICK or kind is _FORWARD:
+        if ev.verdict is not None:
+            tracked.append((account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
+                            text(ev.device_type), ev.url_id, ev.user_agent, ev.ip, ev.since_send_s, text(ev.verdict),
+                            text(ev.verdict_why)))
+        elif kind is _SEND or kind is _OPEN or kind is _CLICK or kind is _FORWARD:
             short.append((account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
                           text(ev.device_type), ev.url_id))
         else:
@@ -181,7 +187,8 @@ def _insert_rows(conn: Connection, account: int, first_id: int, fresh: list[_Fre
                 ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason,
             ))
     return (rawsql.insert_new(conn, "events", SHORT_COLUMNS, short)
-            + rawsql.insert_new(conn, "events", FULL_COLUMNS, full))
+            + rawsql.insert_new(conn, "events", FULL_COLUMNS, full)
+            + rawsql.insert_new(conn, "events", TRACKED_COLUMNS, tracked))
 
 
 def _existing_events(conn: Connection, account: int, fresh: list[_Fresh]) -> set[tuple[int, str, int, int]]:
@@ -263,6 +270,11 @@ def _replay(
         if st is None:
             st = states[pair] = _DEFAULTS.copy()
         d = deltas[ev.activity_id]
+        if ev.verdict is not None:  # a tracked hit: tallied by verdict; the vendor counters only if counted
+            d[f"{kind}s_{ev.verdict}"] += 1
+            if not ev.counted:
+                last_at[ev.activity_id] = max(last_at.get(ev.activity_id, 0), f.occurred_at)
+                continue
         if kind is _SEND or kind is _OPEN or kind is _BOUNCE:  # the only kinds that move "not opened"
             was_not_opened = _not_opened(st)
             _apply(ev, st, d)

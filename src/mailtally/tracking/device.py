@@ -7,6 +7,7 @@ clients send a few thousand distinct strings, not millions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,6 +23,8 @@ TABLET_DEVICES = frozenset({"iPad", "Kindle", "Generic Tablet"})
 # Clients that no person reads mail in: HTTP libraries and headless browsers.
 TOOL_FAMILIES = frozenset({"curl", "Wget", "Python Requests", "Python-urllib", "Go-http-client", "HeadlessChrome",
                            "PhantomJS", "Java", "Apache-HttpClient", "okhttp", "libwww-perl", "aiohttp", "httpx"})
+_TOOL_MARKERS = re.compile(r"python-httpx|python-requests|python-urllib|aiohttp|curl/|wget/|go-http-client|okhttp|"
+                           r"java/|libwww-perl|headlesschrome|phantomjs|scrapy|node-fetch|axios/", re.IGNORECASE)
 # Keila's note: the exact UA of Gmail's preview fetch.
 GMAIL_PREVIEW = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                  "Chrome/42.0.2311.135 Safari/537.36 Edge/12.246 Mozilla/5.0")
@@ -51,7 +54,7 @@ def read_agent(ua: str) -> Agent:
     os_family = r.os.family if r.os else ""
     device_family = r.device.family if r.device else ""
     brand = (r.device.brand or "") if r.device else ""
-    if device_family == "Spider" or family in TOOL_FAMILIES:
+    if device_family == "Spider" or family in TOOL_FAMILIES or _TOOL_MARKERS.search(ua):
         return Agent(DeviceType.OTHER, VerdictWhy.BOT_USER_AGENT, family)
     return Agent(_form_factor(ua, os_family, device_family, brand), None, family)
 

@@ -137,6 +137,8 @@ def _decode(token: str) -> bytes | None:
     if len(token) > MAX_TOKEN_CHARS or not _ALPHABET.fullmatch(token) or len(token) % 4 == 1:
         return None
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
         return None
+    # Only the canonical spelling: a changed last character must not decode to the same bytes.
+    return data if base64.urlsafe_b64encode(data).rstrip(b"=").decode() == token else None

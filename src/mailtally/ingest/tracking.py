@@ -1,0 +1,169 @@
+"""Recipients' own hits (pixel loads, link clicks, opt-outs, forwards) into Events.
+
+Opens and clicks arrive one at a time and are written in groups (``store.group_commit``);
+each gets its device type, user agent, IP (kept as the instance's setting says), seconds
+since the send and a machine verdict. Whether a machine hit counts for the vendor surfaces
+follows the account's policy; every hit stays in the log either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from ..events import Event
+from ..store import hits as store
+from ..store.db import writing
+from ..store.writer import write_events
+from ..tracking.device import read_agent
+from ..tracking.tokens import HitRef, Kind
+from ..tracking.verdict import Hit, Rules, judge
+from ..vocab import EventType, IpStorage, MachineCounting, OptoutSource, counts_for_vendors
+
+MAX_UA = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingHit:
+    """An open or click as the endpoint saw it, before it is judged."""
+
+    ref: HitRef
+    at: int  # ms
+    user_agent: str
+    ip: str | None
+    method: str = "GET"
+
+
+def stored_ip(ip: str | None, how: IpStorage) -> str | None:
+    """The IP as the log keeps it: whole, cut to its /24 or /48, or not at all."""
+    if not ip or how is IpStorage.NONE:
+        return None
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if how is IpStorage.FULL:
+        return str(addr)
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+
+
+class _Ids:
+    """Numeric ids to UUIDs: they never change, so each process remembers the ones it met."""
+
+    def __init__(self) -> None:
+        self.known: dict[tuple[int, int, int], store.Ids] = {}
+
+    def get(self, conn: Connection, account: int, activity_num: int, contact_num: int) -> store.Ids | None:
+        key = (account, activity_num, contact_num)
+        found = self.known.get(key)
+        if found is None:
+            found = store.ids_for(conn, account, activity_num, contact_num)
+            if found is not None:
+                if len(self.known) > 200_000:
+                    self.known.clear()
+                self.known[key] = found
+        return found
+
+
+class HitRecorder:
+    """Writes a group of hits in one transaction (the group committer's write function)."""
+
+    def __init__(self, engine: Engine, rules: Rules, ip_storage: IpStorage):
+        self.engine = engine
+        self.rules = rules
+        self.ip_storage = ip_storage
+        self.ids = _Ids()
+        self._policy: dict[int, tuple[float, tuple[MachineCounting, MachineCounting]]] = {}
+
+    def _counting(self, conn: Connection, account: int) -> tuple[MachineCounting, MachineCounting]:
+        now = time.monotonic()
+        hit = self._policy.get(account)
+        if hit is None or now - hit[0] > 5.0:
+            hit = (now, store.counting(conn, account))
+            self._policy[account] = hit
+        return hit[1]
+
+    def forget_policy(self, account: int) -> None:
+        self._policy.pop(account, None)
+
+    def __call__(self, group: list[PendingHit]) -> None:
+        by_account: dict[int, list[PendingHit]] = defaultdict(list)
+        for h in group:
+            by_account[h.ref.account_id].append(h)
+        with writing(self.engine) as conn:
+            for account, items in by_account.items():
+                events = self.events(conn, account, items)
+                if events:
+                    write_events(conn, account, events)
+
+    def events(self, conn: Connection, account: int, items: list[PendingHit]) -> list[Event]:
+        known = [(h, ids) for h in items
+                 if (ids := self.ids.get(conn, account, h.ref.activity_num, h.ref.contact_num)) is not None]
+        if not known:
+            return []  # validly signed, but for an activity or contact that is not there: nothing to record
+        sent = store.send_times(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h, _ in known})
+        open_policy, click_policy = self._counting(conn, account)
+        burst_ms = int(self.rules.burst_seconds * 1000)
+        clicks_seen: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        out = []
+        for h, ids in known:
+            r = h.ref
+            is_click = r.kind is Kind.CLICK
+            pair = (r.activity_num, r.contact_num)
+            sent_at = sent.get(pair)
+            since = (h.at - sent_at) / 1000 if sent_at is not None else None
+            other_click = None
+            if is_click:
+                seen = clicks_seen.get(pair)
+                if seen is None:
+                    seen = clicks_seen[pair] = store.recent_clicks(conn, account, *pair, h.at - burst_ms)
+                gaps = [(h.at - t) / 1000 for t, u in seen if u != r.url_id and t <= h.at]
+                other_click = min(gaps) if gaps else None
+                seen.append((h.at, r.url_id or ""))
+            ua = h.user_agent[:MAX_UA]
+            verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click), self.rules)
+            policy = click_policy if is_click else open_policy
+            out.append(Event(
+                EventType.CLICK if is_click else EventType.OPEN, ids.activity_id, h.at, contact_id=ids.contact_id,
+                device_type=read_agent(ua).device, url_id=r.url_id if is_click else None, user_agent=ua or None,
+                ip=stored_ip(h.ip, self.ip_storage), since_send_s=int(since) if since is not None else None,
+                verdict=verdict, verdict_why=why, counted=counts_for_vendors(verdict, why, policy),
+                hit_id=secrets.randbits(63),
+            ))
+        return out
+
+
+def record_optout(engine: Engine, ref: HitRef, source: OptoutSource, reason: str | None, at: int) -> bool:
+    """The opt-out, once per recipient and activity; False when the token names nothing here."""
+    with writing(engine) as conn:
+        ids = store.ids_for(conn, ref.account_id, ref.activity_num, ref.contact_num)
+        if ids is None:
+            return False
+        write_events(conn, ref.account_id, [Event(
+            EventType.OPTOUT, ids.activity_id, at, contact_id=ids.contact_id, optout_source=source.value,
+            optout_reason=(reason or None) and reason[:1000],
+            idempotency_key=f"optout:{ref.activity_num}:{ref.contact_num}",
+        )])
+    return True
+
+
+def record_forward(engine: Engine, ref: HitRef, friend: str, at: int) -> bool:
+    """A forward event and the friend's address, once per friend; False when the token names nothing."""
+    with writing(engine) as conn:
+        ids = store.ids_for(conn, ref.account_id, ref.activity_num, ref.contact_num)
+        if ids is None:
+            return False
+        if store.keep_forward(conn, ref.account_id, ref.activity_num, ref.contact_num, friend, at):
+            write_events(conn, ref.account_id, [Event(
+                EventType.FORWARD, ids.activity_id, at, contact_id=ids.contact_id,
+                idempotency_key=f"forward:{ref.activity_num}:{ref.contact_num}:"
+                                + hashlib.sha256(friend.lower().encode()).hexdigest()[:24],
+            )])
+    return True
