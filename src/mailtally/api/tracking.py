@@ -73,7 +73,7 @@ class Tracker:
         self.committer: GroupCommitter[PendingHit] = GroupCommitter(self.recorder, settings.group_commit_ms / 1000)
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
-        self._ring_loaded = time.monotonic()
+        self._ring_loaded = float("-inf")  # when a token's unknown key last made us reload
         self._urls: dict[tuple[int, int, str], tuple[float, str | None]] = {}
         self.pages = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "tracking" / "templates"),
                                  autoescape=select_autoescape(default=True))
