@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,6 +24,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(bounces_app, name="bounces")
+messages_app = typer.Typer(help="The sender's toolkit: each recipient's message.", no_args_is_help=True)
+tracking_app = typer.Typer(help="Tracking: the keys that sign tracking links.", no_args_is_help=True)
+app.add_typer(messages_app, name="messages")
+app.add_typer(tracking_app, name="tracking")
 
 DatabaseOpt = Annotated[
     str | None,
@@ -90,6 +95,10 @@ def serve(
   Try:
       curl -H "Authorization: Bearer {token}" {base}/v1/campaigns
 """)
+    if not settings.public_url:
+        typer.secho(f"Warning: MAILTALLY_PUBLIC_URL is not set: tracking links (pixel, clicks, unsubscribe) "
+                    f"will point at {base}, which recipients cannot reach. Set it to the public address.",
+                    fg=typer.colors.YELLOW, err=True)
     typer.echo(f"mailtally serving {settings.database_url} on {base}  (Ctrl+C stops)")
     uvicorn.run(
         "mailtally.api.app:create_app", factory=True, host=settings.host, port=settings.port,
@@ -234,6 +243,65 @@ def bounces_ingest(
 
     settings = _settings(database)
     raise typer.Exit(run(_engine(database), account, paths, settings.secret))
+
+
+@messages_app.command("render")
+def messages_render(
+    activity: Annotated[str, typer.Option("--activity", help="Campaign activity id.")],
+    to: Annotated[list[str], typer.Option("--to", help="Recipient address (repeat for more).")],
+    html: Annotated[Path | None, typer.Option("--html", help="HTML body file.")] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="Plain-text body file.")] = None,
+    record_send: Annotated[bool, typer.Option("--record-send", help="Record the sends as well.")] = False,
+    account: Annotated[str | None, typer.Option("--account", help="Account name (to be sure).")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per recipient.")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Print each recipient's message: tracked links, open pixel, unsubscribe headers."""
+    from .commands.messages_render import run
+
+    if html is None and text is None:
+        raise _fail("give --html FILE, --text FILE or both")
+    raise typer.Exit(run(_engine(database), _settings(database), activity, html, text, to, record_send, account,
+                         jsonl))
+
+
+@tracking_app.command("keys")
+def tracking_keys(database: DatabaseOpt = None) -> None:
+    """List the tracking key ids; the highest signs new links."""
+    from .store.tracking_keys import key_ids
+
+    with _engine(database).connect() as conn:
+        ids = key_ids(conn)
+    for kid in ids:
+        typer.echo(f"{kid}{'  (signs new links)' if kid == ids[-1] else ''}")
+
+
+@tracking_app.command("rotate-key")
+def tracking_rotate(database: DatabaseOpt = None) -> None:
+    """Start signing with a new key; links already sent keep working."""
+    from .store.db import writing
+    from .store.tracking_keys import rotate
+
+    with writing(_engine(database)) as conn:
+        kid = rotate(conn)
+    typer.echo(f"key {kid} signs new tracking links; older keys still verify")
+
+
+@tracking_app.command("retire-key")
+def tracking_retire(kid: Annotated[int, typer.Argument(help="Key id (see `mailtally tracking keys`).")],
+                    database: DatabaseOpt = None) -> None:
+    """Forget an old key: links it signed stop working."""
+    from .store.db import writing
+    from .store.tracking_keys import retire
+
+    with writing(_engine(database)) as conn:
+        try:
+            done = retire(conn, kid)
+        except ValueError as e:
+            raise _fail(str(e)) from None
+    if not done:
+        raise _fail(f"no key {kid}")
+    typer.echo(f"key {kid} retired")
 
 
 def main() -> None:

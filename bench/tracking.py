@@ -1,0 +1,218 @@
+"""Tracking hits over HTTP: pixel loads and click redirects per second, with p50/p99 latency,
+against a bare ASGI "hello" served with the same settings, in the same run.
+
+``mailtally serve --workers 2`` on SQLite in a subprocess; the load comes from another process
+(wrk when installed, else a Python asyncio client, with a warning). Every hit is a real event:
+verified, judged, group-committed and answered only once durable. Targets: >= 5,000 hits/s
+each, p99 < 10 ms, and at least 0.25 of the bare hello's rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from mailtally.events import Event
+from mailtally.store import catalog
+from mailtally.store.accounts import create_account
+from mailtally.store.db import open_engine, writing
+from mailtally.store.migrate import upgrade
+from mailtally.store.schema import events
+from mailtally.store.writer import write_events
+from mailtally.tracking.toolkit import Recipient, render_messages
+from mailtally.vocab import EventType
+
+SECRET = "bench-tracking-secret"
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build(url: str, people: int, base: str) -> tuple[list[str], list[str]]:
+    """An activity sent to ``people`` an hour ago; the pixel and a click path of each."""
+    engine = open_engine(url)
+    upgrade(engine)
+    emails = [f"reader{i}@example.com" for i in range(people)]
+    with writing(engine) as conn:
+        account = create_account(conn, "bench")
+        activity = catalog.create_activity(conn, account, catalog.create_campaign(conn, account, "bench").id)
+        ids = catalog.contacts_for_emails(conn, account, emails)
+        sent = int(time.time() * 1000) - 3_600_000
+        write_events(conn, account, [Event(EventType.SEND, activity.id, sent, ids[e]) for e in emails])
+    html = '<html><body><a href="https://shop.example.com/sale">Sale</a></body></html>'
+    pixels, clicks = [], []
+    for m in render_messages(engine, account, activity.id, [Recipient(email=e) for e in emails], html=html,
+                             base_url=base, secret=SECRET.encode()):
+        body = m.html or ""
+        pixels.append(re.search(r"/t/o/[\w-]+", body).group(0))  # type: ignore[union-attr]
+        clicks.append(re.findall(r"/t/c/[\w-]+", body)[1])
+    engine.dispose()
+    return pixels, clicks
+
+
+def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code in (200, 404):
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+LUA = """
+paths = {%s}
+n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% #paths) + 1], {["User-Agent"] = "%s"})
+end
+"""
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port: int, paths: list[str], seconds: float, connections: int) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, errors) from wrk, one thread, cycling through ``paths``."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA % (",".join(f'"{p}"' for p in paths), UA))
+    try:
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", f.name,
+                              f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(f.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if sock:
+        errors += sum(int(x) for x in sock.groups())
+    return rate, _ms(*p50.groups()), _ms(*p99.groups()), errors  # type: ignore[union-attr]
+
+
+async def _python_load(port: int, paths: list[str], seconds: float, connections: int
+                       ) -> tuple[float, float, float, int]:
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(k: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = k
+        try:
+            while time.perf_counter() < deadline:
+                path = paths[i % len(paths)]
+                i += connections
+                t = time.perf_counter()
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {UA}\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(x.split(b":")[1]) for x in head.split(b"\r\n")
+                               if x.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                latencies.append((time.perf_counter() - t) * 1000)
+                if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 302")):
+                    errors += 1
+        finally:
+            writer.close()
+
+    start_t = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(connections)))
+    elapsed = time.perf_counter() - start_t
+    latencies.sort()
+    return (len(latencies) / elapsed, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)], errors)
+
+
+def load(port: int, paths: list[str], seconds: float, connections: int) -> tuple[float, float, float, int]:
+    if shutil.which("wrk"):
+        return wrk(port, paths, seconds, connections)
+    return asyncio.run(_python_load(port, paths, seconds, connections))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--people", type=int, default=5000)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        print("WARNING: wrk is not installed (apt-get install wrk): a Python load generator is used instead; "
+              "it takes more of the shared CPU, so the figures come out lower", file=sys.stderr)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/tracking.db"
+        port = free_port()
+        pixels, clicks = build(url, args.people, f"http://127.0.0.1:{port}")
+        env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_SECRET": SECRET,
+               "MAILTALLY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+        hello_port = free_port()
+        hello = start([sys.executable, "-m", "uvicorn", "hello:app", "--app-dir", str(HERE), "--host", "127.0.0.1",
+                       "--port", str(hello_port), "--workers", str(args.workers), "--log-level", "warning",
+                       "--no-access-log"], env, hello_port)
+        try:
+            load(hello_port, ["/"], 1, args.connections)  # warm-up
+            h_rate, h50, h99, h_err = load(hello_port, ["/"], args.seconds, args.connections)
+        finally:
+            stop(hello)
+        server = start([sys.executable, "-m", "mailtally", "serve", "--port", str(port), "--workers",
+                        str(args.workers)], env, port)
+        try:
+            load(port, pixels[:200], 1, args.connections)  # warm-up: imports, caches, the UA parser
+            p_rate, p50, p99, p_err = load(port, pixels, args.seconds, args.connections)
+            c_rate, c50, c99, c_err = load(port, clicks, args.seconds, args.connections)
+        finally:
+            stop(server)
+        engine = open_engine(url)
+        with engine.connect() as conn:
+            logged = dict(conn.execute(select(events.c.type, func.count()).group_by(events.c.type)).all())
+        engine.dispose()
+
+    client = "wrk -t1" if shutil.which("wrk") else "python asyncio client"
+    print(f"\ntracking hits over HTTP: mailtally serve --workers {args.workers}, SQLite, {args.connections} "
+          f"keep-alive connections, {args.seconds:g} s each, load from {client} in another process")
+    print(f"{'':24s}{'requests/s':>12s}{'p50 ms':>9s}{'p99 ms':>9s}{'errors':>8s}{'vs hello':>10s}")
+    print(f"{'bare ASGI hello':24s}{h_rate:12,.0f}{h50:9.2f}{h99:9.2f}{h_err:8d}{1:10.2f}")
+    for label, rate, q50, q99, err in (("open pixel  /t/o", p_rate, p50, p99, p_err),
+                                       ("click redirect /t/c", c_rate, c50, c99, c_err)):
+        print(f"{label:24s}{rate:12,.0f}{q50:9.2f}{q99:9.2f}{err:8d}{rate / h_rate:10.2f}")
+    print(f"events logged: {logged.get('open', 0):,} opens, {logged.get('click', 0):,} clicks")
+    for label, rate, q99 in (("pixel", p_rate, p99), ("click", c_rate, c99)):
+        ok = rate >= 5000 and q99 < 10 and rate / h_rate >= 0.25
+        print(f"target {label}: >= 5,000/s, p99 < 10 ms, >= 0.25 of hello: {'ok' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
