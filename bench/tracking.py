@@ -22,17 +22,18 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 from sqlalchemy import func, select
 
 from mailtally.events import Event
 from mailtally.store import catalog
-from mailtally.store.accounts import create_account
+from mailtally.store.accounts import create_account, create_token
 from mailtally.store.db import open_engine, writing
 from mailtally.store.migrate import upgrade
 from mailtally.store.schema import events
 from mailtally.store.writer import write_events
 from mailtally.tracking.toolkit import Recipient, render_messages
-from mailtally.vocab import EventType
+from mailtally.vocab import EventType, Scope
 
 SECRET = "bench-tracking-secret"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -45,8 +46,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build(url: str, people: int, base: str) -> tuple[list[str], list[str]]:
-    """An activity sent to ``people`` an hour ago; the pixel and a click path of each."""
+def build(url: str, people: int, base: str) -> tuple[list[str], list[str], str, str]:
+    """An activity sent to ``people`` an hour ago; the pixel and a click path of each, another
+    activity (for the toolkit's run) and an API token."""
     engine = open_engine(url)
     upgrade(engine)
     emails = [f"reader{i}@example.com" for i in range(people)]
@@ -56,6 +58,8 @@ def build(url: str, people: int, base: str) -> tuple[list[str], list[str]]:
         ids = catalog.contacts_for_emails(conn, account, emails)
         sent = int(time.time() * 1000) - 3_600_000
         write_events(conn, account, [Event(EventType.SEND, activity.id, sent, ids[e]) for e in emails])
+        other = catalog.create_activity(conn, account, activity.campaign_id)
+        token = create_token(conn, account, frozenset({Scope.INGEST.value}))
     html = '<html><body><a href="https://shop.example.com/sale">Sale</a></body></html>'
     pixels, clicks = [], []
     for m in render_messages(engine, account, activity.id, [Recipient(email=e) for e in emails], html=html,
@@ -64,7 +68,31 @@ def build(url: str, people: int, base: str) -> tuple[list[str], list[str]]:
         pixels.append(re.search(r"/t/o/[\w-]+", body).group(0))  # type: ignore[union-attr]
         clicks.append(re.findall(r"/t/c/[\w-]+", body)[1])
     engine.dispose()
-    return pixels, clicks
+    return pixels, clicks, other.id, token
+
+
+TOOLKIT_HTML = ("<html><body><h1>Spring</h1>" + "".join(
+    f'<p><a href="https://shop.example.com/item/{i}">Item {i}</a></p>' for i in range(8))
+    + '<p><a href="{{unsubscribe_url}}">Unsubscribe</a> <a href="{{forward_url}}">Forward</a></p></body></html>')
+
+
+def toolkit(port: int, activity_id: str, token: str, recipients: int) -> tuple[float, int, int]:
+    """Seconds to get every message of a ``recipients``-long NDJSON request (sends recorded),
+    the messages received and the bytes."""
+    head = orjson.dumps({"html": TOOLKIT_HTML, "text": "Items: https://shop.example.com/item/1", "record_send": True})
+    body = head + b"\n" + b"\n".join(b'{"email": "buyer%d@example.com"}' % i for i in range(recipients))
+    t = time.perf_counter()
+    got = size = 0
+    with httpx.Client(timeout=600) as client, client.stream(
+            "POST", f"http://127.0.0.1:{port}/v1/activities/{activity_id}/messages", content=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}) as r:
+        if r.status_code != 200:
+            raise SystemExit(f"toolkit request failed: {r.status_code} {r.read()[:300]!r}")
+        for line in r.iter_lines():
+            if line:
+                got += 1
+                size += len(line)
+    return time.perf_counter() - t, got, size
 
 
 def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -167,6 +195,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--people", type=int, default=5000)
+    ap.add_argument("--toolkit-recipients", type=int, default=100_000)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("WARNING: wrk is not installed (apt-get install wrk): a Python load generator is used instead; "
@@ -175,7 +204,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/tracking.db"
         port = free_port()
-        pixels, clicks = build(url, args.people, f"http://127.0.0.1:{port}")
+        pixels, clicks, other, token = build(url, args.people, f"http://127.0.0.1:{port}")
         env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_SECRET": SECRET,
                "MAILTALLY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
         hello_port = free_port()
@@ -193,6 +222,7 @@ def main() -> None:
             load(port, pixels[:200], 1, args.connections)  # warm-up: imports, caches, the UA parser
             p_rate, p50, p99, p_err = load(port, pixels, args.seconds, args.connections)
             c_rate, c50, c99, c_err = load(port, clicks, args.seconds, args.connections)
+            t_secs, t_got, t_bytes = toolkit(port, other, token, args.toolkit_recipients)
         finally:
             stop(server)
         engine = open_engine(url)
@@ -209,6 +239,8 @@ def main() -> None:
                                        ("click redirect /t/c", c_rate, c50, c99, c_err)):
         print(f"{label:24s}{rate:12,.0f}{q50:9.2f}{q99:9.2f}{err:8d}{rate / h_rate:10.2f}")
     print(f"events logged: {logged.get('open', 0):,} opens, {logged.get('click', 0):,} clicks")
+    print(f"toolkit: {t_got:,} recipients' messages over NDJSON (9 links each, sends recorded) in {t_secs:.1f} s "
+          f"= {t_got / t_secs:,.0f} messages/s, {t_bytes / 1e6:,.0f} MB")
     for label, rate, q99 in (("pixel", p_rate, p99), ("click", c_rate, c99)):
         ok = rate >= 5000 and q99 < 10 and rate / h_rate >= 0.25
         print(f"target {label}: >= 5,000/s, p99 < 10 ms, >= 0.25 of hello: {'ok' if ok else 'MISSED'}")

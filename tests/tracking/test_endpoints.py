@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import Engine, select
 
 from mailtally.store.db import writing
-from mailtally.store.schema import activities, events
+from mailtally.store.schema import activities, contacts, events
 from mailtally.store.tracking_keys import load_keyring, rotate
 from mailtally.tracking.tokens import HitRef, Kind
 from tests.conftest import TEST_SECRET, Account
@@ -227,3 +227,23 @@ def test_tokens_keep_working_after_a_key_rotation(http: httpx.Client, account: A
     for url in (old, new):
         assert http.get(url, headers={"User-Agent": DESKTOP}).status_code == 302
     assert stats(http, account.headers, activity)["counts"]["clicks_all"] == 2
+
+
+def test_click_targets_cannot_split_headers_or_leave_http(http: httpx.Client, account: Account,
+                                                         engine: Engine) -> None:
+    activity, _ = sent_long_ago(http, account.headers, ["ann@example.com"])
+    r = http.put(f"/v1/activities/{activity}/links", headers=account.headers, json=[
+        {"url_id": "1", "url": "https://shop.example.com/a b\r\nSet-Cookie: x=1"},
+        {"url_id": "2", "url": "javascript:alert(1)"}])
+    assert r.status_code == 200
+    ring = _ring(engine)
+    num = _num(engine, account, activity)
+    with engine.connect() as conn:
+        contact = int(conn.execute(select(contacts.c.num_id).where(
+            contacts.c.account_id == account.id, contacts.c.email == "ann@example.com")).scalar_one())
+    split = http.get(f"/t/c/{ring.sign(HitRef(Kind.CLICK, account.id, num, contact, '1'))}",
+                     headers={"User-Agent": DESKTOP})
+    assert split.status_code == 302 and "set-cookie" not in split.headers
+    assert split.headers["location"] == "https://shop.example.com/a%20b%0D%0ASet-Cookie:%20x=1"
+    js = http.get(f"/t/c/{ring.sign(HitRef(Kind.CLICK, account.id, num, contact, '2'))}")
+    assert js.status_code == 404 and "location" not in js.headers

@@ -21,7 +21,7 @@ import re
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import anyio
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -49,6 +49,14 @@ _PAGE_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-contro
                  (b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff"),
                  (b"x-frame-options", b"DENY")]
 _PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(PIXEL)).encode()), *_NO_STORE]
+
+
+def safe_target(url: str | None) -> str | None:
+    """A registered URL fit for a Location header: http(s) only, with spaces, control and
+    non-ASCII characters percent-encoded (so nothing stored can split the header)."""
+    if url is None or not re.match(r"(?i)https?://", url):
+        return None
+    return quote(url.strip(), safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def scanner_networks(setting: str) -> Rules:
@@ -97,7 +105,7 @@ class Tracker:
         if hit is not None and now < hit[0]:
             return hit[1]
         with self.engine.connect() as conn:
-            url = link_url(conn, ref.account_id, ref.activity_num, ref.url_id or "")
+            url = safe_target(link_url(conn, ref.account_id, ref.activity_num, ref.url_id or ""))
         if len(self._urls) > 100_000:
             self._urls.clear()
         self._urls[key] = (now + (60.0 if url else 5.0), url)
