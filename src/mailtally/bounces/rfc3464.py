@@ -36,6 +36,16 @@ def _typed(value: str) -> tuple[str, str]:
     return "", value.strip()
 
 
+def _as_written(value: str) -> str:
+    """An address the DSN names that is no valid address (`user@#example.net`): often the very
+    reason it bounced, so it is reported as written, when it has a local part and a dotted domain."""
+    v = value.strip().strip("<>").strip()
+    local, at, domain = v.rpartition("@")
+    if not at or not local or "." not in domain or any(c.isspace() or c in "<>@,;\"" for c in local + domain):
+        return ""
+    return v if len(v) <= 254 else ""
+
+
 def read_fields(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
     """Per-message fields and one dict of fields per recipient, in order of appearance."""
     message: dict[str, str] = {}
@@ -86,7 +96,7 @@ def findings_from_fields(text: str) -> list[Finding]:
         rcpt = ""
         for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
             if key in b:
-                rcpt = clean_address(_typed(b[key])[1] or b[key])
+                rcpt = clean_address(_typed(b[key])[1] or b[key]) or _as_written(_typed(b[key])[1])
                 if rcpt:
                     break
         if not rcpt:

@@ -26,7 +26,7 @@ ORIGINAL_MARKERS = re.compile(
     r"this is a copy of the message|below this line is a copy of the message|unsent message follows|"
     r"below is a copy of the original message|"
     r"original message(?: header)?s?(?: follows?)?|the original message (?:was(?! received)|is|headers)|"
-    r"message headers follow|returned message|unsent message below|"
+    r"message headers? follows?|returned message|unsent message below|"
     r"headers? of (?:the )?(?:original|returned) message|undelivered message (?:follows|headers)|"
     r"original message headers|a copy of the original message|start of (?:returned|original) message|"
     r"the headers of your message|content-type: message/rfc822|copy of (?:the )?(?:original )?message|"
@@ -52,7 +52,7 @@ _RCPT_PREFIXED = re.compile(
     r"to deliver(?: message| mail)? to|"
     r"delivering your (?:mail|message) to|delivery to|unknown user|rcpt to|invalid recipient|failed recipient|"
     r"delivery has failed to|not delivered to|undeliverable to|failed to deliver to|recipient)[ \t]*:?[ \t]*)"
-    r"<?([^\s<>@()\[\]\"]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?[.:,;]?[ \t]*(.{0,400})$",
+    r"['\"]?<?([^\s<>@()\[\]\"']{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?['\"]?[.:,;]?[ \t]*(.{0,400})$",
     re.I,
 )
 # "a@b: 550 5.1.1 ...", "  * a@b", "- a@b", "a@b [User unknown]", "a@b Invalid Address, ERROR_CODE :550"

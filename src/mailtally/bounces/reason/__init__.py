@@ -137,8 +137,13 @@ def decide(f: Finding) -> Reason:
     if by_host is not None:
         return by_host
     tmp = status_reason(status)
-    command = f.command
     dtype = f.diagnostic_type.upper()
+    command = f.command
+    if not command and dtype.startswith("X-") and not dtype.startswith("X-UNIX") and "said:" not in text:
+        command = "LOCAL"  # the reporting MTA's own verdict (X-Postfix; ...): no SMTP command was refused
+    weighed = weigh(status, tmp, text) if not dtype.startswith("X-UNIX") else None
+    if weighed is not None:
+        return weighed
     if not dtype.startswith("X-UNIX"):
         # Sisimai runs this pass for SMTP diagnostics only; X-Postfix and the like carry the same
         # remote answers, so they are read the same way here. Mailer exits (X-Unix) are not.
@@ -153,6 +158,29 @@ def decide(f: Finding) -> Reason:
     if vacation.match(text):
         return Reason.VACATION
     return Reason.ONHOLD if text else Reason.UNDEFINED
+
+
+# Each reason's module, to ask whether the text says what the status code says.
+_MODULE_OF: dict[Reason, ModuleType] = {mod.REASON: mod for mod in FIRST + SECOND}
+# Reasons whose status codes mean one thing only (X.2.2 full, X.3.4 too big): said in the text too, settled.
+_SURE_WHEN_AGREED = frozenset({Reason.MAILBOXFULL, Reason.MESGTOOBIG})
+# Statuses that name the mailbox's state without saying which: "disabled, not accepting" (X.2.1).
+_MAILBOX_DISABLED = frozenset({"5.2.1", "4.2.1"})
+
+
+def weigh(status: str, tmp: Reason | None, text: str) -> Reason | None:
+    """Where status and text settle it between them, before each reason's own test.
+
+    A status code and text that say the same reason are surer than any other reading of the
+    text alone (a word like "suppressed" in quoted headers must not outvote "552 5.2.2 Over
+    quota"). A mailbox-state status (5.2.1) beside text that says only "unavailable" is a
+    disabled mailbox, not a missing one.
+    """
+    if tmp in _SURE_WHEN_AGREED and _MODULE_OF[tmp].match(text):
+        return tmp
+    if status in _MAILBOX_DISABLED and userunknown.WEAK.search(text) and not userunknown.strong_match(text):
+        return Reason.SUSPEND
+    return None
 
 
 def _another(f: Finding, tmp: Reason | None, text: str, dtype: str) -> Reason | None:

@@ -15,28 +15,29 @@ STATUSES: frozenset[str] = frozenset(
     }
 )
 # Matched against the lower-cased, single-line diagnostic text.
-PATTERN: re.Pattern[str] | None = re.compile(
-    "|".join(
-        (
-            r"\bspf\b",
-            r"\bdkim\b(?!-signature)",  # the header's name is not a verdict
-            r"\bdmarc\b",
-            r"sender policy framework",
-            r"domainkeys",
-            r"unauthenticated (?:e-?mail|mail)\b",
-            r"authentication checks failed",
-            r"sender authentication",
-            r"not authenticated by (?:the )?sender",
-            r"authentication (?:check|policy) failed",
-            r"message failed .{0,40}authentication",
-            r"fails? (?:spf|dkim|dmarc)",
-            r"does not designate .{1,100} as permitted sender",
-            r"sender id",
-            r"not pass dmarc",
-            r"ip address .{0,60} is not authorized to send",
-        )
-    )
+# Names of the checks: said alone, they may be advice in a refusal for another reason.
+_NAMES = (
+    r"\bspf\b",
+    r"\bdkim\b(?!-signature)",
+    r"\bdmarc\b",
 )
+# A verdict: the message failed such a check.
+_VERDICTS = (
+    r"sender policy framework",
+    r"domainkeys",
+    r"unauthenticated (?:e-?mail|mail)\b",
+    r"authentication checks failed",
+    r"sender authentication",
+    r"not authenticated by (?:the )?sender",
+    r"authentication (?:check|policy) failed",
+    r"message failed .{0,40}authentication",
+    r"fails? (?:spf|dkim|dmarc)",
+    r"does not designate .{1,100} as permitted sender",
+    r"sender id",
+    r"not pass dmarc",
+    r"ip address .{0,60} is not authorized to send",
+)
+PATTERN: re.Pattern[str] | None = re.compile("|".join(_NAMES + _VERDICTS))
 
 # Speed: every alternative above contains one of these, and a few `in` tests cost far less than
 # the regex's scan, which tries each position because not every alternative starts with a literal.
@@ -49,3 +50,17 @@ NEEDLES: tuple[str, ...] = (
 
 
 match = matcher(PATTERN, NEEDLES)
+
+_VERDICT = re.compile("|".join(_VERDICTS))
+
+
+def true(tmp: Reason | None, text: str, command: str) -> bool:
+    """A 5.7.2x status, or the text says so; but a bare "SPF" in an antispam refusal ("be sure
+    your SPF, HELO and PTR are right") is advice, and the refusal is for spam."""
+    from mailtally.bounces.reason import spamdetected
+
+    if tmp is REASON:
+        return True
+    if not match(text):
+        return False
+    return _VERDICT.search(text) is not None or not spamdetected.match(text)

@@ -73,4 +73,6 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
         return False
     if tmp is not REASON and command in BEFORE_DATA:
         return False
+    if command == "LOCAL":
+        return match(text)  # the MTA's own delivery: "unknown user" is just that
     return match(text) or userunknown.match(text)

@@ -50,6 +50,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"out of (?:disk )?space",
             r"mailsize limit exceeded",
             r"quota exceeded",
+            r"too many (?:messages|mails|e-?mails) (?:on the server|stored|in (?:the |his |her |their |this |your )?"
+            r"(?:mail ?box|inbox|account))",
         )
     )
 )
@@ -60,7 +62,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
 NEEDLES: tuple[str, ...] = (
     " storage allocation", "account is full", "boite du destinataire pleine", "box is full", "exceed",
     "folder is full", "insufficient ", "is full and cannot accept", "mail", "not enough disk space", "not enough s",
-    "out of ", "quota", "recipient ", "run out", "user has exhausted allowed storage", "user is over ",
+    "out of ", "quota", "too many ", "recipient ", "run out", "user has exhausted allowed storage", "user is over ",
 )
 
 

@@ -33,6 +33,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"no relay",
             r"relay access",
             r"email address is not verified\.",
+            r"(?:use|using) (?:me|this (?:server|host)|us) .{0,120}as a relay",
         )
     )
 )
@@ -41,7 +42,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
 # the regex's scan, which tries each position because not every alternative starts with a literal.
 # tests/bounces/test_properties.py checks that they stay complete.
 NEEDLES: tuple[str, ...] = (
-    " relay", "denied", "email address is not verified.", "not a gateway", "not allowed", "not our customer",
+    " relay", "as a relay", "denied", "email address is not verified.", "not a gateway", "not allowed",
+    "not our customer",
     "not permitted", "prohibited", "refused", "rejected", "relay access", "relay not ", "relaying ",
     "that domain isn't in my list of allowed rcpthosts",
 )

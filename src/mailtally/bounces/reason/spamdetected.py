@@ -31,6 +31,11 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"mail appears to be unsolicited",
             r"rejected as bulk",
             r"blacklisted url in message",
+            r"\b(?:uribl|surbl)\b",
+            r"appears to be unsolicited",
+            r"mass[ -]?mail(?:er|ing)",
+            r"anti-?spam (?:check|filter|polic|scor)",
+            r"(?:message|spam|content) scor(?:e|ing) .{0,40}(?:over|exceed|above|too high)",
         )
     )
 )
@@ -41,7 +46,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
 NEEDLES: tuple[str, ...] = (
     " due to ", "blacklisted url in message", "bulk ", "classified as ", "considered ", "content ",
     "high probability of being", "junk mail", "looks like ", "mail appears to be unsolicited", "message ",
-    "rejected as bulk", "spam", "uce", "unsolicited ",
+    "rejected as bulk", "spam", "uribl", "surbl", "appears to be unsolicited", "mass", "scor", "uce", "unsolicited ",
 )
 
 

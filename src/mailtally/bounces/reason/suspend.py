@@ -20,7 +20,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"(?:inactive|disabled|suspended|expired|closed) (?:user|account|mailbox|recipient|address)",
             r"has been (?:disabled|suspended|deactivated)",
             r"boite du destinataire archivee",
-            r"not an active (?:user|address|account|mailbox)",
+            r"not an active (?:user|account|mailbox)",
             r"mailbox (?:currently )?(?:suspended|unavailable due)",
             r"is not active",
             r"account (?:is )?unavailable",

@@ -23,10 +23,17 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"enied|user does not exist)",
             r"(?:user|mailbox|account|address|recipient|e-?mail(?: address)?) (?:does not|doesn't|doesnt"
             r"|do not) exist",
-            r"(?:user|mailbox|account|recipient|address) (?:not found|unknown|not known|not exist)",
+            r"(?:user|mail[ -]?box|account|recipient|address) (?:not found|unknown|not known|not exist)",
             r"not a valid (?:user|mailbox|recipient)",
             r"is not a known user",
-            r"no mailbox (?:here|by that name|for)",
+            r"no mail[ -]?box (?:here|by that name|for|found|available)",
+            r"(?<!sender )(?:user|rcpt|recipient|mail[ -]?box|address) [\[<(]?[^\s\[\]<>()]{1,200}@"
+            r"[^\s\[\]<>()]{1,200}[\]>)]? (?:does not|doesn't|do not) exist",
+            r"bad[ _-]?(?:recipient|rcpt|mailbox|user)",
+            r"invalid (?:[^\s]{1,30} ){0,3}(?:user ?name|user ?id)",
+            r"(?:user|recipient|address)\b.{0,120}\bnot listed in (?:the )?(?:[\w&]{1,30} ){0,4}"
+            r"(?:directory|address book)",
+            r"not an active (?:e-?mail )?address",
             r"unrouteable address",
             r"this user doesn't have a .{1,60}account",
             r"addressee unknown",
@@ -78,15 +85,31 @@ PATTERN: re.Pattern[str] | None = re.compile(
 # the regex's scan, which tries each position because not every alternative starts with a literal.
 # tests/bounces/test_properties.py checks that they stay complete.
 NEEDLES: tuple[str, ...] = (
-    " exist", "address ", "bad destination mailbox", "does not have an account", "doesn't have a", "invalid",
-    "is not a known user", "no account by that name", "no mailbox ", "no such ", "no valid recipients",
-    "not a valid ", "not available", "not found", "not known", "not our user", "rcpt to ", "recipient ",
+    " exist", "address ", "bad", "does not have an account", "doesn't have a", "invalid",
+    "is not a known user", "no account by that name", "no mail", "no such ", "no valid recipients",
+    "not a valid ", "not an active", "not available", "not listed in", "not found", "not known", "not our user",
+    "rcpt to ", "recipient ",
     "recipnotfound", "resolver.adr.recip", "said: 550", "sorry, no mailbox", "unavailable", "undeliverable address",
     "unknown", "unrouteable address", "user reject",
 )
 
 
 match = matcher(PATTERN, NEEDLES)
+
+# Wording that says only that the mailbox cannot take mail now: it fits a disabled mailbox as
+# well as a missing one, so it never outweighs a status code that names something else.
+WEAK = re.compile(
+    r"mailbox (?:is )?(?:unavailable|not available)(?! due)|requested action not taken: mailbox unavailable"
+)
+
+
+def strong_match(text: str) -> bool:
+    """The phrases say so in words more specific than "mailbox unavailable"."""
+    if not match(text):
+        return False
+    if WEAK.search(text) is None:
+        return True
+    return match(WEAK.sub(" ", text))
 
 
 def true(tmp: Reason | None, text: str, command: str) -> bool:
@@ -98,6 +121,20 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
         return False  # a refusal at MAIL FROM is about the sender, not the recipient
     if tmp is REASON:
         return not any(m.match(text) for m in (norelaying, blocked, mailboxfull, hasmoved, rejected, notaccept))
-    # Said to any other command (DATA, or one the reader could not tell), the phrase is how many
-    # carriers word a content or sender filter: Sisimai calls that filtered.
-    return command == "RCPT" and match(text)
+    # Said to RCPT, or by the reporting MTA's own delivery (LOCAL: no SMTP stage, so no content
+    # filter), the phrase is about the address: specific wording outweighs a status code, vague
+    # wording ("mailbox unavailable") only a vague one. Said to another command, or where the
+    # report does not say to which, it is how many carriers word a content or sender filter
+    # (Sisimai's judgement, which the labelled corpus follows): filtered decides.
+    if command not in ("RCPT", "LOCAL"):
+        return False
+    if tmp is None or tmp in GENERIC_STATUS_REASONS:
+        return match(text)
+    return strong_match(text)
+
+
+# What a status code says when it says little: the class-level codes and the security catch-alls.
+GENERIC_STATUS_REASONS = frozenset(
+    {Reason.UNDEFINED, Reason.ONHOLD, Reason.SECURITYERROR, Reason.SYSTEMERROR, Reason.NOTACCEPT, Reason.FILTERED,
+     Reason.SYNTAXERROR, Reason.MAILERERROR}
+)

@@ -55,7 +55,7 @@ _RULES: tuple[tuple[str, str, Reason], ...] = (
     ("501", "invalid address", Reason.USERUNKNOWN),
     ("503", "user unknown", Reason.USERUNKNOWN),
     ("550", "invalid recipient", Reason.USERUNKNOWN),
-    # A virus signature or a spam score over the limit: Mimecast does not say which.
+    # A virus signature or a spam score over the limit: Mimecast says which only in the signature's name.
     ("554", "email rejected due to security policies", Reason.VIRUSDETECTED),
 )
 
@@ -65,5 +65,7 @@ def find(text: str, status: str, reply: str, command: str) -> Reason | None:
         return None
     for code, phrase, reason in _RULES:
         if code == reply and phrase in text:
+            if reason is Reason.VIRUSDETECTED and "spam" in text:
+                return Reason.SPAMDETECTED  # the signature it names says which: "MCSpamSignature"
             return reason
     return None

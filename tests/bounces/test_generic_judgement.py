@@ -1,0 +1,155 @@
+"""The generic layers' judgement, one example of our own per kind of miss found on mail the engine
+was not tuned on (corpus/bounces-more). Messages are read with every format module turned off,
+so these pass on the generic layers alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mailtally.bounces import classify, lhost, parse
+from mailtally.vocab import Reason
+
+
+@pytest.fixture(autouse=True)
+def generic_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(lhost, "ENABLED", False)
+    yield
+
+
+def _dsn(recipient: str, status: str, diagnostic: str, text: str = "", dtype: str = "smtp") -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.sender.example>\n"
+        "To: bounces@sender.example\n"
+        "Subject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        f"--b\nContent-Type: text/plain\n\n{text or 'Your message could not be delivered.'}\n\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.sender.example\n\n"
+        f"Final-Recipient: rfc822; {recipient}\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: {dtype}; {diagnostic}\n\n--b--\n"
+    ).encode()
+
+
+def _reasons(raw: bytes) -> list[tuple[str, Reason]]:
+    return [(r.recipient, r.reason) for r in parse(raw)]
+
+
+# Auto-replies without RFC 3834 headers: known by their subject, in several languages, or by a
+# bulk Precedence from a person together with a thank-you subject or an away body.
+@pytest.mark.parametrize(
+    ("subject", "headers", "body"),
+    [
+        ("AUTO: Jane Roe is out of the office (back 4 May)", "", "I am out of the office until 4 May."),
+        ("[Automatyczna odpowiedź] Re: spring offer", "Precedence: junk\n", "Dziękuję za wiadomość."),
+        ("Risposta automatica: offerta", "", "Sono in ferie fino al 10."),
+        ("Thanks for your message", "Precedence: bulk\n", "We will reply as soon as we can."),
+    ],
+)
+def test_auto_replies_known_by_subject_or_precedence(subject: str, headers: str, body: str) -> None:
+    raw = (
+        f"From: Jane Roe <jane@person.example>\nTo: bounces+x@sender.example\nSubject: {subject}\n{headers}"
+        f"Content-Type: text/plain; charset=utf-8\n\n{body}\n"
+    ).encode()
+    assert _reasons(raw) == [("jane@person.example", Reason.VACATION)]
+
+
+def test_a_newsletter_with_bulk_precedence_is_no_auto_reply() -> None:
+    raw = (
+        b"From: News <news@shop.example>\nTo: bounces+x@sender.example\nSubject: Thanks for your order\n"
+        b"Precedence: bulk\nList-Unsubscribe: <mailto:u@shop.example>\n\nOur spring offers.\n"
+    )
+    assert parse(raw) == []
+
+
+# User-unknown wording we did not know, under a status that says nothing (5.0.0).
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "550 User [gone@receiver.example] does not exist",
+        "550 ** No mail box available for this user **",
+        "550 BAD_RECIPIENT - see http://mail.receiver.example/why",
+        "553 sorry, badrcptto (#5.7.1)",
+        "550 Invalid final delivery userid: gone@receiver.example",
+    ],
+)
+def test_user_unknown_wording_under_a_generic_status(diagnostic: str) -> None:
+    assert classify("5.0.0", "", diagnostic, command="RCPT") is Reason.USERUNKNOWN
+    raw = _dsn("gone@receiver.example", "5.0.0", diagnostic + " (in reply to RCPT TO command)")
+    assert _reasons(raw) == [("gone@receiver.example", Reason.USERUNKNOWN)]
+
+
+# A 5.7.x status is a catch-all: clear text outweighs it.
+def test_generic_security_status_never_beats_clear_text() -> None:
+    assert classify("5.7.1", "550", "550 5.7.1 No mailbox found", command="RCPT") is Reason.USERUNKNOWN
+    assert classify("5.7.1", "550", "550 5.7.1 Your message breaches our URIBL policy", command="DATA") \
+        is Reason.SPAMDETECTED
+    assert classify("5.7.1", "554", "554 5.7.1 Mail appears to be unsolicited - score 61 over the limit 50",
+                    command="DATA") is Reason.SPAMDETECTED
+    assert classify("5.7.1", "550", "550 5.7.1 Mass mailer detected, message refused", command="DATA") \
+        is Reason.SPAMDETECTED
+    # An antispam refusal that mentions SPF, HELO and PTR as advice is a spam verdict ...
+    assert classify("5.7.1", "554", "554 5.7.1 Your message failed our antispam checks; make sure your spf, "
+                    "helo and ptr are configured correctly", command="DATA") is Reason.SPAMDETECTED
+    # ... while a failed SPF check itself stays an authentication failure.
+    assert classify("5.7.1", "550", "550 5.7.1 SPF check failed for sender.example", command="MAIL") \
+        is Reason.AUTHFAILURE
+    # The security status alone still says what it says.
+    assert classify("5.7.1", "550", "550 5.7.1 Access denied", command="RCPT") is Reason.SECURITYERROR
+
+
+def test_a_named_spam_signature_is_spam_not_a_virus() -> None:
+    text = "554 email rejected due to security policies - MCSpamSignature.sa.9.9"
+    assert classify("5.0.0", "554", text, command="DATA", remote_mta="eu-smtp-inbound-1.mimecast.com") \
+        is Reason.SPAMDETECTED
+
+
+# Free text with no useful status: an MTA's own local delivery saying "unknown user".
+def test_local_delivery_unknown_user_is_not_a_filter() -> None:
+    raw = _dsn("gone@receiver.example", "5.0.0", 'unknown user: "gone"', dtype="X-Postfix")
+    assert _reasons(raw) == [("gone@receiver.example", Reason.USERUNKNOWN)]
+
+
+# Mailbox-full variants.
+def test_bilingual_too_many_messages_is_mailbox_full() -> None:
+    text = ("550 <full@receiver.example> Benutzer hat zuviele Mails auf dem Server. / "
+            "User has too many messages on the server.")
+    assert classify("5.0.0", "550", text, command="RCPT") is Reason.MAILBOXFULL
+
+
+def test_status_and_text_that_agree_outweigh_words_in_quoted_headers() -> None:
+    raw = (
+        b"From: Mail Delivery Subsystem <MAILER-DAEMON@relay.receiver.example>\n"
+        b"To: bounces@sender.example\nSubject: Returned mail: see transcript for details\n\n"
+        b"   ----- The following addresses had permanent fatal errors -----\n"
+        b"<full@receiver.example>\n    (reason: 552 5.2.2 Over quota)\n\n"
+        b"   ----- Transcript of session follows -----\n"
+        b">>> DATA\n<<< 552 5.2.2 Over quota\n"
+        b"   ----- Message header follows -----\n"
+        b"Subject: spring offer\nX-Scanner: attachments suppressed\n"
+    )
+    assert _reasons(raw) == [("full@receiver.example", Reason.MAILBOXFULL)]
+
+
+def test_local_recipient_without_domain_takes_the_text_that_names_it() -> None:
+    raw = _dsn("full@receiver.example", "5.0.0", "", text="Failed to deliver to '<full@receiver.example>'\n"
+               "LOCAL module(account full) reports:\n account is full (quota exceeded)")
+    raw = raw.replace(b"Final-Recipient: rfc822; full@receiver.example",
+                      b"Original-Recipient: rfc822;<full@receiver.example>\nFinal-Recipient: LOCAL;<full>")
+    raw = raw.replace(b"Diagnostic-Code: smtp; \n", b"")
+    assert _reasons(raw) == [("full@receiver.example", Reason.MAILBOXFULL)]
+
+
+# "Not an active address" is the address; an inactive account is a suspended one.
+def test_not_an_active_address_versus_an_inactive_account() -> None:
+    assert classify("5.0.0", "550", "550 gone@receiver.example is not an active address at this host",
+                    command="RCPT") is Reason.USERUNKNOWN
+    assert classify("5.0.0", "550", "550 account is inactive", command="RCPT") is Reason.SUSPEND
+    # A mailbox-disabled status beside text that says only "unavailable" is a disabled mailbox.
+    assert classify("5.2.1", "550", "550 5.2.1 Mailbox not available", command="RCPT") is Reason.SUSPEND
+
+
+def test_an_address_that_is_not_valid_is_reported_as_written() -> None:
+    raw = _dsn("someone@#receiver.example", "5.1.2", "550 Host unknown")
+    assert _reasons(raw) == [("someone@#receiver.example", Reason.HOSTUNKNOWN)]
