@@ -235,6 +235,7 @@ RHOST_EXAMPLES = [
     ("rhost-zoho-rejected.eml", "desk@zoho.com", Reason.REJECTED),
     ("rhost-messagelabs-badreputation.eml", "it@bigcorp.example", Reason.BADREPUTATION),
     ("rhost-aol-notaccept.eml", "friend@nomx.example", Reason.NOTACCEPT),
+    ("rhost-googlegroups-rejected.eml", "makers@googlegroups.com", Reason.REJECTED),
 ]
 
 

@@ -153,3 +153,70 @@ def test_not_an_active_address_versus_an_inactive_account() -> None:
 def test_an_address_that_is_not_valid_is_reported_as_written() -> None:
     raw = _dsn("someone@#receiver.example", "5.1.2", "550 Host unknown")
     assert _reasons(raw) == [("someone@#receiver.example", Reason.HOSTUNKNOWN)]
+
+
+# Rules that moved out of the format modules into the generic layers.
+def test_transcript_command_line_names_the_stage() -> None:
+    raw = (
+        b"From: Mail Delivery Subsystem <MAILER-DAEMON@relay.sender.example>\n"
+        b"To: bounces@sender.example\nSubject: Returned mail: User unknown\n\n"
+        b"   ----- Transcript of session follows -----\n"
+        b"While talking to mx.receiver.example:\n"
+        b">>> RCPT To:<gone@receiver.example>\n"
+        b"<<< 550 <gone@receiver.example>, User Unknown\n"
+        b"   ----- Unsent message follows -----\n"
+        b"To: gone@receiver.example\nSubject: spring offer\n"
+    )
+    [rec] = parse(raw)
+    assert (rec.recipient, rec.command, rec.reason) == ("gone@receiver.example", "RCPT", Reason.USERUNKNOWN)
+
+
+def test_rcpt_tags_and_qmail_wording_name_the_stage() -> None:
+    assert classify("5.2.1", "550", "550 5.2.1 <gone@receiver.example>... User Unknown [RCPT_TO]") \
+        is Reason.USERUNKNOWN
+    assert classify("5.2.1", "550", "192.0.2.1 does not like recipient. Remote host said: 550 5.2.1 "
+                    "<gone@receiver.example>... User Unknown") is Reason.USERUNKNOWN
+
+
+def test_a_group_that_refuses_the_poster() -> None:
+    text = "The group you tried to contact (news) may not exist, or you may not have permission to post."
+    assert classify(diagnostic=text, recipient="news@googlegroups.com") is Reason.REJECTED
+
+
+def test_no_mail_exchanger_means_the_domain_takes_no_mail() -> None:
+    assert classify("5.4.4", "", "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)") \
+        is Reason.NOTACCEPT
+
+
+def test_network_and_routing_wording() -> None:
+    assert classify("4.4.1", "", "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going "
+                    "to try again; this message has been in the queue too long.") is Reason.NETWORKERROR
+    assert classify("", "", "Unrouteable address") is Reason.HOSTUNKNOWN
+
+
+def test_a_content_status_with_a_vague_refusal_is_a_content_error() -> None:
+    assert classify("5.6.1", "500", "500 5.6.1 Message content rejected") is Reason.CONTENTERROR
+    assert classify("5.6.1", "554", "554 5.6.1 Message content rejected as spam", command="DATA") \
+        is Reason.SPAMDETECTED
+
+
+def test_a_directory_lookup_is_about_the_address() -> None:
+    assert classify(diagnostic="User jane (jane@receiver.example) not listed in Domino Directory") \
+        is Reason.USERUNKNOWN
+
+
+def test_a_notice_naming_no_recipient_takes_the_originals_to() -> None:
+    raw = (
+        b"From: NDR Administrator <sysadmin@gw.receiver.example>\nTo: bounces@sender.example\n"
+        b"Subject: Undeliverable Message\n\nMessage could not be delivered.\n"
+        b"Error: the recipient's mailbox is full\n\nOriginal Message:\n"
+        b"From: Shop <news@sender.example>\nTo: 5550100@receiver.example\nSubject: offer\n\nHello\n"
+    )
+    assert _reasons(raw) == [("5550100@receiver.example", Reason.MAILBOXFULL)]
+
+
+def test_a_class_only_status_yields_to_the_code_the_answer_names() -> None:
+    raw = _dsn("gone@receiver.example", "5.0.0",
+               "550 5.1.1 <gone@receiver.example>: Recipient address rejected: User unknown")
+    [rec] = parse(raw)
+    assert (rec.status, rec.reason) == ("5.1.1", Reason.USERUNKNOWN)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import re
 
+from mailtally.bounces import reason
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
-from mailtally.bounces.smtp import clean_address, find_command
+from mailtally.bounces.smtp import clean_address, find_command, squash
 from mailtally.bounces.textscan import complete, cut_original, scan
 
 _QUOTED = re.compile(r"^>[ \t]{0,4}-{3,10}[ \t]{0,4}(?:the following address|transcript of session)", re.I | re.M)
 _QUOTE = re.compile(r"^>[ \t]?", re.M)
-_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?administrator|mailmaster|daemon", re.I)
+_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?administrator|mailmaster|daemon|\bndr\b", re.I)
 _SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status|failure|failed|notification|problem)|failure notice|"
     r"returned mail|mail delivery failed|could not be delivered|not delivered|non[- ]?delivery|"
@@ -48,6 +49,12 @@ def parse(mail: Mail) -> list[Finding]:
             if a:
                 out.append(complete(Finding(recipient=a), [report[-2000:]]))
         return out
+    # A notice from a mail system that names no recipient but says why in words a reason knows
+    # ("Message could not be delivered ... No valid recipients"): the recipient is the returned
+    # original's To, which the engine fills in.
+    text = squash(report, 2000)
+    if _DAEMON.search(mail.from_) and _SUBJECT.search(mail.subject) and reason.by_text(text.lower()) is not None:
+        return [complete(Finding(), [text])]
     return []
 
 

@@ -108,6 +108,11 @@ def findings_from_fields(text: str) -> list[Finding]:
         f.action = b.get("action", "").split()[0].lower() if b.get("action", "").split() else ""
         f.status = find_status(b.get("status", ""))
         dtype, diag = _typed(b.get("diagnostic-code", ""))
+        if f.status.endswith(".0.0") and diag:
+            # A class-only Status beside a remote answer that names its own code: the answer's is surer.
+            named = find_status(diag)
+            if named and named[0] == f.status[0] and not named.endswith(".0.0"):
+                f.status = named
         f.diagnostic_type = dtype
         f.diagnostic = squash(diag)
         f.reply_code = find_reply_code(diag[:8]) if diag else ""

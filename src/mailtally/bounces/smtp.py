@@ -19,7 +19,8 @@ _COMMAND_RE = (
     r"initial connection)\b"
 )
 _CMD_AFTER_RE = r"\b(rcpt to|mail from|data|ehlo|helo)[: ]{1,3}(?:command|response)\b"
-_RCPT_HINT_RE = r"\brcpt\b|unknown recipient|recipientnotfound|resolver\.adr\."
+# "[RCPT_TO]" tags, and qmail's "does not like recipient" (its words for a refusal at RCPT).
+_RCPT_HINT_RE = r"\brcpt\b|\brcpt_to\b|does not like recipient|unknown recipient|recipientnotfound|resolver\.adr\."
 _COMMAND = re.compile(_COMMAND_RE, re.I)
 _CMD_AFTER = re.compile(_CMD_AFTER_RE, re.I)
 _RCPT_HINT = re.compile(_RCPT_HINT_RE, re.I)

@@ -51,7 +51,8 @@ _RCPT_PREFIXED = re.compile(
     r"^[ \t]*(?:>>>[ \t]*(?:rcpt to:[ \t]*)?|[^<>@\n]{0,60}?(?:could not be delivered to|unable "
     r"to deliver(?: message| mail)? to|"
     r"delivering your (?:mail|message) to|delivery to|unknown user|rcpt to|invalid recipient|failed recipient|"
-    r"delivery has failed to|not delivered to|undeliverable to|failed to deliver to|recipient)[ \t]*:?[ \t]*)"
+    r"delivery has failed to|not delivered to|undeliverable to|failed to deliver to|recipient|"
+    r"recipients? returned (?:permanent|temporary) errors?)[ \t]*:?[ \t]*)"
     r"['\"]?<?([^\s<>@()\[\]\"']{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?['\"]?[.:,;]?[ \t]*(.{0,400})$",
     re.I,
 )
@@ -210,7 +211,8 @@ def scan(
         if r is not None:
             if current is not None:
                 complete(current, lines)
-            current = Finding(recipient=r[0])
+            # ">>> RCPT To:<a@b>" opens a transcript's error lines: the command they answer.
+            current = Finding(recipient=r[0], command=find_command_line(line) if ">>>" in line else "")
             found.append(current)
             lines = [r[1]] if r[1] else []
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
 from mailtally.bounces.smtp import clean_address, squash
-from mailtally.vocab import Reason
 
 
 def matches(mail: Mail) -> bool:
@@ -18,6 +17,6 @@ def probe(mail: Mail) -> list[Finding]:
     for part in failed.split(","):
         a = clean_address(part)
         if a:
-            # The group refused the poster: a rejection of the sender, not an unknown address.
-            out.append(Finding(recipient=a, reason=Reason.REJECTED, diagnostic=squash(mail.text, 500)))
+            # The reason is the provider rule's (rhost/googlegroups.py): this module only finds the parts.
+            out.append(Finding(recipient=a, diagnostic=squash(mail.text, 500)))
     return out

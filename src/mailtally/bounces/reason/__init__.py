@@ -139,8 +139,12 @@ def decide(f: Finding) -> Reason:
     tmp = status_reason(status)
     dtype = f.diagnostic_type.upper()
     command = f.command
-    if not command and dtype.startswith("X-") and not dtype.startswith("X-UNIX") and "said:" not in text:
-        command = "LOCAL"  # the reporting MTA's own verdict (X-Postfix; ...): no SMTP command was refused
+    if not command and (
+        (dtype.startswith("X-") and not dtype.startswith("X-UNIX") and "said:" not in text) or "mail.local:" in text
+    ):
+        # The reporting MTA's own verdict (X-Postfix; ...) or its local mailer's (Sendmail's
+        # "mail.local: unknown user"): no SMTP command was refused.
+        command = "LOCAL"
     weighed = weigh(status, tmp, text) if not dtype.startswith("X-UNIX") else None
     if weighed is not None:
         return weighed
@@ -180,6 +184,11 @@ def weigh(status: str, tmp: Reason | None, text: str) -> Reason | None:
         return tmp
     if status in _MAILBOX_DISABLED and userunknown.WEAK.search(text) and not userunknown.strong_match(text):
         return Reason.SUSPEND
+    if notaccept.NO_MX.search(text):
+        return Reason.NOTACCEPT
+    if status[1:3] == ".6" and tmp is Reason.CONTENTERROR and contenterror.VAGUE_REFUSAL.search(text) \
+            and not spamdetected.SPAM_WORD.search(text):
+        return Reason.CONTENTERROR  # a content status (X.6.x) beside "content rejected" and no word of spam
     return None
 
 

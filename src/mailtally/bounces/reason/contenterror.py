@@ -51,3 +51,6 @@ NEEDLES: tuple[str, ...] = (
 
 
 match = matcher(PATTERN, NEEDLES)
+
+# "Message content rejected": says the content was refused, not why.
+VAGUE_REFUSAL = re.compile(r"content (?:was |is )?(?:rejected|refused|not accepted)")

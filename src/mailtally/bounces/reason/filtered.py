@@ -75,4 +75,6 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
         return False
     if command == "LOCAL":
         return match(text)  # the MTA's own delivery: "unknown user" is just that
-    return match(text) or userunknown.match(text)
+    if match(text):
+        return True
+    return userunknown.match(text) and userunknown.DIRECTORY.search(text) is None

@@ -47,7 +47,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"domain not found",
             r"name server reported (?:the )?domain does not exist",
             r"\b553 [^<>@]{1,120}? does not exist",
-            r"unroutable address",
+            r"unrouteable address|unroutable address",  # Exim's words for a domain it finds no route to
             r"mail domain mentioned in email address is unknown",
             r"the account or domain may not exist",
         )
@@ -61,7 +61,7 @@ NEEDLES: tuple[str, ...] = (
     "could not resolve", "dns error", "dns lookup failure: host ", "domain ", "invalid domain", "mx lookup failed",
     "name or service not known", "name server reported ", "no dns ", "no mx ", "no such domain", "no valid mx",
     "non-existent domain", "nonexistent domain", "not exist", "not found", "nxdomain", "unknown",
-    "unresolvable domain", "unroutable address", "unrouteable mail domain",
+    "unresolvable domain", "able address", "unrouteable mail domain",
 )
 
 

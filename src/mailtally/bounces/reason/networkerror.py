@@ -31,6 +31,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"unrouteable mail domain",
             r"network is unreachable",
             r"temporary failure in name resolution",
+            r"network error (?:on|to|with|while)",
+            r"(?:unable|wasn't able|was not able|could ?n[o']t) to establish an? (?:smtp )?connection",
         )
     )
 )
@@ -39,6 +41,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
 # the regex's scan, which tries each position because not every alternative starts with a literal.
 # tests/bounces/test_properties.py checks that they stay complete.
 NEEDLES: tuple[str, ...] = (
+    "establish a", "network error ",
     "could not connect and send the mail to", "dns records for the destination computer could not be found",
     "hop count exceeded", "host is unreachable", "host name lookup failure", "host not found, try again",
     "mail forwarding loop for ", "maximum forwarding loop count exceeded", "message looping",

@@ -41,3 +41,8 @@ NEEDLES: tuple[str, ...] = (
 
 
 match = matcher(PATTERN, NEEDLES)
+
+# The domain publishes no mail exchanger: it takes no mail at all, whatever routing status says.
+NO_MX = re.compile(
+    r"no mx (?:record|found)|null mx|(?:could ?n[o']t|cannot|unable to) find (?:a|any) mail exchanger"
+)

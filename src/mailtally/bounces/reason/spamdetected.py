@@ -52,6 +52,9 @@ NEEDLES: tuple[str, ...] = (
 
 match = matcher(PATTERN, NEEDLES)
 
+# The word itself, or its usual stand-ins: what tells a spam verdict from a vague content refusal.
+SPAM_WORD = re.compile(r"spam|junk|unsolicited|bulk|\buce\b")
+
 
 def true(tmp: Reason | None, text: str, command: str) -> bool:
     from mailtally.bounces.reason.filtered import judged_after_data

@@ -34,7 +34,6 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"(?:user|recipient|address)\b.{0,120}\bnot listed in (?:the )?(?:[\w&]{1,30} ){0,4}"
             r"(?:directory|address book)",
             r"not an active (?:e-?mail )?address",
-            r"unrouteable address",
             r"this user doesn't have a .{1,60}account",
             r"addressee unknown",
             r"unknown or illegal alias",
@@ -90,11 +89,14 @@ NEEDLES: tuple[str, ...] = (
     "not a valid ", "not an active", "not available", "not listed in", "not found", "not known", "not our user",
     "rcpt to ", "recipient ",
     "recipnotfound", "resolver.adr.recip", "said: 550", "sorry, no mailbox", "unavailable", "undeliverable address",
-    "unknown", "unrouteable address", "user reject",
+    "unknown", "user reject",
 )
 
 
 match = matcher(PATTERN, NEEDLES)
+
+# A directory lookup that found no entry: about the address, never how a content filter words it.
+DIRECTORY = re.compile(r"not listed in (?:the )?(?:[\w&]{1,30} ){0,4}(?:directory|address book)")
 
 # Wording that says only that the mailbox cannot take mail now: it fits a disabled mailbox as
 # well as a missing one, so it never outweighs a status code that names something else.
@@ -127,7 +129,7 @@ def true(tmp: Reason | None, text: str, command: str) -> bool:
     # report does not say to which, it is how many carriers word a content or sender filter
     # (Sisimai's judgement, which the labelled corpus follows): filtered decides.
     if command not in ("RCPT", "LOCAL"):
-        return False
+        return command == "" and DIRECTORY.search(text) is not None
     if tmp is None or tmp in GENERIC_STATUS_REASONS:
         return match(text)
     return strong_match(text)

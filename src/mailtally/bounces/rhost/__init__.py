@@ -23,6 +23,7 @@ from mailtally.bounces.rhost import (
     franceptt,
     godaddy,
     google,
+    googlegroups,
     iua,
     kddi,
     messagelabs,
@@ -37,7 +38,7 @@ from mailtally.bounces.rhost import (
 from mailtally.vocab import Reason
 
 PROVIDERS: tuple[ModuleType, ...] = (
-    google, microsoft, yahoo, aol, apple, franceptt, godaddy, kddi, mimecast, nttdocomo, cox, spectrum,
+    google, googlegroups, microsoft, yahoo, aol, apple, franceptt, godaddy, kddi, mimecast, nttdocomo, cox, spectrum,
     tencent, iua, zoho, messagelabs,
 )
 _BY_DOMAIN: dict[str, ModuleType] = {d: mod for mod in PROVIDERS for d in mod.DOMAINS}
