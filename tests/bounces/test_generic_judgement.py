@@ -220,3 +220,11 @@ def test_a_class_only_status_yields_to_the_code_the_answer_names() -> None:
                "550 5.1.1 <gone@receiver.example>: Recipient address rejected: User unknown")
     [rec] = parse(raw)
     assert (rec.status, rec.reason) == ("5.1.1", Reason.USERUNKNOWN)
+
+
+def test_delivery_to_a_program_that_failed_is_a_mailer_error() -> None:
+    raw = _dsn("jane@receiver.example", "5.0.0", "")
+    raw = raw.replace(b"Diagnostic-Code: smtp; \n", b"").replace(
+        b"Final-Recipient: rfc822; jane@receiver.example",
+        b"Final-Recipient: rfc822; jane@receiver.example\nX-Actual-Recipient: rfc822; |/usr/bin/procmail -f- #jane")
+    assert _reasons(raw) == [("jane@receiver.example", Reason.MAILERERROR)]

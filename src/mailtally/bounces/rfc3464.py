@@ -36,6 +36,9 @@ def _typed(value: str) -> tuple[str, str]:
     return "", value.strip()
 
 
+_RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
+
+
 def _as_written(value: str) -> str:
     """An address the DSN names that is no valid address (`user@#example.net`): often the very
     reason it bounced, so it is reported as written, when it has a local part and a dotted domain."""
@@ -94,7 +97,7 @@ def findings_from_fields(text: str) -> list[Finding]:
     out: list[Finding] = []
     for b in blocks:
         rcpt = ""
-        for key in ("final-recipient", "original-recipient", "x-actual-recipient"):
+        for key in _RECIPIENT_FIELDS:
             if key in b:
                 rcpt = clean_address(_typed(b[key])[1] or b[key]) or _as_written(_typed(b[key])[1])
                 if rcpt:
@@ -113,6 +116,8 @@ def findings_from_fields(text: str) -> list[Finding]:
             named = find_status(diag)
             if named and named[0] == f.status[0] and not named.endswith(".0.0"):
                 f.status = named
+        if not dtype and any(_typed(b.get(k, ""))[1].lstrip('"').startswith("|") for k in _RECIPIENT_FIELDS):
+            dtype = "X-UNIX"  # delivered to a program ("|procmail ..."): its failure is a mailer's, as X-Unix says
         f.diagnostic_type = dtype
         f.diagnostic = squash(diag)
         f.reply_code = find_reply_code(diag[:8]) if diag else ""
