@@ -1,7 +1,15 @@
-"""Ingestion throughput: events/s through the store writer, and through POST /v1/events.
+"""Ingestion throughput on SQLite and PostgreSQL: the store writer against the storage floor,
+and ``POST /v1/events`` against the writer. Prints figures and ratios; asserts nothing.
 
-Both on SQLite files in a temporary folder. Targets (BRIEF.md): >= 100k/s writer,
->= 30k/s HTTP. Prints figures; asserts nothing.
+- floor: the same events as bare rows, the log's rows and one recipients row per contact, with
+  no checks, no idempotency, no lookups and no roll-up. SQLite: the driver's ``executemany``;
+  PostgreSQL: ``COPY`` into the same tables. No writer beats it.
+- writer: ``store.writer.write_events`` in batches, each its own transaction.
+- http: the same events as NDJSON batches to a ``mailtally serve`` process.
+
+Targets (issue 11): writer >= 0.7x the floor on SQLite and >= 0.6x on PostgreSQL; HTTP >= 0.7x
+the writer on each. PostgreSQL is at ``MAILTALLY_BENCH_POSTGRES_URL`` (default the test server);
+each part gets a fresh database, dropped afterwards. Without a server that part is skipped.
 """
 
 from __future__ import annotations
@@ -13,25 +21,31 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 
 from mailtally.events import Event
-from mailtally.store import catalog, migrate, rawsql, writer
+from mailtally.store import catalog, migrate
 from mailtally.store.accounts import create_account, create_token
-from mailtally.store.db import open_engine
+from mailtally.store.db import open_engine, writing
 from mailtally.store.writer import write_events
 from mailtally.vocab import BounceCode, DeviceType, EventType, Reason, Scope
 
-N_CONTACTS = 50_000
+N_CONTACTS = int(os.environ.get("BENCH_CONTACTS", "50000"))
 BATCH = int(os.environ.get("BENCH_BATCH", "10000"))
+PG_URL = os.environ.get("MAILTALLY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = 1_700_000_000_000
+LOG_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num", "device_type",
+               "url_id")
 
 
 def realistic(activity_id: str, contact_ids: list[str], rng: random.Random) -> list[Event]:
-    """One send per contact, then opens, clicks and some bounces: about 1.8 events per contact."""
+    """One send per contact, then opens, clicks and some bounces: about 1.75 events per contact."""
     out: list[Event] = []
     for i, cid in enumerate(contact_ids):
         t = T0 + i
@@ -49,60 +63,134 @@ def realistic(activity_id: str, contact_ids: list[str], rng: random.Random) -> l
     return out
 
 
-def setup(url: str) -> tuple[object, int, str, list[str], str]:
-    engine = open_engine(url)
-    migrate.upgrade(engine)
-    with engine.begin() as conn:
-        account = create_account(conn, f"bench-{uuid.uuid4().hex[:6]}")
-        token = create_token(conn, account, frozenset(s.value for s in Scope))
-        campaign = catalog.create_campaign(conn, account, "bench")
-        activity = catalog.create_activity(conn, account, campaign.id)
-        ids = catalog.contacts_for_emails(conn, account, (f"u{i}@bench.example" for i in range(N_CONTACTS)))
-    return engine, account, activity.id, list(ids.values()), token
+class Setup:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = open_engine(url)
+        migrate.upgrade(self.engine)
+        with self.engine.begin() as conn:
+            self.account = create_account(conn, f"bench-{uuid.uuid4().hex[:6]}")
+            self.token = create_token(conn, self.account, frozenset(s.value for s in Scope))
+            campaign = catalog.create_campaign(conn, self.account, "bench")
+            self.activity = catalog.create_activity(conn, self.account, campaign.id).id
+            ids = catalog.contacts_for_emails(conn, self.account, (f"u{i}@bench.example" for i in range(N_CONTACTS)))
+        self.contacts = list(ids.values())
 
 
-def bench_writer(folder: Path) -> float:
-    engine, account, activity, contacts, _ = setup(f"sqlite:///{folder / 'writer.db'}")
-    events = realistic(activity, contacts, random.Random(1))
+@contextmanager
+def sqlite_db(folder: Path, name: str) -> Iterator[str]:
+    yield f"sqlite:///{folder / name}.db"
+
+
+@contextmanager
+def postgres_db(name: str) -> Iterator[str]:
+    import psycopg
+
+    db = f"mailtally_bench_{name}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(PG_URL, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{db}"')
+    try:
+        yield PG_URL.rpartition("/")[0] + "/" + db
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def postgres_reachable() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def timed(events: int, run: Callable[[], None]) -> float:
     t = time.perf_counter()
-    for i in range(0, len(events), BATCH):
-        with engine.begin() as conn:  # type: ignore[attr-defined]
-            write_events(conn, account, events[i : i + BATCH])
-    rate = len(events) / (time.perf_counter() - t)
-    print(f"writer  : {len(events):,} events in batches of {BATCH:,} -> {rate:,.0f} events/s  (target >= 100,000)")
+    run()
+    return events / (time.perf_counter() - t)
+
+
+def bench_writer(url: str) -> float:
+    s = Setup(url)
+    events = realistic(s.activity, s.contacts, random.Random(1))
+
+    def run() -> None:
+        for i in range(0, len(events), BATCH):
+            with writing(s.engine) as conn:
+                write_events(conn, s.account, events[i : i + BATCH])
+
+    rate = timed(len(events), run)
+    s.engine.dispose()
     return rate
 
 
-def bench_floor(folder: Path) -> float:
-    """The same events as bare rows: the log's rows and one recipients row per contact,
-    through the driver's executemany, with no validation, idempotency, lookups or roll-up.
+Rows = list[tuple[Any, ...]]
 
-    What SQLite and the driver alone cost on this machine: the writer cannot beat it.
-    """
-    engine, account, activity, contacts, _ = setup(f"sqlite:///{folder / 'floor.db'}")
-    events = realistic(activity, contacts, random.Random(1))
-    with engine.connect() as conn:
-        activity_num = conn.exec_driver_sql("SELECT num_id FROM activities WHERE id = ?", (activity,)).scalar_one()
-        nums = dict(conn.exec_driver_sql("SELECT id, num_id FROM contacts WHERE account_id = ?", (account,)).all())
-    t = time.perf_counter()
+
+def floor_rows(s: Setup, events: list[Event], conn: Any) -> Iterator[tuple[Rows, Rows]]:
+    activity_num = conn.exec_driver_sql(
+        f"SELECT num_id FROM activities WHERE id = '{s.activity}'").scalar_one()
+    nums = dict(conn.exec_driver_sql(f"SELECT id, num_id FROM contacts WHERE account_id = {s.account}").all())
+    stored: set[int] = set()
     for i in range(0, len(events), BATCH):
         chunk = events[i : i + BATCH]
-        log = [(account, activity_num, e.type.value, e.occurred_at, n, i + n, nums[e.contact_id],
+        log = [(s.account, activity_num, e.type.value, e.occurred_at, i + n, i + n, nums[e.contact_id],
                 e.device_type.value if e.device_type else None, e.url_id) for n, e in enumerate(chunk)]
         firsts = {nums[e.contact_id]: e.occurred_at for e in reversed(chunk)}
-        states = [(account, activity_num, c, at) for c, at in firsts.items()]
-        with engine.begin() as conn:  # type: ignore[attr-defined]
-            rawsql.insert_new(conn, "events", writer.SHORT_COLUMNS, log)
-            rawsql.insert_new(conn, "recipients", ("account_id", "activity_num", "contact_num", "sent_at"), states)
-    rate = len(events) / (time.perf_counter() - t)
-    print(f"floor   : the same {len(events):,} events as bare rows (no checks, no roll-up) -> {rate:,.0f} rows/s")
+        yield log, [(s.account, activity_num, c, at) for c, at in firsts.items() if c not in stored]
+        stored.update(firsts)
+
+
+STATE_COLUMNS = ("account_id", "activity_num", "contact_num", "sent_at")
+
+
+def bench_floor_sqlite(url: str) -> float:
+    """Bare rows through the driver's executemany (ON CONFLICT DO NOTHING, as any log insert needs)."""
+    s = Setup(url)
+    events = realistic(s.activity, s.contacts, random.Random(1))
+    with s.engine.connect() as conn:
+        batches = list(floor_rows(s, events, conn))
+
+    def run() -> None:
+        for log, states in batches:
+            with writing(s.engine) as conn:
+                cur = conn.connection.cursor()
+                cur.executemany(f"INSERT INTO events ({', '.join(LOG_COLUMNS)}) VALUES "
+                                f"({', '.join('?' * len(LOG_COLUMNS))}) ON CONFLICT DO NOTHING", log)
+                cur.executemany(f"INSERT INTO recipients ({', '.join(STATE_COLUMNS)}) VALUES (?, ?, ?, ?) "
+                                "ON CONFLICT DO NOTHING", states)
+
+    rate = timed(len(events), run)
+    s.engine.dispose()
     return rate
 
 
-def bench_http(folder: Path) -> float:
-    url = f"sqlite:///{folder / 'http.db'}"
-    _, _, activity, contacts, token = setup(url)
-    events = realistic(activity, contacts, random.Random(2))
+def bench_floor_postgres(url: str) -> float:
+    """The same rows by COPY into the same tables (COPY cannot skip duplicates: it is the floor)."""
+    s = Setup(url)
+    events = realistic(s.activity, s.contacts, random.Random(1))
+    with s.engine.connect() as conn:
+        batches = list(floor_rows(s, events, conn))
+
+    def run() -> None:
+        for log, states in batches:
+            with writing(s.engine) as conn:
+                cur = conn.connection.cursor()
+                for table, cols, rows in (("events", LOG_COLUMNS, log), ("recipients", STATE_COLUMNS, states)):
+                    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+
+    rate = timed(len(events), run)
+    s.engine.dispose()
+    return rate
+
+
+def bench_http(url: str, port: int) -> float:
+    s = Setup(url)
+    events = realistic(s.activity, s.contacts, random.Random(2))
     bodies = []
     for i in range(0, len(events), BATCH):
         chunk = events[i : i + BATCH]
@@ -111,38 +199,65 @@ def bench_http(folder: Path) -> float:
             "occurred_at": e.occurred_at, "device_type": e.device_type.value if e.device_type else None,
             "url_id": e.url_id, "bounce_code": e.bounce_code.value if e.bounce_code else None,
         }) for e in chunk))
-    port = 18765
+    s.engine.dispose()
     env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_PORT": str(port)}
     proc = subprocess.Popen([sys.executable, "-m", "mailtally", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=120,
-                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}) as c:
-            for _ in range(100):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers={
+                "Authorization": f"Bearer {s.token}", "Content-Type": "application/x-ndjson"}) as c:
+            for _ in range(200):
                 try:
                     c.get("/healthz")
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            t = time.perf_counter()
-            for body in bodies:
-                r = c.post("/v1/events", content=body)
-                r.raise_for_status()
-            rate = len(events) / (time.perf_counter() - t)
+
+            def run() -> None:
+                for body in bodies:
+                    c.post("/v1/events", content=body).raise_for_status()
+
+            return timed(len(events), run)
     finally:
         proc.terminate()
         proc.wait(10)
-    print(f"http    : {len(events):,} events as NDJSON batches of {BATCH:,} -> {rate:,.0f} events/s"
-          "  (target >= 30,000)")
-    return rate
+
+
+def line(label: str, rate: float, ref: float | None = None, ref_name: str = "", target: float | None = None) -> None:
+    text = f"{label:<34}{rate:>10,.0f} events/s"
+    if ref:
+        text += f"   {rate / ref:.2f}x {ref_name}"
+        if target is not None:
+            text += f" (target >= {target}x{', met' if rate / ref >= target else ', NOT met'})"
+    print(text, flush=True)
 
 
 def main() -> None:
+    n = len(realistic("a", ["c"] * N_CONTACTS, random.Random(1)))
+    print(f"{n:,} events for {N_CONTACTS:,} contacts, batches of {BATCH:,}")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_writer(Path(tmp))
-        bench_floor(Path(tmp))
-        bench_http(Path(tmp))
+        folder = Path(tmp)
+        with sqlite_db(folder, "floor") as url:
+            floor = bench_floor_sqlite(url)
+        with sqlite_db(folder, "writer") as url:
+            writer = bench_writer(url)
+        with sqlite_db(folder, "http") as url:
+            http = bench_http(url, 18765)
+        line("SQLite floor (executemany)", floor)
+        line("SQLite writer", writer, floor, "the floor", 0.7)
+        line("SQLite HTTP POST /v1/events", http, writer, "the writer", 0.7)
+    if not postgres_reachable():
+        print(f"PostgreSQL not reachable at {PG_URL} (set MAILTALLY_BENCH_POSTGRES_URL): skipped")
+        return
+    with postgres_db("floor") as url:
+        floor = bench_floor_postgres(url)
+    with postgres_db("writer") as url:
+        writer = bench_writer(url)
+    with postgres_db("http") as url:
+        http = bench_http(url, 18766)
+    line("PostgreSQL floor (COPY)", floor)
+    line("PostgreSQL writer", writer, floor, "the floor", 0.6)
+    line("PostgreSQL HTTP POST /v1/events", http, writer, "the writer", 0.7)
 
 
 if __name__ == "__main__":

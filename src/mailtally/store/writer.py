@@ -1,43 +1,36 @@
-"""The event writer: append to the log and roll up, in one transaction.
+"""The event writer: the batch goes in as rows and the database does the rest, in one transaction.
 
-Per batch it reserves event ids (which also takes the account's write lock), resolves
-activities and contacts to their numeric ids, appends the events the log does not hold yet
-(the log's primary key ends in the idempotency hash), then replays them in time order over
-the touched recipients' state rows to get exact counter deltas.
+Python builds one tuple per event (with its idempotency hash) and stages them
+(``store.staging``: ``executemany`` on SQLite, ``COPY`` on PostgreSQL). Set-based SQL then
+appends the events the log does not hold yet (``ON CONFLICT DO NOTHING``), folds each
+touched recipient's new events into its ``recipients`` row, and adds to the counters the
+difference between the recipients' state after and before. Roll-ups stay exact and in the
+events' transaction, so a report never disagrees with the log.
 
-(A worker thread inserting the log while the replay ran was tried and dropped: the driver
-lets go of the GIL for each row, but takes it back only at the interpreter's switch interval,
-so the two threads ran one after the other.)
+Adding a fact (a verdict, a flag): a column in the staged rows (``staging.STAGE_COLUMNS`` and
+``_rows``), then, where it counts, one more entry in ``EVENT_COUNTERS`` (counts events),
+``STATE`` (a per-recipient column, folded from its events) or ``STATE_COUNTERS`` (counts
+recipients by their state). Steps that act on what was recorded (suppression, alerts) run in
+the same transaction on ``WriteResult.new_events``, or in SQL on ``mt_stage``, which holds the
+accepted events until the transaction ends.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from operator import attrgetter
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, case, insert, select, update
+from sqlalchemy import Connection, select, update
 
 from ..events import Event
 from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
 from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
-from . import catalog, rawsql
+from . import catalog, rawsql, staging
 from .accounts import allocate
 from .db import now_ms
-from .schema import (
-    COUNTER_COLUMNS,
-    activities,
-    activity_counters,
-    campaigns,
-    link_counters,
-)
-
-STATE_FIELDS = (
-    "sent_at", "first_open_at", "last_open_at", "last_open_device", "opens", "clicks", "forwards",
-    "optout_at", "abuse_at", "bounced_at", "bounce_code",
-)
+from .schema import COUNTER_COLUMNS, activities, campaigns
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,57 +48,234 @@ class BatchRejected(Exception):
         self.errors = errors
 
 
+class NewEvent(NamedTuple):
+    """An event the log did not hold before this batch, as recorded."""
+
+    batch_index: int  # its place in the batch given to write_events
+    event: Event
+    id: int  # its id in the log (arrival order)
+    contact_id: str  # resolved (or created) for events given by address
+
+
 @dataclass(slots=True)
 class WriteResult:
     received: int = 0
     accepted: int = 0
     duplicates: int = 0
     contacts_created: int = 0
+    # What later steps of the same transaction need; built on demand by new_events.
+    _batch: Sequence[Event] = field(default=(), repr=False)
+    _indices: Sequence[int] = field(default=(), repr=False)
+    _first_id: int = field(default=0, repr=False)
+    _by_email: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def new_events(self) -> list[NewEvent]:
+        """The accepted events in batch order (duplicates left out)."""
+        batch, first, by_email = self._batch, self._first_id, self._by_email
+        out = []
+        for i in self._indices:
+            ev = batch[i]
+            cid = ev.contact_id or by_email[(ev.email or "").lower()]
+            out.append(NewEvent(i, ev, first + i, cid))
+        return out
 
 
-def _empty_state() -> dict[str, Any]:
-    state: dict[str, Any] = dict.fromkeys(STATE_FIELDS)  # key order is the column order
-    state.update(opens=0, clicks=0, forwards=0)
-    return state
+# -- what the roll-ups are, as SQL ----------------------------------------------------------
+
+def _q(member: EventType | BounceCode | DeviceType | Verdict) -> str:
+    return f"'{member.value}'"
 
 
-_DEFAULTS = _empty_state()
+_SEND, _OPEN, _CLICK, _FORWARD = (_q(t) for t in (EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.FORWARD))
+_OPTOUT, _ABUSE, _BOUNCE = (_q(t) for t in (EventType.OPTOUT, EventType.ABUSE, EventType.BOUNCE))
+_NONE = _q(DeviceType.NONE)
+# A tracked machine hit that the account's policy keeps out of the vendor counters is logged
+# and tallied by verdict, and touches nothing else: no recipient state, no vendor counter.
+COUNTED = "s.uncounted IS NULL"
+
+# Counters of events: a condition on one staged event (alias ``s``).
+EVENT_COUNTERS: dict[str, str] = {
+    "opens_all": f"s.type = {_OPEN} AND {COUNTED}",
+    **{f"opens_{d.value}": f"s.type = {_OPEN} AND {COUNTED} AND COALESCE(s.device_type, {_NONE}) = {_q(d)}"
+       for d in DeviceType},
+    "clicks_all": f"s.type = {_CLICK} AND {COUNTED}",
+    **{f"clicks_{d.value}": f"s.type = {_CLICK} AND {COUNTED} AND COALESCE(s.device_type, {_NONE}) = {_q(d)}"
+       for d in DeviceType},
+    "forwards": f"s.type = {_FORWARD} AND {COUNTED}",
+    # Tracked hits by verdict, counted or not.
+    **{f"{kind}s_{v.value}": f"s.type = {_q(kind)} AND s.verdict = {_q(v)}"
+       for kind in (EventType.OPEN, EventType.CLICK) for v in Verdict},
+}
+
+# Counters of recipients: a condition on one recipients row (alias ``r``). Each counter's
+# delta is its count over the touched rows after the batch minus the count before.
+STATE_COUNTERS: dict[str, str] = {
+    "sends": "r.sent_at IS NOT NULL",
+    "opens": "r.first_open_at IS NOT NULL",
+    "clicks": "r.clicks > 0",
+    "optouts": "r.optout_at IS NOT NULL",
+    "abuse": "r.abuse_at IS NOT NULL",
+    "bounces": "r.bounced_at IS NOT NULL",
+    **{f"bounces_{c.value.lower()}": f"r.bounce_code = {_q(c)}" for c in BounceCode},
+    "not_opened": "r.sent_at IS NOT NULL AND r.first_open_at IS NULL AND r.bounced_at IS NULL",
+}
+assert set(EVENT_COUNTERS) | set(STATE_COUNTERS) == set(COUNTER_COLUMNS), "every counter has one rule"
 
 
-def _not_opened(s: dict[str, Any]) -> int:
-    return int(s["sent_at"] is not None and s["first_open_at"] is None and s["bounced_at"] is None)
+class StateColumn(NamedTuple):
+    name: str
+    kind: str  # its SQL type in mt_agg
+    batch: str  # over one recipient's staged events (alias ``s``, grouped by recipient)
+    merge: str  # the stored value ``{old}.x`` merged with the batch's ``{new}.x``
 
 
-# Sends, opens, clicks and forwards are most of the log and set few columns: binding the
-# rest as NULL costs more than SQLite's work on the row, so they take the short statement.
-KEY_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num")
-SHORT_COLUMNS = (*KEY_COLUMNS, "device_type", "url_id")
-TRACKED_COLUMNS = (*SHORT_COLUMNS, "user_agent", "ip", "since_send_s", "verdict", "verdict_why")
-FULL_COLUMNS = (
-    *SHORT_COLUMNS, "reason", "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta",
-    "optout_source", "optout_reason",
+def _first(name: str, kind: str) -> StateColumn:
+    return StateColumn(name, "BIGINT", f"MIN(CASE WHEN s.type = {kind} THEN s.occurred_at END)",
+                       f"COALESCE({{old}}.{name}, {{new}}.{name})")
+
+
+def _count(name: str, kind: str) -> StateColumn:
+    # COALESCE: ``{old}`` is NULL for a recipient not stored yet (in the deltas' LEFT JOIN).
+    return StateColumn(name, "BIGINT", f"COUNT(CASE WHEN s.type = {kind} THEN 1 END)",
+                       f"COALESCE({{old}}.{name}, 0) + {{new}}.{name}")
+
+
+def _one(column: str, kind: str, order: str) -> str:
+    """``column`` of the recipient's first staged event of ``kind`` in ``order`` (a read down the key)."""
+    return (f"(SELECT {column} FROM mt_stage x WHERE x.activity_num = s.activity_num "
+            f"AND x.contact_num = s.contact_num AND x.type = {kind} ORDER BY {order} LIMIT 1)")
+
+
+# The latest open wins (ties: the later arrival); the earliest bounce wins (ties: the earlier).
+_LATER_OPEN = ("{new}.last_open_at IS NOT NULL AND "
+               "({old}.last_open_at IS NULL OR {new}.last_open_at >= {old}.last_open_at)")
+_EARLIER_BOUNCE = "{new}.bounced_at IS NOT NULL AND ({old}.bounced_at IS NULL OR {new}.bounced_at < {old}.bounced_at)"
+
+STATE: tuple[StateColumn, ...] = (
+    _first("sent_at", _SEND),
+    _first("first_open_at", _OPEN),
+    StateColumn("last_open_at", "BIGINT", f"MAX(CASE WHEN s.type = {_OPEN} THEN s.occurred_at END)",
+                f"CASE WHEN {_LATER_OPEN} THEN {{new}}.last_open_at ELSE {{old}}.last_open_at END"),
+    StateColumn("last_open_device", "TEXT",
+                f"CASE WHEN COUNT(CASE WHEN s.type = {_OPEN} THEN 1 END) > 0 THEN "
+                f"{_one(f'COALESCE(x.device_type, {_NONE})', _OPEN, 'x.occurred_at DESC, x.n DESC')} END",
+                f"CASE WHEN {_LATER_OPEN} THEN {{new}}.last_open_device ELSE {{old}}.last_open_device END"),
+    _count("opens", _OPEN),
+    _count("clicks", _CLICK),
+    _count("forwards", _FORWARD),
+    _first("optout_at", _OPTOUT),
+    _first("abuse_at", _ABUSE),
+    StateColumn("bounced_at", "BIGINT", f"MIN(CASE WHEN s.type = {_BOUNCE} THEN s.occurred_at END)",
+                f"CASE WHEN {_EARLIER_BOUNCE} THEN {{new}}.bounced_at ELSE {{old}}.bounced_at END"),
+    StateColumn("bounce_code", "TEXT",
+                f"CASE WHEN COUNT(CASE WHEN s.type = {_BOUNCE} THEN 1 END) > 0 THEN "
+                f"{_one(f'COALESCE(x.bounce_code, {_q(BounceCode.OTHER)})', _BOUNCE, 'x.occurred_at, x.n')} END",
+                f"CASE WHEN {_EARLIER_BOUNCE} THEN {{new}}.bounce_code ELSE {{old}}.bounce_code END"),
 )
+# Only these kinds touch a recipient's state (log-only kinds leave no recipients row).
+STATE_TYPES = (_SEND, _OPEN, _CLICK, _FORWARD, _OPTOUT, _ABUSE, _BOUNCE)
+
+_NAMES = ", ".join(c.name for c in STATE)
+_AGG_SQL = (
+    f"INSERT INTO mt_agg (activity_num, contact_num, {_NAMES}) "
+    f"SELECT s.activity_num, s.contact_num, {', '.join(c.batch for c in STATE)} FROM mt_stage s "
+    f"WHERE s.type IN ({', '.join(STATE_TYPES)}) AND {COUNTED} GROUP BY s.activity_num, s.contact_num"
+)
+_UPSERT_SQL = (
+    f"INSERT INTO recipients (account_id, activity_num, contact_num, {_NAMES}) "
+    f"SELECT {{p}}, g.activity_num, g.contact_num, {', '.join('g.' + c.name for c in STATE)} FROM mt_agg g WHERE true "
+    "ON CONFLICT (account_id, activity_num, contact_num) DO UPDATE SET "
+    + ", ".join(f"{c.name} = " + c.merge.format(old="recipients", new="excluded") for c in STATE)
+)
+_STATE_NAMES = tuple(STATE_COUNTERS)
 
 
-@dataclass(slots=True)
-class _Fresh:
-    """A new event with its references resolved."""
+def _state_delta(condition: str) -> str:
+    """How many touched recipients meet ``condition`` after the batch, less how many did before.
 
-    index: int
-    event: Event
-    idem: int
-    activity_num: int
-    contact_id: str
-    contact_num: int
-    occurred_at: int
+    ``r`` is the stored row (NULL for a new recipient), the batch's fold is ``g``; the state
+    after is each ``STATE`` column's merge of the two, as the upsert will store it.
+    """
+    merged = {c.name: "(" + c.merge.format(old="r", new="g") + ")" for c in STATE}
+    after = re.sub(r"\br\.(\w+)", lambda m: merged[m[1]], condition)
+    return f"SUM(CASE WHEN {after} THEN 1 ELSE 0 END) - SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-_BY_TIME = attrgetter("occurred_at")
+# Read before the upsert, each touched recipient looked up by key once.
+_STATE_DELTAS_SQL = (
+    "SELECT g.activity_num, " + ", ".join(_state_delta(STATE_COUNTERS[k]) for k in _STATE_NAMES)
+    + " FROM mt_agg g " + staging.left_join_one(
+        "recipients", "r", "r.account_id = {p} AND r.activity_num = g.activity_num AND r.contact_num = g.contact_num")
+    + " GROUP BY g.activity_num"
+)
+_EVENT_NAMES = tuple(EVENT_COUNTERS)
+_EVENT_SUMS_SQL = (
+    f"SELECT s.activity_num, MAX(s.occurred_at), MAX(CASE WHEN s.type = {_SEND} THEN s.occurred_at END), "
+    + ", ".join(f"COUNT(CASE WHEN {EVENT_COUNTERS[k]} THEN 1 END)" for k in _EVENT_NAMES)
+    + " FROM mt_stage s GROUP BY s.activity_num"
+)
+_LOG_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num", "device_type",
+                "url_id", "reason", "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta",
+                "optout_source", "optout_reason", "user_agent", "ip", "since_send_s", "verdict", "verdict_why")
+# Plain INSERT, not ON CONFLICT DO NOTHING: on PostgreSQL the speculative insertion that
+# DO NOTHING needs doubles the cost of the append (30 against 16 us an event, measured), and
+# an event already in the log is the exception. So the append runs in a savepoint; when one
+# event is already there, the known ones are dropped from the stage and it runs again (the
+# account's write lock keeps anyone else from adding them meanwhile).
+_APPEND_SQL = (
+    f"INSERT INTO events ({', '.join(_LOG_COLUMNS)}) "
+    "SELECT {p}, s.activity_num, s.type, s.occurred_at, s.idem, {p} + s.n, "
+    + ", ".join("s." + c for c in _LOG_COLUMNS[6:])
+    + " FROM mt_stage s"
+)
+_DROP_KNOWN_SQL = (
+    "DELETE FROM mt_stage WHERE EXISTS (SELECT 1 FROM events e WHERE e.account_id = {p} "
+    "AND e.activity_num = mt_stage.activity_num AND e.type = mt_stage.type "
+    "AND e.occurred_at = mt_stage.occurred_at AND e.idem = mt_stage.idem)"
+)
+_CLICKERS_SQL = (
+    "INSERT INTO link_clickers (account_id, activity_id, url_id, contact_id) "
+    "SELECT DISTINCT {p}, a.id, s.url_id, c.id FROM mt_stage s "
+    + staging.left_join_one("activities", "a", "a.account_id = {p} AND a.num_id = s.activity_num") + " "
+    + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num")
+    + f" WHERE s.type = {_CLICK} AND s.url_id IS NOT NULL AND {COUNTED} "
+    "ON CONFLICT DO NOTHING RETURNING activity_id, url_id"
+)
+_LINK_HITS_SQL = (
+    f"SELECT s.activity_num, s.url_id, COUNT(*) FROM mt_stage s WHERE s.type = {_CLICK} AND s.url_id IS NOT NULL "
+    f"AND {COUNTED} "
+    "GROUP BY s.activity_num, s.url_id"
+)
+_COUNTERS_SQL = (
+    f"INSERT INTO activity_counters (account_id, activity_id, {', '.join(COUNTER_COLUMNS)}, last_event_at, updated_at) "
+    f"VALUES ({', '.join(['{p}'] * (len(COUNTER_COLUMNS) + 4))}) "
+    "ON CONFLICT (account_id, activity_id) DO UPDATE SET "
+    + ", ".join(f"{k} = activity_counters.{k} + excluded.{k}" for k in COUNTER_COLUMNS)
+    + ", last_event_at = CASE WHEN activity_counters.last_event_at IS NULL "
+    "OR activity_counters.last_event_at < excluded.last_event_at THEN excluded.last_event_at "
+    "ELSE activity_counters.last_event_at END, updated_at = excluded.updated_at"
+)
+_LINK_COUNTERS_SQL = (
+    "INSERT INTO link_counters (account_id, activity_id, url_id, clicks_all, unique_clicks) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (account_id, activity_id, url_id) DO UPDATE SET "
+    "clicks_all = link_counters.clicks_all + excluded.clicks_all, "
+    "unique_clicks = link_counters.unique_clicks + excluded.unique_clicks"
+)
+_AGG_COLUMNS = tuple((c.name, c.kind) for c in STATE)
+
+
+# -- the batch ---------------------------------------------------------------------------------
+
+# Enum members as plain str: the drivers bind an exact str several times faster than a subclass.
+_TEXT: dict[Any, str] = {m: m.value for vocab in (EventType, DeviceType, Reason, BounceCode, Verdict, VerdictWhy)
+                         for m in vocab}
+_SHORT_KINDS = frozenset((EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.FORWARD))
 
 
 def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
     """Record ``batch`` for ``account``; call inside a write transaction (``store.db.writing(engine)``)."""
-    result = WriteResult(received=len(batch))
+    result = WriteResult(received=len(batch), _batch=batch)
     if not batch:
         return result
     # The one time range (timefmt) holds here too, whatever the source: a time outside it
@@ -114,321 +284,135 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
                     for i, ev in enumerate(batch) if not MIN_MS <= ev.occurred_at < MAX_MS]
     if out_of_range:
         raise BatchRejected(out_of_range)
-    first_id = allocate(conn, account, "seq_event", len(batch))  # also the write lock
+    first_id = allocate(conn, account, "seq_event", len(batch))  # also the account's write lock
+    result._first_id = first_id
 
-    unique: dict[int, tuple[int, Event]] = {}
+    seen: dict[int, int] = {}  # idem -> index of its first occurrence
     for i, ev in enumerate(batch):
-        unique.setdefault(ev.idem(), (i, ev))
-    caller_keys = [k for k, (_, ev) in unique.items() if ev.idempotency_key]
-    if caller_keys:
-        for k in _existing_keys(conn, account, caller_keys):
-            del unique[k]
-    activity_nums, contact_refs, created = _resolve(conn, account, unique.values())
-    result.contacts_created = created
+        seen.setdefault(ev.idem(), i)
+    keyed = [k for k, i in seen.items() if batch[i].idempotency_key]
+    if keyed:
+        for k in _existing_keys(conn, account, keyed):
+            del seen[k]
+    wanted = {batch[i].activity_id for i in seen.values()}
+    activity_nums = _nums(conn, "activities", account, wanted)
+    # A batch naming an unknown activity is rejected: it creates no contacts either.
+    create = len(activity_nums) == len(wanted)
+    by_email, result.contacts_created = _contacts_by_email(conn, account, batch, seen.values(), create)
+    result._by_email = by_email
 
-    fresh = []
-    for k, (i, ev) in unique.items():
-        cid, cnum = contact_refs[ev.contact_id] if ev.contact_id else contact_refs["@" + (ev.email or "").lower()]
-        fresh.append(_Fresh(i, ev, k, activity_nums[ev.activity_id], cid, cnum, ev.occurred_at))
-    fresh.sort(key=_BY_TIME)  # stable: ties keep batch order
-    fresh, rollup = _append(conn, account, first_id, fresh)
-    result.duplicates = len(batch) - len(fresh)
-    result.accepted = len(fresh)
-    if not fresh:
+    errors: list[ItemError] = []
+    groups = _rows(batch, seen, activity_nums, by_email, errors)
+    staging.prepare(conn, _AGG_COLUMNS)
+    staging.load(conn, account, *groups)
+    staged = sum(map(len, groups))
+    errors += [ItemError(n, "contact_id", f"no contact {batch[n].contact_id}")
+               for n in _scalars(conn, "SELECT n FROM mt_stage WHERE contact_num < 0", ()) if batch[n].contact_id]
+    if errors:
+        raise BatchRejected(sorted(errors, key=lambda e: e.index))
+
+    appended = _append(conn, account, first_id)
+    if appended == staged:
+        result._indices = sorted(seen.values())
+    else:  # some were in the log already
+        result._indices = _scalars(conn, "SELECT n FROM mt_stage ORDER BY n", ())
+    result.accepted = appended
+    result.duplicates = len(batch) - appended
+    if not appended:
         return result
-    if caller_keys:
+    if keyed:
+        keys = set(keyed)
         rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
-                           [(account, f.idem) for f in fresh if f.event.idempotency_key])
-    _save(conn, account, rollup)
+                           [(account, k) for k in (batch[i].idem() for i in result._indices) if k in keys])
+    _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()})
     return result
 
 
-def _append(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> tuple[list[_Fresh], _RollUp]:
-    """Append ``fresh`` to the log, leaving out events it already holds, and replay those added.
+def _append(conn: Connection, account: int, first_id: int) -> int:
+    """Append the staged events to the log, dropping from the stage those it holds already."""
+    integrity_error = conn.dialect.loaded_dbapi.IntegrityError
+    cur = conn.connection.cursor()
+    try:
+        cur.execute("SAVEPOINT mt_append")
+        try:
+            cur.execute(_sql(conn, _APPEND_SQL), (account, first_id))
+        except integrity_error:
+            cur.execute("ROLLBACK TO SAVEPOINT mt_append")
+            cur.execute(_sql(conn, _DROP_KNOWN_SQL), (account,))
+            cur.execute(_sql(conn, _APPEND_SQL), (account, first_id))
+        appended = int(cur.rowcount)
+        cur.execute("RELEASE SAVEPOINT mt_append")
+        return appended
+    finally:
+        cur.close()
 
-    Inserting first and asking later is the fast path: a batch of new events, the usual
-    case, costs one pass. When some events already existed, the inserts are undone, the
-    existing ones looked up by primary key, and the rest inserted.
+
+def _rows(
+    batch: Sequence[Event], seen: dict[int, int], activity_nums: dict[str, int], by_email: dict[str, str],
+    errors: list[ItemError],
+) -> tuple[list[tuple[Any, ...]], ...]:
+    """One tuple per new event: ``staging.STAGE_COLUMNS``, with the contact's UUID.
+
+    Sends, opens, clicks and forwards are most of the log and set few columns: binding the
+    rest as NULL costs more than the database's work on the row, so they stop at url_id;
+    other kinds stop at optout_reason; tracked hits carry everything.
     """
-    savepoint = conn.begin_nested()
-    if _insert_rows(conn, account, first_id, fresh) == len(fresh):
-        savepoint.commit()
-    else:
-        savepoint.rollback()
-        known = _existing_events(conn, account, fresh)
-        fresh = [f for f in fresh if (f.activity_num, f.event.type.value, f.occurred_at, f.idem) not in known]
-        _insert_rows(conn, account, first_id, fresh)
-    states = _load_states(conn, account, fresh)
-    return fresh, _replay(account, fresh, {k: v.copy() for k, v in states.items()}, states)
-
-
-# Enum members as plain str: the driver binds an exact str several times faster than a subclass.
-_TEXT: dict[Any, str] = {m: m.value for vocab in (EventType, DeviceType, Reason, BounceCode, Verdict, VerdictWhy)
-                         for m in vocab}
-
-
-def _insert_rows(conn: Connection, account: int, first_id: int, fresh: list[_Fresh]) -> int:
     text = _TEXT.get
-    short, full, tracked = [], [], []
-    for n, f in enumerate(fresh):
-        ev = f.event
-        kind = ev.type
+    nums = activity_nums.get
+    short: list[tuple[Any, ...]] = []
+    full: list[tuple[Any, ...]] = []
+    tracked: list[tuple[Any, ...]] = []
+    for k, n in seen.items():
+        ev = batch[n]
+        num = nums(ev.activity_id)
+        if num is None:
+            errors.append(ItemError(n, "activity_id", f"no campaign activity {ev.activity_id}"))
+            num = -1
+        cid = ev.contact_id or by_email.get((ev.email or "").lower(), "")
         if ev.verdict is not None:
-            tracked.append((account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
-                            text(ev.device_type), ev.url_id, ev.user_agent, ev.ip, ev.since_send_s, text(ev.verdict),
-                            text(ev.verdict_why)))
-        elif kind is _SEND or kind is _OPEN or kind is _CLICK or kind is _FORWARD:
-            short.append((account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
-                          text(ev.device_type), ev.url_id))
+            tracked.append((n, text(ev.type), num, cid, ev.occurred_at, k, text(ev.device_type), ev.url_id,
+                            text(ev.reason), text(ev.bounce_code), ev.hard, ev.dsn_status, ev.reply_code,
+                            ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason, ev.user_agent, ev.ip,
+                            ev.since_send_s, text(ev.verdict), text(ev.verdict_why), None if ev.counted else True))
+        elif ev.type in _SHORT_KINDS:
+            short.append((n, text(ev.type), num, cid, ev.occurred_at, k, text(ev.device_type), ev.url_id))
         else:
-            full.append((
-                account, f.activity_num, text(kind), ev.occurred_at, f.idem, first_id + n, f.contact_num,
-                text(ev.device_type), ev.url_id, text(ev.reason), text(ev.bounce_code), ev.hard, ev.dsn_status,
-                ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason,
-            ))
-    return (rawsql.insert_new(conn, "events", SHORT_COLUMNS, short)
-            + rawsql.insert_new(conn, "events", FULL_COLUMNS, full)
-            + rawsql.insert_new(conn, "events", TRACKED_COLUMNS, tracked))
+            full.append((n, text(ev.type), num, cid, ev.occurred_at, k, text(ev.device_type), ev.url_id,
+                         text(ev.reason), text(ev.bounce_code), ev.hard, ev.dsn_status, ev.reply_code,
+                         ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason))
+    return short, full, tracked
 
 
-def _existing_events(conn: Connection, account: int, fresh: list[_Fresh]) -> set[tuple[int, str, int, int]]:
-    keys = [(f.activity_num, f.event.type.value, f.occurred_at, f.idem) for f in fresh]
-    sql = ("SELECT e.activity_num, e.type, e.occurred_at, e.idem FROM {values} AS v JOIN events AS e "
-           "ON e.account_id = {p} AND e.activity_num = v.column1 AND e.type = v.column2 "
-           "AND e.occurred_at = v.column3 AND e.idem = v.column4")
-    return {(int(a), str(t), int(o), int(i)) for a, t, o, i in rawsql.select_rows_in(conn, sql, keys, (account,))}
-
-
-def _existing_keys(conn: Connection, account: int, keys: list[int]) -> list[int]:
-    sql = "SELECT key_hash FROM event_keys WHERE account_id = {p} AND key_hash IN ({in})"
-    return [int(r[0]) for r in rawsql.select_in(conn, sql, (account,), keys)]
-
-
-def _resolve(
-    conn: Connection, account: int, items: Iterable[tuple[int, Event]]
-) -> tuple[dict[str, int], dict[str, tuple[str, int]], int]:
-    """Numeric ids of the activities and contacts the events name; unknown ones reject the batch.
-
-    Events naming a contact by address find it, or create it: keyed ``"@" + address``.
-    Returns the activity numbers, the contact references and how many contacts were created.
-    """
-    items = list(items)
-    act_nums = _nums(conn, "activities", account, {ev.activity_id for _, ev in items})
-    contact_refs = {cid: (cid, num) for cid, num in
-                    _nums(conn, "contacts", account, {ev.contact_id for _, ev in items if ev.contact_id}).items()}
-    errors = []
-    for i, ev in items:
-        if ev.activity_id not in act_nums:
-            errors.append(ItemError(i, "activity_id", f"no campaign activity {ev.activity_id}"))
-        if ev.contact_id and ev.contact_id not in contact_refs:
-            errors.append(ItemError(i, "contact_id", f"no contact {ev.contact_id}"))
-    if errors:
-        raise BatchRejected(sorted(errors, key=lambda e: e.index))
-    emails = {ev.email.lower() for _, ev in items if ev.contact_id is None and ev.email}
-    created = 0
-    if emails:
-        before = _count_existing_emails(conn, account, emails)
-        for email, ref in catalog.contact_refs_for_emails(conn, account, emails).items():
-            contact_refs["@" + email] = ref
-        created = len(emails) - before
-    return act_nums, contact_refs, created
-
-
-def _nums(conn: Connection, table: str, account: int, ids: set[str]) -> dict[str, int]:
-    sql = f"SELECT id, num_id FROM {table} WHERE account_id = {{p}} AND id IN ({{in}})"
-    return {r[0]: int(r[1]) for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
-
-
-StateRows = dict[tuple[str, ...], list[tuple[Any, ...]]]  # recipients rows by the columns they set
-
-
-@dataclass(slots=True)
-class _RollUp:
-    """What a batch changes besides the log: recipients' state, counters, links."""
-
-    state_rows: tuple[StateRows, StateRows]
-    deltas: dict[str, dict[str, int]]
-    last_at: dict[str, int]
-    last_sent: dict[str, int]
-    link_hits: dict[tuple[str, str], list[str]]
-
-
-def _replay(
-    account: int, fresh: list[_Fresh], states: dict[tuple[int, int], dict[str, Any]],
-    original: dict[tuple[int, int], dict[str, Any]],
-) -> _RollUp:
-    """Apply the new events, in time order, to their recipients' ``states``: exact counter deltas."""
-    deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    last_at: dict[str, int] = {}
-    last_sent: dict[str, int] = {}
-    link_hits: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for f in fresh:
-        ev = f.event
-        kind = ev.type
-        pair = (f.activity_num, f.contact_num)
-        st = states.get(pair)
-        if st is None:
-            st = states[pair] = _DEFAULTS.copy()
-        d = deltas[ev.activity_id]
-        if ev.verdict is not None:  # a tracked hit: tallied by verdict; the vendor counters only if counted
-            d[f"{kind}s_{ev.verdict}"] += 1
-            if not ev.counted:
-                last_at[ev.activity_id] = max(last_at.get(ev.activity_id, 0), f.occurred_at)
-                continue
-        if kind is _SEND or kind is _OPEN or kind is _BOUNCE:  # the only kinds that move "not opened"
-            was_not_opened = _not_opened(st)
-            _apply(ev, st, d)
-            d["not_opened"] += _not_opened(st) - was_not_opened
-        else:
-            _apply(ev, st, d)
-            if kind is _CLICK and ev.url_id is not None:
-                link_hits[(ev.activity_id, ev.url_id)].append(f.contact_id)
-        t = f.occurred_at
-        if t > last_at.get(ev.activity_id, 0):
-            last_at[ev.activity_id] = t
-        if kind is _SEND and t > last_sent.get(ev.activity_id, 0):
-            last_sent[ev.activity_id] = t
-    return _RollUp(_state_rows(account, states, original), deltas, last_at, last_sent, link_hits)
-
-
-def _save(conn: Connection, account: int, r: _RollUp) -> None:
-    _save_states(conn, *r.state_rows)
-    _save_counters(conn, account, r.deltas, r.last_at)
-    for activity_id, at in r.last_sent.items():
-        _mark_sent(conn, account, activity_id, at)
-    _save_links(conn, account, r.link_hits)
-
-
-# Enum members as module constants: looking them up on the class costs more than the test.
-_SEND, _OPEN, _CLICK, _FORWARD = EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.FORWARD
-_OPTOUT, _ABUSE, _BOUNCE = EventType.OPTOUT, EventType.ABUSE, EventType.BOUNCE
-
-
-def _apply(ev: Event, st: dict[str, Any], d: dict[str, int]) -> None:
-    t, kind = ev.occurred_at, ev.type
-    if kind is _SEND:
-        if st["sent_at"] is None:
-            st["sent_at"] = t
-            d["sends"] += 1
-    elif kind is _OPEN:
-        device = str(ev.device_type) if ev.device_type else "none"
-        d["opens_all"] += 1
-        d["opens_" + device] += 1
-        if st["first_open_at"] is None:
-            st["first_open_at"] = t
-            d["opens"] += 1
-        if st["last_open_at"] is None or t >= st["last_open_at"]:
-            st["last_open_at"] = t
-            st["last_open_device"] = device
-        st["opens"] += 1
-    elif kind is _CLICK:
-        device = str(ev.device_type) if ev.device_type else "none"
-        d["clicks_all"] += 1
-        d["clicks_" + device] += 1
-        if st["clicks"] == 0:
-            d["clicks"] += 1
-        st["clicks"] += 1
-    elif kind is _FORWARD:
-        d["forwards"] += 1
-        st["forwards"] += 1
-    elif kind is _OPTOUT:
-        if st["optout_at"] is None:
-            st["optout_at"] = t
-            d["optouts"] += 1
-    elif kind is _ABUSE:
-        if st["abuse_at"] is None:
-            st["abuse_at"] = t
-            d["abuse"] += 1
-    elif kind is _BOUNCE:
-        # A recipient's bounce is its earliest one, whatever order they arrive in.
-        code = str(ev.bounce_code) if ev.bounce_code else "X"
-        if st["bounced_at"] is None:
-            d["bounces"] += 1
-        elif t < st["bounced_at"]:
-            d["bounces_" + st["bounce_code"].lower()] -= 1
-        else:
-            return
-        st["bounced_at"] = t
-        st["bounce_code"] = code
-        d["bounces_" + code.lower()] += 1
-
-
-def _count_existing_emails(conn: Connection, account: int, emails: set[str]) -> int:
-    sql = "SELECT id FROM contacts WHERE account_id = {p} AND email IN ({in})"
-    return sum(1 for _ in rawsql.select_in(conn, sql, (account,), sorted(emails)))
-
-
-def _load_states(conn: Connection, account: int, fresh: list[_Fresh]) -> dict[tuple[int, int], dict[str, Any]]:
-    by_activity: dict[int, set[int]] = defaultdict(set)
-    for f in fresh:
-        by_activity[f.activity_num].add(f.contact_num)
-    states: dict[tuple[int, int], dict[str, Any]] = {}
-    sql = (
-        f"SELECT contact_num, {', '.join(STATE_FIELDS)} FROM recipients "
-        "WHERE account_id = {p} AND activity_num = {p} AND contact_num IN ({in})"
-    )
-    for activity_num, nums in by_activity.items():
-        for r in rawsql.select_in(conn, sql, (account, activity_num), sorted(nums)):
-            states[(activity_num, r[0])] = dict(zip(STATE_FIELDS, r[1:], strict=True))
-    return states
-
-
-def _state_rows(
-    account: int, states: dict[tuple[int, int], dict[str, Any]], original: dict[tuple[int, int], dict[str, Any]]
-) -> tuple[StateRows, StateRows]:
-    """New state rows and changed ones, binding only the columns that differ from the default
-    (or from before), grouped by those columns so that each group is one ``executemany``."""
-    inserts: StateRows = defaultdict(list)
-    updates: StateRows = defaultdict(list)
-    for (activity_num, contact_num), st in states.items():
-        before = original.get((activity_num, contact_num))
-        if before is None:
-            cols = tuple([k for k, v in st.items() if v != _DEFAULTS[k]])
-            inserts[cols].append((account, activity_num, contact_num, *[st[k] for k in cols]))
-        elif before != st:
-            cols = tuple([k for k, v in st.items() if v != before[k]])
-            updates[cols].append((*[st[k] for k in cols], account, activity_num, contact_num))
-    return inserts, updates
-
-
-def _save_states(conn: Connection, inserts: StateRows, updates: StateRows) -> None:
-    keys = ("account_id", "activity_num", "contact_num")
-    for cols, rows in inserts.items():
-        rawsql.insert_many(conn, "recipients", (*keys, *cols), rows)
-    for cols, rows in updates.items():
-        rawsql.update_many(conn, "recipients", cols, keys, rows)
-
-
-def _save_counters(
-    conn: Connection, account: int, deltas: dict[str, dict[str, int]], last_at: dict[str, int]
-) -> None:
+def _roll_up(conn: Connection, account: int, activity_ids: dict[int, str]) -> None:
+    """Recipients' state, counters, links and sent marks from the staged (accepted) events."""
+    _run(conn, _AGG_SQL, ())
+    state = {r[0]: r[1:] for r in _fetch(conn, _STATE_DELTAS_SQL, (account,))}
+    _run(conn, _UPSERT_SQL, (account,))
     t = now_ms()
-    have = set(
-        conn.execute(
-            select(activity_counters.c.activity_id).where(
-                activity_counters.c.account_id == account,
-                activity_counters.c.activity_id.in_(list(deltas)),
-            )
-        ).scalars()
-    )
-    missing = [a for a in deltas if a not in have]
-    if missing:
-        conn.execute(
-            insert(activity_counters),
-            [{"account_id": account, "activity_id": a, "updated_at": t,
-              **dict.fromkeys(COUNTER_COLUMNS, 0)} for a in missing],
-        )
-    for activity_id, d in deltas.items():
-        values: dict[Any, Any] = {activity_counters.c[k]: activity_counters.c[k] + v for k, v in d.items() if v}
-        values[activity_counters.c.updated_at] = t
-        last = activity_counters.c.last_event_at
-        at = last_at[activity_id]
-        values[last] = case(((last.is_(None)) | (last < at), at), else_=last)
-        conn.execute(
-            update(activity_counters)
-            .where(activity_counters.c.account_id == account, activity_counters.c.activity_id == activity_id)
-            .values(values)
-        )
+    zero = (0,) * len(_STATE_NAMES)
+    rows = []
+    last_sent: dict[str, int] = {}
+    for num, last_at, sent_at, *events in _fetch(conn, _EVENT_SUMS_SQL, ()):
+        activity_id = activity_ids[num]
+        counts = dict(zip(_EVENT_NAMES, events, strict=True))
+        counts.update(zip(_STATE_NAMES, state.get(num, zero), strict=True))
+        rows.append((account, activity_id, *(int(counts[k]) for k in COUNTER_COLUMNS), int(last_at), t))
+        if sent_at is not None:
+            last_sent[activity_id] = int(sent_at)
+    _run_many(conn, _COUNTERS_SQL, rows)
+    for activity_id, at in last_sent.items():
+        _mark_sent(conn, account, activity_id, at)
+    _save_links(conn, account, activity_ids)
+
+
+def _save_links(conn: Connection, account: int, activity_ids: dict[int, str]) -> None:
+    hits = {(activity_ids[num], url): int(c) for num, url, c in _fetch(conn, _LINK_HITS_SQL, ())}
+    if not hits:
+        return
+    new: dict[tuple[str, str], int] = dict.fromkeys(hits, 0)
+    for activity_id, url_id in _fetch(conn, _CLICKERS_SQL, (account, account, account)):
+        new[(activity_id, url_id)] += 1
+    _run_many(conn, _LINK_COUNTERS_SQL, [(account, a, u, c, new[(a, u)]) for (a, u), c in hits.items()])
 
 
 def _mark_sent(conn: Connection, account: int, activity_id: str, at: int) -> None:
@@ -452,19 +436,74 @@ def _mark_sent(conn: Connection, account: int, activity_id: str, at: int) -> Non
     )
 
 
-def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], list[str]]) -> None:
-    for (activity_id, url_id), clickers in hits.items():
-        # The key skips clickers already counted: what goes in is the new unique clicks.
-        new = rawsql.insert_new(conn, "link_clickers", ("account_id", "activity_id", "url_id", "contact_id"),
-                                [(account, activity_id, url_id, c) for c in sorted(set(clickers))])
-        key = (link_counters.c.account_id == account) & (link_counters.c.activity_id == activity_id) & (
-            link_counters.c.url_id == url_id
-        )
-        if conn.execute(select(link_counters.c.url_id).where(key)).first() is None:
-            conn.execute(insert(link_counters).values(
-                account_id=account, activity_id=activity_id, url_id=url_id,
-                clicks_all=len(clickers), unique_clicks=new))
-        else:
-            conn.execute(update(link_counters).where(key).values(
-                clicks_all=link_counters.c.clicks_all + len(clickers),
-                unique_clicks=link_counters.c.unique_clicks + new))
+# -- lookups -----------------------------------------------------------------------------------
+
+def _existing_keys(conn: Connection, account: int, keys: list[int]) -> list[int]:
+    sql = "SELECT key_hash FROM event_keys WHERE account_id = {p} AND key_hash IN ({in})"
+    return [int(r[0]) for r in rawsql.select_in(conn, sql, (account,), keys)]
+
+
+def _nums(conn: Connection, table: str, account: int, ids: set[str]) -> dict[str, int]:
+    sql = f"SELECT id, num_id FROM {table} WHERE account_id = {{p}} AND id IN ({{in}})"
+    return {r[0]: int(r[1]) for r in rawsql.select_in(conn, sql, (account,), sorted(ids))}
+
+
+def _contacts_by_email(
+    conn: Connection, account: int, batch: Sequence[Event], indices: Iterable[int], create: bool
+) -> tuple[dict[str, str], int]:
+    """The contact id of each address that events name instead of a contact id, creating the
+    contacts that do not exist yet (when ``create``); and how many were created."""
+    emails = {(batch[i].email or "").lower() for i in indices if batch[i].contact_id is None}
+    if not emails:
+        return {}, 0
+    sql = "SELECT email, id FROM contacts WHERE account_id = {p} AND email IN ({in})"
+    existing = {str(e): str(i) for e, i in rawsql.select_in(conn, sql, (account,), sorted(emails))}
+    if not create:
+        return existing, 0
+    refs = catalog.contact_refs_for_emails(conn, account, emails - existing.keys())
+    refs.update((e, (i, 0)) for e, i in existing.items())
+    return {email: ref[0] for email, ref in refs.items()}, len(emails) - len(existing)
+
+
+# -- the driver, directly ----------------------------------------------------------------------
+
+_EXPANDED: dict[tuple[str, str], str] = {}
+
+
+def _sql(conn: Connection, sql: str) -> str:
+    key = (sql, conn.dialect.name)
+    found = _EXPANDED.get(key)
+    if found is None:
+        found = _EXPANDED[key] = staging.expand(sql, conn.dialect.name)
+    return found
+
+
+def _run(conn: Connection, sql: str, params: Sequence[Any]) -> int:
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(_sql(conn, sql), params)
+        return int(cur.rowcount)
+    finally:
+        cur.close()
+
+
+def _run_many(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        cur = conn.connection.cursor()
+        try:
+            cur.executemany(_sql(conn, sql), rows)
+        finally:
+            cur.close()
+
+
+def _fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    cur = conn.connection.cursor()
+    try:
+        cur.execute(_sql(conn, sql), params)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def _scalars(conn: Connection, sql: str, params: Sequence[Any]) -> list[int]:
+    return [int(r[0]) for r in _fetch(conn, sql, params)]
