@@ -206,12 +206,15 @@ def bench_http(url: str, port: int) -> float:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers={
                 "Authorization": f"Bearer {s.token}", "Content-Type": "application/x-ndjson"}) as c:
-            for _ in range(200):
+            deadline = time.monotonic() + 180  # start-up (with migrations) is slow on a loaded machine
+            while True:
                 try:
                     c.get("/healthz")
                     break
                 except httpx.TransportError:
-                    time.sleep(0.1)
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("mailtally serve did not start") from None
+                    time.sleep(0.2)
 
             def run() -> None:
                 for body in bodies:
@@ -233,8 +236,16 @@ def line(label: str, rate: float, ref: float | None = None, ref_name: str = "", 
 
 
 def main() -> None:
+    only = sys.argv[1] if len(sys.argv) > 1 else ""  # "sqlite" or "postgres": one database
     n = len(realistic("a", ["c"] * N_CONTACTS, random.Random(1)))
     print(f"{n:,} events for {N_CONTACTS:,} contacts, batches of {BATCH:,}")
+    if only != "postgres":
+        bench_sqlite()
+    if only != "sqlite":
+        bench_postgres()
+
+
+def bench_sqlite() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         with sqlite_db(folder, "floor") as url:
@@ -246,6 +257,9 @@ def main() -> None:
         line("SQLite floor (executemany)", floor)
         line("SQLite writer", writer, floor, "the floor", 0.7)
         line("SQLite HTTP POST /v1/events", http, writer, "the writer", 0.7)
+
+
+def bench_postgres() -> None:
     if not postgres_reachable():
         print(f"PostgreSQL not reachable at {PG_URL} (set MAILTALLY_BENCH_POSTGRES_URL): skipped")
         return

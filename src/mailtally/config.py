@@ -11,6 +11,8 @@ DEFAULT_DATABASE_URL = "sqlite:///mailtally.db"
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # Report queries go here when set (a streaming replica of database_url); writes never do.
+    read_database_url: str | None = None
     secret: str | None = None  # None: one is made and kept in the database
     host: str = "127.0.0.1"
     port: int = 8000
@@ -35,6 +37,7 @@ class Settings:
         env = os.environ
         values: dict[str, object] = {
             "database_url": env.get("MAILTALLY_DATABASE_URL", DEFAULT_DATABASE_URL),
+            "read_database_url": env.get("MAILTALLY_READ_DATABASE_URL") or None,
             "secret": env.get("MAILTALLY_SECRET") or None,
             "host": env.get("MAILTALLY_HOST", "127.0.0.1"),
             "port": int(env.get("MAILTALLY_PORT", "8000")),

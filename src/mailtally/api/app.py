@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     app.state.settings = settings
     app.state.engine = engine
+    # Reports from a replica when one is given; pool_pre_ping, so a replica restart costs one retry.
+    app.state.read_engine = open_engine(settings.read_database_url) if settings.read_database_url else engine
     app.state.secret = secret.encode()
     app.state.tokens = TokenCache(engine)
     app.state.tracker = tracking.Tracker(settings, engine, app.state.secret)

@@ -17,6 +17,11 @@ def engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+def read_engine(request: Request) -> Engine:
+    """Where report queries go: the read replica when MAILTALLY_READ_DATABASE_URL is set."""
+    return request.app.state.read_engine
+
+
 def declared_length(request: Request) -> int:
     """The Content-Length the client announced (0 when absent or not a number)."""
     value = request.headers.get("content-length", "")
@@ -39,5 +44,5 @@ def inline(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
 
 async def read_conn(request: Request) -> AsyncIterator[Connection]:
-    with engine(request).connect() as conn:
+    with read_engine(request).connect() as conn:
         yield conn
