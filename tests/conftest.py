@@ -179,7 +179,9 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def server(db_url: str, engine: Engine) -> Iterator[LiveServer]:
-    settings = Settings(database_url=db_url, secret=TEST_SECRET, port=free_port(), max_batch_events=2000)
+    # No webhook worker here: tests that deliver webhooks run their own (tests/test_webhooks.py).
+    settings = Settings(database_url=db_url, secret=TEST_SECRET, port=free_port(), max_batch_events=2000,
+                        webhook_worker=False)
     with LiveServer(settings) as live:
         yield live
 

@@ -30,6 +30,11 @@ class Settings:
     scanner_networks: str = "default"
     group_commit_ms: float = 2.0
     bounce_domain: str | None = None  # VERP Return-Path domain; default: public_url's host
+    # Outgoing webhooks (webhooks/worker.py): the delivery worker runs inside serve.
+    webhook_worker: bool = True
+    webhook_allow_private: bool = False  # allow loopback and private-network targets (tests, an intranet)
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -44,6 +49,10 @@ class Settings:
             "max_batch_events": int(env.get("MAILTALLY_MAX_BATCH_EVENTS", "10000")),
             "public_url": env.get("MAILTALLY_PUBLIC_URL") or None,
             "raw_message_max_bytes": int(env.get("MAILTALLY_RAW_MESSAGE_MAX_BYTES", str(1024 * 1024))),
+            "webhook_worker": env.get("MAILTALLY_WEBHOOK_WORKER", "1") != "0",
+            "webhook_allow_private": env.get("MAILTALLY_WEBHOOK_ALLOW_PRIVATE", "0") == "1",
+            "webhook_timeout_seconds": float(env.get("MAILTALLY_WEBHOOK_TIMEOUT_SECONDS", "10")),
+            "webhook_poll_seconds": float(env.get("MAILTALLY_WEBHOOK_POLL_SECONDS", "1")),
             "raw_message_retention_days": int(env.get("MAILTALLY_RAW_MESSAGE_RETENTION_DAYS", "90")),
             "tracking_ip": env.get("MAILTALLY_TRACKING_IP", "truncated"),
             "too_soon_seconds": float(env.get("MAILTALLY_TOO_SOON_SECONDS", "10")),

@@ -266,3 +266,49 @@ class IpStorage(StrEnum):
 class OptoutSource(StrEnum):
     ONE_CLICK = "one_click"  # RFC 8058 POST from the mailbox provider
     PAGE = "page"  # the button on the unsubscribe page
+
+class SuppressionReason(StrEnum):
+    """Why an address is on an account's suppression list."""
+
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"  # the soft-bounce threshold was reached
+    BLOCK = "block"  # blocks, when the policy counts them
+    COMPLAINT = "complaint"
+    OPTOUT = "optout"
+    MANUAL = "manual"
+    IMPORT = "import"
+
+
+class BlockPolicy(StrEnum):
+    """What a block (code Z) does to the address: usually the sender's reputation, not the address."""
+
+    IGNORE = "ignore"
+    SOFT = "soft"  # counts towards the soft-bounce threshold
+    HARD = "hard"  # suppresses at once
+
+
+class AlertKind(StrEnum):
+    """The rates an alert rule watches, per activity."""
+
+    BOUNCE_RATE = "bounce_rate"
+    HARD_BOUNCE_RATE = "hard_bounce_rate"
+    COMPLAINT_RATE = "complaint_rate"
+    OPTOUT_RATE = "optout_rate"
+
+
+class WebhookEvent(StrEnum):
+    """What an outgoing webhook subscription can ask for (the payload's ``type``)."""
+
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    OPTOUT = "optout"
+    FORWARD = "forward"
+    SUPPRESSION_ADDED = "suppression.added"
+    SUPPRESSION_REMOVED = "suppression.removed"
+    ALERT_FIRED = "alert.fired"
+
+
+class WebhookDeliveryState(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the retry schedule

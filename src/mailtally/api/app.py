@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse, Response
 
@@ -10,7 +13,7 @@ from ..config import Settings
 from ..store import migrate
 from ..store.accounts import instance_secret
 from ..store.db import open_engine, writing
-from . import bounces, cc_v2, cc_v3, errors, native, sender, tracking, whatcounts, zoho
+from . import alerts, bounces, cc_v2, cc_v3, errors, native, sender, suppressions, tracking, webhooks, whatcounts, zoho
 from .auth import TokenCache
 
 
@@ -22,7 +25,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     with writing(engine) as conn:
         secret = settings.secret or instance_secret(conn)
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.webhook_worker:
+            from ..webhooks.worker import Worker
+
+            worker = Worker(engine, settings)
+            worker.start()
+        yield
+        if worker is not None:
+            worker.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="mailtally",
         version=__version__,
         description="The tally of every email campaign, served through the reporting APIs "
@@ -40,6 +56,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(native.router)
     app.include_router(sender.router)
     app.include_router(bounces.router)
+    app.include_router(suppressions.router)
+    app.include_router(alerts.router)
+    app.include_router(webhooks.router)
     app.include_router(cc_v3.router)
     app.include_router(cc_v2.router)
     app.include_router(zoho.router)

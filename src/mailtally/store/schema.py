@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -336,4 +337,99 @@ forward_addresses = Table(
     Column("contact_num", BigInteger, primary_key=True, autoincrement=False),
     Column("friend_email", String(320), primary_key=True),
     Column("forwarded_at", Ms, nullable=False),
+)
+
+# The suppression list: addresses not to mail, why, since when, until when, and the event
+# that put them there (by the log's key, so a corrected bounce can lift what it caused).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("suppressed_at", Ms, nullable=False),
+    Column("created_at", Ms, nullable=False),
+    Column("expires_at", Ms),
+    Column("activity_num", BigInteger),
+    Column("idem", BigInteger),
+    Column("note", Text),
+    Index("ix_suppressions_reason", "account_id", "reason", "email"),
+    Index("ix_suppressions_cause", "account_id", "activity_num", "idem"),
+    sqlite_with_rowid=False,
+)
+
+# Per-account choices over the defaults (``suppression.policy.Policy``, ``alerts.rules``).
+account_policies = Table(
+    "account_policies",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("suppression", JSON),
+    Column("alerts", JSON),
+    Column("updated_at", Ms, nullable=False),
+)
+
+# Alerts fired: one live row per (activity, kind) until someone re-arms it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("activity_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("rate", Float, nullable=False),  # percent
+    Column("threshold", Float, nullable=False),
+    Column("sends", BigInteger, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("fired_at", Ms, nullable=False),
+    Column("rearmed_at", Ms),
+    Index("ix_alerts_activity", "account_id", "activity_id", "kind"),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # comma-separated WebhookEvent values
+    Column("secret", String(100), nullable=False),  # whsec_<base64>: Standard Webhooks' symmetric key
+    Column("description", String(400), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", Ms, nullable=False),
+)
+
+# Deliveries to make, written in the transaction of the events that cause them.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("subscription_id", String(36), nullable=False),
+    Column("msg_id", String(64), nullable=False),  # webhook-id: the same on every attempt
+    Column("event_type", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Ms, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Ms, nullable=False),
+    Column("locked_until", Ms),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Ms),
+    # The delivery worker serves every account: it looks for due rows across them.
+    Index("ix_webhook_outbox_due", "state", "next_attempt_at"),
+    Index("ix_webhook_outbox_subscription", "account_id", "subscription_id", "id"),
+)
+
+# Every attempt at a delivery: the delivery log.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("outbox_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("attempt", Integer, primary_key=True, autoincrement=False),
+    Column("at", Ms, nullable=False),
+    Column("status", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
 )

@@ -27,9 +27,10 @@ from sqlalchemy import Connection, select, update
 from ..events import Event
 from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
 from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
-from . import catalog, rawsql, staging
+from . import catalog, rawsql, reactions, staging
 from .accounts import allocate
 from .db import now_ms
+from .reactions import Landed
 from .schema import COUNTER_COLUMNS, activities, campaigns
 
 
@@ -273,8 +274,11 @@ _TEXT: dict[Any, str] = {m: m.value for vocab in (EventType, DeviceType, Reason,
 _SHORT_KINDS = frozenset((EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.FORWARD))
 
 
-def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> WriteResult:
-    """Record ``batch`` for ``account``; call inside a write transaction (``store.db.writing(engine)``)."""
+def write_events(conn: Connection, account: int, batch: Sequence[Event], *, react: bool = True) -> WriteResult:
+    """Record ``batch`` for ``account``; call inside a write transaction (``store.db.writing(engine)``).
+
+    ``react=False`` leaves out ``store.reactions`` (suppressions, alerts, webhooks): for benchmarks only.
+    """
     result = WriteResult(received=len(batch), _batch=batch)
     if not batch:
         return result
@@ -325,7 +329,20 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event]) -> Writ
         rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
                            [(account, k) for k in (batch[i].idem() for i in result._indices) if k in keys])
     _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()})
+    if react:
+        reactions.react(conn, account, _landed(conn, result))
     return result
+
+
+def _landed(conn: Connection, result: WriteResult) -> list[Landed]:
+    """The accepted events with their log keys, for ``store.reactions`` (read before it may stage again)."""
+    keys = {int(n): (int(a), int(c), int(i)) for n, a, c, i in
+            _fetch(conn, "SELECT n, activity_num, contact_num, idem FROM mt_stage", ())}
+    out = []
+    for x in result.new_events:
+        a, c, i = keys[x.index]
+        out.append(Landed(x.event, a, x.contact_id, c, i))
+    return out
 
 
 def _append(conn: Connection, account: int, first_id: int) -> int:

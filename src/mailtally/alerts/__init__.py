@@ -1,0 +1,1 @@
+"""Alert rules on an activity's rates: pure code, no I/O."""

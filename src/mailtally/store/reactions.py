@@ -1,0 +1,116 @@
+"""What follows from events as they land, in their transaction: one call from the writer.
+
+- the suppression policy (``suppression.policy``) puts addresses on the list;
+- a send to a suppressed address is recorded as a bounce, reason ``suppressed``, code S;
+- alert rules (``alerts.rules``) are evaluated on the activities the batch touched;
+- outgoing webhook deliveries are written to the outbox.
+
+Every source goes through ``write_events``, so every source gets all of this.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from sqlalchemy import Connection
+
+from ..events import Event
+from ..suppression.policy import DAY_MS, RESETS, Fact, Policy, counts_as_soft, decide
+from ..vocab import BounceCode, EventType, Reason, SuppressionReason
+from . import rawsql, suppressions
+from .suppressions import Entry
+
+
+class Landed(NamedTuple):
+    """An event the log did not hold before, with its references resolved."""
+
+    event: Event
+    activity_num: int
+    contact_id: str
+    contact_num: int
+    idem: int
+
+
+def react(conn: Connection, account: int, landed: Sequence[Landed]) -> None:
+    if not landed:
+        return
+    policy = suppressions.policy_for(conn, account)
+    added = suppress(conn, account, policy, landed)
+    _suppressed_sends(conn, account, landed)
+    from . import alerts, outbox
+
+    fired = alerts.evaluate(conn, account, landed)
+    outbox.enqueue(conn, account, landed, added, fired)
+
+
+def _fact(ev: Event) -> Fact:
+    return Fact(ev.type, ev.occurred_at, BounceCode(ev.bounce_code) if ev.bounce_code else None,
+                Reason(ev.reason) if ev.reason else None)
+
+
+def suppress(conn: Connection, account: int, policy: Policy, landed: Sequence[Landed]) -> list[Entry]:
+    """Apply the policy to the landed events; returns the entries added or changed."""
+    kinds = (EventType.BOUNCE, EventType.ABUSE, EventType.OPTOUT)
+    candidates = [(x, _fact(x.event)) for x in landed if x.event.type in kinds]
+    if not candidates:
+        return []
+    soft = [(x, f) for x, f in candidates if counts_as_soft(policy, f)]
+    history = _history(conn, account, policy, soft) if soft else {}
+    verdicts = []
+    for x, f in candidates:
+        verdict = decide(policy, f, history.get(x.contact_num, ()))
+        if verdict is not None:
+            verdicts.append((x, verdict))
+    if not verdicts:
+        return []
+    emails = suppressions.emails_of(conn, account, [x.contact_num for x, _ in verdicts])
+    verdicts.sort(key=lambda xv: xv[0].event.occurred_at)
+    entries = [Entry(emails[x.contact_num], v.reason, x.event.occurred_at, v.expires_at, x.activity_num, x.idem)
+               for x, v in verdicts if x.contact_num in emails]
+    return suppressions.add(conn, account, entries)
+
+
+def _history(conn: Connection, account: int, policy: Policy,
+             soft: list[tuple[Landed, Fact]]) -> dict[int, list[Fact]]:
+    """Each soft-bouncing contact's bounces and resets in the window (the log holds this batch already)."""
+    since = min(f.occurred_at for _, f in soft) - policy.soft_window_days * DAY_MS
+    until = max(f.occurred_at for _, f in soft)
+    types = ",".join(f"'{t.value}'" for t in (EventType.BOUNCE, *sorted(RESETS)))
+    sql = ("SELECT contact_num, type, occurred_at, bounce_code, reason FROM events WHERE account_id = {p} "
+           f"AND occurred_at > {{p}} AND occurred_at <= {{p}} AND type IN ({types}) AND contact_num IN ({{in}})")
+    out: dict[int, list[Fact]] = defaultdict(list)
+    nums = sorted({x.contact_num for x, _ in soft})
+    for num, kind, at, code, reason in rawsql.select_in(conn, sql, (account, since, until), nums):
+        out[int(num)].append(Fact(EventType(kind), int(at), BounceCode(code) if code else None,
+                                  Reason(reason) if reason else None))
+    return out
+
+
+def _suppressed_sends(conn: Connection, account: int, landed: Sequence[Landed]) -> None:
+    """Sends to suppressed addresses are kept, and reported as bounces: reason suppressed, code S."""
+    sends = [x for x in landed if x.event.type is EventType.SEND]
+    if not sends or not suppressions.any_for(conn, account):
+        return
+    held = suppressions.suppressed_contacts(conn, account, [x.contact_num for x in sends])
+    if not held:
+        return
+    bounces = []
+    for x in sends:
+        entry = held.get(x.contact_num)
+        t = x.event.occurred_at
+        if entry is None or entry[0] > t or (entry[1] is not None and entry[1] <= t):
+            continue
+        bounces.append(Event(
+            EventType.BOUNCE, x.event.activity_id, t, x.contact_id, reason=Reason.SUPPRESSED,
+            bounce_code=BounceCode.SUSPENDED, hard=True, diagnostic="address is on the suppression list",
+            idempotency_key=f"suppressed:{x.activity_num}:{x.idem}",
+        ))
+    if bounces:
+        from .writer import write_events
+
+        write_events(conn, account, bounces)
+
+
+__all__ = ["Landed", "SuppressionReason", "react", "suppress"]

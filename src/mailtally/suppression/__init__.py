@@ -1,0 +1,1 @@
+"""What the product decides about addresses that bounced: pure code, no I/O."""

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signing (Standard Webhooks), target checks, and the delivery worker."""
