@@ -29,6 +29,10 @@ tracking_app = typer.Typer(help="Tracking: the keys that sign tracking links.", 
 app.add_typer(messages_app, name="messages")
 app.add_typer(tracking_app, name="tracking")
 
+
+suppressions_app = typer.Typer(help="The suppression list and its policy.", no_args_is_help=True)
+app.add_typer(suppressions_app, name="suppressions")
+
 DatabaseOpt = Annotated[
     str | None,
     typer.Option("--database", "-d", help="Database URL (default: $MAILTALLY_DATABASE_URL or sqlite:///mailtally.db)."),
@@ -302,6 +306,48 @@ def tracking_retire(kid: Annotated[int, typer.Argument(help="Key id (see `mailta
     if not done:
         raise _fail(f"no key {kid}")
     typer.echo(f"key {kid} retired")
+
+
+AccountOpt = Annotated[str, typer.Option("--account", help="Account name.")]
+
+
+@bounces_app.command("reclassify")
+def bounces_reclassify(account: AccountOpt, database: DatabaseOpt = None,
+                       dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, change nothing.")] = False,
+                       ) -> None:
+    """Re-read every stored bounce message with today's engine and correct what it reads differently."""
+    from .commands.suppressions import reclassify
+
+    raise typer.Exit(reclassify(_engine(database), account, dry_run))
+
+
+@suppressions_app.command("import")
+def suppressions_import(path: Annotated[str, typer.Argument(help="CSV file (email,reason,...), or - for stdin.")],
+                        account: AccountOpt, database: DatabaseOpt = None) -> None:
+    """Add entries from CSV; a bad line stops the import, naming it, with nothing imported."""
+    from .commands.suppressions import import_csv
+
+    raise typer.Exit(import_csv(_engine(database), account, path))
+
+
+@suppressions_app.command("export")
+def suppressions_export(account: AccountOpt, database: DatabaseOpt = None,
+                        output: Annotated[str, typer.Option("--output", "-o", help="File, or - for stdout.")] = "-",
+                        ) -> None:
+    """Write the live list as CSV."""
+    from .commands.suppressions import export_csv
+
+    raise typer.Exit(export_csv(_engine(database), account, output))
+
+
+@suppressions_app.command("policy")
+def suppressions_policy(account: AccountOpt,
+                        changes: Annotated[list[str] | None, typer.Argument(help="field=value, e.g. soft_count=5")]
+                        = None, database: DatabaseOpt = None) -> None:
+    """Show the account's suppression policy, or change fields of it."""
+    from .commands.suppressions import policy
+
+    raise typer.Exit(policy(_engine(database), account, changes or []))
 
 
 def main() -> None:

@@ -8,18 +8,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import AwareDatetime, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ..bounces import parse
 from ..ingest.bounce_messages import Ingested, ingest_message
-from ..store import matching, raw_messages
+from ..store import corrections, matching, raw_messages
 from ..store.db import writing
 from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
+from ..vocab import Reason
 from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
-from .native import MAX_ID, Campaigns, Conn, Ingest, _activity, _contact
+from .native import MAX_ID, Campaigns, Conn, Ingest, Input, _activity, _contact
 
 router = APIRouter(prefix="/v1", tags=["bounces"])
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -157,3 +159,76 @@ def raw_message(who: Campaigns, conn: Conn, message_id: Annotated[int, Path(ge=1
     headers = {"X-Mailtally-Truncated": "true"} if row.truncated else {}
     return Response(raw_messages.body(conn, who.account_id, message_id) or b"", media_type="message/rfc822",
                     headers=headers)
+
+
+class ReclassifyIn(Input):
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=10_000)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    reason: Reason | None = Field(None, description="only bounces logged with this reason")
+    all: bool = False
+    dry_run: bool = False
+
+
+RECLASSIFY_BATCH = 100
+MAX_LISTED = 1000
+
+
+@router.post("/bounces/reclassify")
+async def reclassify(who: Ingest, body: ReclassifyIn, request: Request) -> Response:
+    """Re-read stored messages with today's engine; correct events, counters and suppressions.
+
+    Give ``ids``, a time range (``since``/``until``, when received), ``reason``, or ``all``.
+    ``dry_run`` shows the differences and changes nothing. One transaction per 100 messages.
+    """
+    if not (body.ids or body.since or body.until or body.reason or body.all):
+        raise ApiError(400, "no_filter", "name the messages: ids, since/until, reason, or all: true")
+    since = int(body.since.timestamp() * 1000) if body.since else None
+    until = int(body.until.timestamp() * 1000) if body.until else None
+
+    def work() -> dict[str, Any]:
+        eng = engine(request)
+        messages, changed = 0, 0
+        listed: list[dict[str, Any]] = []
+        wanted = sorted(set(body.ids)) if body.ids else None
+        after = 0
+        while True:
+            with (eng.connect() if body.dry_run else writing(eng)) as conn:
+                if wanted is not None:
+                    batch = wanted[:RECLASSIFY_BATCH]
+                    wanted = wanted[RECLASSIFY_BATCH:]
+                else:
+                    batch = raw_messages.ids(conn, who.account_id, since=since, until=until, after_id=after,
+                                             limit=RECLASSIFY_BATCH)
+                if not batch:
+                    break
+                after = batch[-1]
+                done = corrections.reclassify(conn, who.account_id, batch, dry_run=body.dry_run,
+                                              only_reason=body.reason.value if body.reason else None)
+            messages += done.messages
+            changed += len(done.corrections)
+            listed += [c.to_dict() for c in done.corrections][:MAX_LISTED - len(listed)]
+        return {"dry_run": body.dry_run, "messages": messages, "differences": changed, "changes": listed}
+
+    return json_response(await run_in_threadpool(work))
+
+
+class OverrideIn(Input):
+    reason: Reason
+    email: str | None = Field(None, max_length=320, description="one recipient of the message; all when absent")
+
+
+@router.post("/bounces/{message_id}/override")
+def override(who: Ingest, request: Request, body: OverrideIn,
+             message_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """A person's verdict on a stored message's bounce: the event is corrected, the counters
+    follow, and a suppression it caused is lifted unless the new reason suppresses too."""
+    if body.reason not in corrections.BOUNCE_REASONS:
+        raise ApiError(400, "bad_reason", f"{body.reason.value} is not a bounce reason")
+    with writing(engine(request)) as conn:
+        _stored(conn, who, message_id)
+        done = corrections.override(conn, who.account_id, message_id, body.reason, body.email)
+    if not done:
+        whom = f" for {body.email}" if body.email else ""
+        raise ApiError(404, "not_found", f"this message produced no bounce{whom}")
+    return json_response({"changes": [c.to_dict() for c in done]})

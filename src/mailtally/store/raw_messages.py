@@ -173,3 +173,14 @@ def prune(conn: Connection, retention_days: int, now: int | None = None, account
                      .values(raw_message_id=None))
         conn.execute(delete(raw_messages).where(raw_messages.c.account_id == acc, raw_messages.c.id == mid))
     return len(gone)
+
+
+def ids(conn: Connection, account: int, *, since: int | None = None, until: int | None = None,
+        after_id: int = 0, limit: int = 100) -> list[int]:
+    """Stored message ids in order from ``after_id`` (keyset), received in [since, until)."""
+    q = select(raw_messages.c.id).where(raw_messages.c.account_id == account, raw_messages.c.id > after_id)
+    if since is not None:
+        q = q.where(raw_messages.c.received_at >= since)
+    if until is not None:
+        q = q.where(raw_messages.c.received_at < until)
+    return [int(i) for i in conn.execute(q.order_by(raw_messages.c.id).limit(limit)).scalars()]

@@ -19,6 +19,9 @@ from . import rawsql
 from .db import now_ms
 from .schema import account_policies, contacts, suppressions
 
+# Values per IN list: SQLite since 3.32 takes 32,766 variables; fewer statements, less overhead.
+BIG_CHUNK = 10_000
+
 # Reasons an automatic suppression may replace: the weaker, temporary ones.
 WEAK = frozenset({SuppressionReason.SOFT_BOUNCE.value, SuppressionReason.BLOCK.value})
 
@@ -148,7 +151,7 @@ def check(conn: Connection, account: int, emails: Iterable[str]) -> list[tuple[s
         return out
     sql = ("SELECT email, reason, suppressed_at, expires_at FROM suppressions WHERE account_id = {p} "
            "AND (expires_at IS NULL OR expires_at > {p}) AND email IN ({in})")
-    for r in rawsql.select_in(conn, sql, (account, t), wanted, chunk=30_000):
+    for r in rawsql.select_in(conn, sql, (account, t), wanted, chunk=BIG_CHUNK):
         out.append((r[0], r[1], int(r[2]), r[3]))
     return out
 
@@ -162,7 +165,8 @@ def suppressed_contacts(
     sql = ("SELECT c.num_id, s.suppressed_at, s.expires_at FROM suppressions s JOIN contacts c "
            "ON c.account_id = s.account_id AND c.email = s.email "
            "WHERE s.account_id = {p} AND c.num_id IN ({in})")
-    return {int(r[0]): (int(r[1]), r[2]) for r in rawsql.select_in(conn, sql, (account,), sorted(set(contact_nums)))}
+    nums = sorted(set(contact_nums))
+    return {int(r[0]): (int(r[1]), r[2]) for r in rawsql.select_in(conn, sql, (account,), nums, chunk=BIG_CHUNK)}
 
 
 def any_for(conn: Connection, account: int) -> bool:
