@@ -22,6 +22,9 @@ from ..vocab import BounceCode, EventType, Reason, SuppressionReason
 from . import rawsql, suppressions
 from .suppressions import Entry
 
+_SUPPRESSING = frozenset({EventType.BOUNCE, EventType.ABUSE, EventType.OPTOUT})
+_ACTING = _SUPPRESSING | {EventType.SEND, EventType.FORWARD}
+
 
 class Landed(NamedTuple):
     """An event the log did not hold before, with its references resolved."""
@@ -34,15 +37,18 @@ class Landed(NamedTuple):
 
 
 def react(conn: Connection, account: int, landed: Sequence[Landed]) -> None:
-    if not landed:
+    # Opens and clicks (most hits) need none of this: no query at all for them.
+    acting = [x for x in landed if x.event.type in _ACTING]
+    if not acting:
         return
-    policy = suppressions.policy_for(conn, account)
-    added = suppress(conn, account, policy, landed)
-    _suppressed_sends(conn, account, landed)
+    added = suppress(conn, account, suppressions.policy_for(conn, account), acting) \
+        if any(x.event.type in _SUPPRESSING for x in acting) else []
+    _suppressed_sends(conn, account, acting)
     from . import alerts, outbox
 
-    fired = alerts.evaluate(conn, account, landed)
-    outbox.enqueue(conn, account, landed, added, fired)
+    fired = alerts.evaluate(conn, account, acting)
+    if added or fired or any(x.event.type in outbox.EVENT_NAMES for x in acting):
+        outbox.enqueue(conn, account, acting, added, fired)
 
 
 def _fact(ev: Event) -> Fact:
