@@ -340,7 +340,7 @@ def _landed(conn: Connection, result: WriteResult) -> list[Landed]:
             _fetch(conn, "SELECT n, activity_num, contact_num, idem FROM mt_stage", ())}
     out = []
     for x in result.new_events:
-        a, c, i = keys[x.index]
+        a, c, i = keys[x[0]]  # x.index: its place in the batch (the name clashes with tuple.index)
         out.append(Landed(x.event, a, x.contact_id, c, i))
     return out
 
