@@ -153,3 +153,22 @@ def test_deliveries_and_deferrals_are_history_not_counts(http: httpx.Client, acc
     again = post_events(http, account.headers, [
         {"type": "delivery", **who, "occurred_at": "2024-01-01T00:30:00Z", "remote_mta": "mx.example.com"}])
     assert again["duplicates"] == 1
+
+
+def test_bounce_given_as_the_smtp_reply(http: httpx.Client, account: Account) -> None:
+    _, activity = campaign_with_activity(http, account.headers)
+    base = {"type": "bounce", "activity_id": activity, "occurred_at": "2024-05-01T12:01:00Z"}
+    r = http.post("/v1/events", headers=account.headers, json=[
+        {"type": "send", "activity_id": activity, "email": "gone@example.org", "occurred_at": "2024-05-01T12:00:00Z"},
+        {**base, "email": "gone@example.org",
+         "smtp_reply": "550 5.1.1 <gone@example.org>: Recipient address rejected: User unknown"},
+    ])
+    assert r.status_code == 200, r.text
+    counts = http.get(f"/v1/activities/{activity}/stats", headers=account.headers).json()["counts"]
+    assert counts["bounces_b"] == 1
+    bad = http.post("/v1/events", headers=account.headers, json=[
+        {**base, "email": "fine@example.org", "smtp_reply": "250 2.0.0 Ok"},
+        {"type": "open", "activity_id": activity, "email": "fine@example.org", "occurred_at": 1, "smtp_reply": "x"},
+    ])
+    assert bad.status_code == 400
+    assert [(d["index"], d["field"]) for d in bad.json()["error"]["details"]] == [(0, "smtp_reply"), (1, "smtp_reply")]

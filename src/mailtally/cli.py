@@ -348,6 +348,26 @@ def suppressions_policy(account: AccountOpt,
     from .commands.suppressions import policy
 
     raise typer.Exit(policy(_engine(database), account, changes or []))
+@bounces_app.command("classify")
+def bounces_classify(
+    reply: Annotated[str, typer.Argument(help='The SMTP reply, e.g. "550 5.1.1 <a@b>: Recipient address rejected".')],
+    jsonl: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """The bounce reason (and code) of an SMTP reply seen at send time or in a log."""
+    import json
+
+    from .bounces.replies import classify_reply
+    from .vocab import bounce_code_for
+
+    parts, found = classify_reply(reply)
+    code = bounce_code_for(found)
+    out = {"reason": found.value, "bounce_code": code.value if code else None, "reply_code": parts.reply_code,
+           "status": parts.status, "command": parts.command, "diagnostic": parts.diagnostic}
+    if jsonl:
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(f"{found.value}\t{code.value if code else '-'}\t{parts.reply_code or '-'}\t{parts.status or '-'}")
+    raise typer.Exit(0 if code else 1)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from ..bounces.replies import reply_reason, split_reply
 from ..events import Event
 from ..store.writer import ItemError
 from ..timefmt import MAX_MS, BadTime, parse_time
@@ -22,10 +23,11 @@ CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 FIELDS = frozenset({
     "type", "activity_id", "contact_id", "email", "occurred_at", "device_type", "url_id", "reason",
     "bounce_code", "status", "reply_code", "diagnostic", "remote_mta", "optout_source",
-    "optout_reason", "idempotency_key",
+    "optout_reason", "idempotency_key", "smtp_reply",
 })
 TEXT_LIMITS = {"diagnostic": 4000, "optout_reason": 1000, "remote_mta": 255, "optout_source": 64,
-               "status": 16, "reply_code": 8, "url_id": 64, "idempotency_key": 64}
+               "status": 16, "reply_code": 8, "url_id": 64, "idempotency_key": 64,
+               "smtp_reply": 4000}
 
 
 class BadBody(ValueError):
@@ -95,7 +97,7 @@ def _plain_event(item: Any) -> Event | None:
             return None
     etype = _TYPES.get(item.get("type"))  # type: ignore[arg-type]
     activity_id, contact_id, t = item.get("activity_id"), item.get("contact_id"), item.get("occurred_at")
-    if (etype is None or etype is _BOUNCE or item.get("email") is not None
+    if (etype is None or etype is _BOUNCE or item.get("email") is not None or "smtp_reply" in item
             or activity_id.__class__ is not str or not CANONICAL_UUID.fullmatch(activity_id)
             or contact_id.__class__ is not str or not CANONICAL_UUID.fullmatch(contact_id)
             or t.__class__ is not int or not 0 <= t < MAX_MS):
@@ -167,7 +169,13 @@ def checked_event(item: Any, i: int, errors: list[ItemError]) -> Event | None:
 
     reason = code = None
     if etype is EventType.BOUNCE:
-        reason, code = _bounce_kind(item, bad)
+        item = _with_reply(item)
+        if item.get("smtp_reply") is not None and item.get("reason") == Reason.DELIVERED.value:
+            bad("smtp_reply", "is a 2xx reply: the message was accepted, not bounced")
+        else:
+            reason, code = _bounce_kind(item, bad)
+    elif item.get("smtp_reply") is not None:
+        bad("smtp_reply", "only a bounce carries an SMTP reply")
     if len(errors) > start or etype is None or activity_id is None:
         return None
     if etype in (EventType.OPEN, EventType.CLICK) and device is None:
@@ -195,6 +203,23 @@ def _uuid(value: Any, field: str, bad: Any, required: bool) -> str | None:
     except ValueError:
         bad(field, "is not a UUID")
         return None
+
+
+def _with_reply(item: dict[str, Any]) -> dict[str, Any]:
+    """A bounce given as the SMTP reply the sender saw: its parts fill status, reply_code and
+    diagnostic where not given, and the reason is classified from them (``bounces.classify``)."""
+    text = item.get("smtp_reply")
+    if not isinstance(text, str) or "\x00" in text or len(text) > TEXT_LIMITS["smtp_reply"]:
+        return item
+    reply = split_reply(text)
+    out = dict(item)
+    for field, value in (("status", reply.status), ("reply_code", reply.reply_code),
+                         ("diagnostic", reply.diagnostic[:TEXT_LIMITS["diagnostic"]])):
+        if out.get(field) is None and value:
+            out[field] = value
+    if out.get("reason") is None and out.get("bounce_code") is None:
+        out["reason"] = reply_reason(reply).value
+    return out
 
 
 def _bounce_kind(item: dict[str, Any], bad: Any) -> tuple[Reason | None, BounceCode | None]:
