@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import Engine
 
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .servers.config import SourcesConfig
 
 app = typer.Typer(
     help="mailtally: the tally of every email campaign — sends, opens, clicks, bounces and why.",
@@ -67,13 +71,26 @@ def serve(
     with_demo: Annotated[
         bool, typer.Option("--demo", help="Create the demo account first and print its token.")
     ] = False,
+    config: Annotated[
+        str | None, typer.Option("--config", help="TOML file declaring the SMTP listener, mailboxes and log files "
+                                 "to run beside the API (docs/sources.md).")
+    ] = None,
+    smtp: Annotated[
+        str | None, typer.Option("--smtp", help="Also run the SMTP bounce receiver on HOST:PORT.")
+    ] = None,
 ) -> None:
-    """Serve every API (native /v1, Constant Contact v3 and v2, Zoho, WhatCounts)."""
+    """Serve every API (native /v1, Constant Contact v3 and v2, Zoho, WhatCounts), and the bounce sources."""
     import os
 
     import uvicorn
 
-    settings = _settings(database, host=host, port=port)
+    from .commands.sources import open_sources
+
+    sources_config = _sources_config(config, smtp)
+    if sources_config.database_url and database is None:
+        database = sources_config.database_url
+    settings = _settings(database, host=host or sources_config.api_host, port=port or sources_config.api_port)
+    host, port = host or sources_config.api_host, port or sources_config.api_port
     engine = _engine(settings.database_url)  # migrate once before workers start
     os.environ["MAILTALLY_DATABASE_URL"] = settings.database_url
     if port is not None:
@@ -103,11 +120,55 @@ def serve(
         typer.secho(f"Warning: MAILTALLY_PUBLIC_URL is not set: tracking links (pixel, clicks, unsubscribe) "
                     f"will point at {base}, which recipients cannot reach. Set it to the public address.",
                     fg=typer.colors.YELLOW, err=True)
-    typer.echo(f"mailtally serving {settings.database_url} on {base}  (Ctrl+C stops)")
-    uvicorn.run(
-        "mailtally.api.app:create_app", factory=True, host=settings.host, port=settings.port,
-        workers=workers, log_level="warning", access_log=False,
-    )
+    with open_sources(engine, settings, sources_config) as running:
+        for line in running.describe():
+            typer.echo(line)
+        typer.echo(f"mailtally serving {settings.database_url} on {base}  (Ctrl+C stops)")
+        uvicorn.run(
+            "mailtally.api.app:create_app", factory=True, host=settings.host, port=settings.port,
+            workers=workers, log_level="warning", access_log=False,
+        )
+
+
+def _sources_config(path: str | None, smtp: str | None) -> SourcesConfig:
+    from .servers.config import ConfigError, SourcesConfig, host_port, load
+    from .servers.smtp import SmtpOptions
+
+    try:
+        cfg = load(path) if path else SourcesConfig()
+        if smtp:
+            h, p = host_port(smtp, 2525, "--smtp")
+            cfg = replace(cfg, smtp=replace(cfg.smtp or SmtpOptions(), host=h, port=p))
+    except ConfigError as e:
+        raise _fail(str(e), 2) from None
+    return cfg
+
+
+@app.command("smtp")
+def smtp_command(
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT to accept bounces on (default 127.0.0.1:2525).")
+    ] = None,
+    config: Annotated[str | None, typer.Option("--config", help="TOML config; its [smtp] table is used.")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Run the SMTP bounce receiver alone (VERP bounces and feedback-loop mail; never a relay)."""
+    from .commands.sources import run_forever
+    from .servers.config import SourcesConfig
+
+    cfg = _sources_config(config, listen or (None if config else "127.0.0.1:2525"))
+    cfg = SourcesConfig(database_url=cfg.database_url, bounce_domains=cfg.bounce_domains, smtp=cfg.smtp,
+                        feedback=cfg.feedback)
+    settings = _settings(database or cfg.database_url)
+    raise typer.Exit(run_forever(_engine(settings.database_url), settings, cfg))
+
+
+@app.command("sources")
+def sources_command(database: DatabaseOpt = None) -> None:
+    """Each bounce source's last success, last error and backlog."""
+    from .commands.sources import show
+
+    raise typer.Exit(show(_engine(database)))
 
 
 @db_app.command("upgrade")

@@ -36,6 +36,8 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
+    # Domains of our VERP return paths (bounces+mt…@domain): the SMTP receiver accepts mail for these only.
+    bounce_domains: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             "scanner_networks": env.get("MAILTALLY_SCANNER_NETWORKS", "default"),
             "group_commit_ms": float(env.get("MAILTALLY_GROUP_COMMIT_MS", "2")),
             "bounce_domain": env.get("MAILTALLY_BOUNCE_DOMAIN") or None,
+            "bounce_domains": tuple(d.strip() for d in env.get("MAILTALLY_BOUNCE_DOMAINS", "").split(",") if d.strip()),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -433,3 +433,31 @@ webhook_attempts = Table(
     Column("error", Text),
     Column("duration_ms", Integer, nullable=False),
 )
+
+# Bounce sources (SMTP listener, mailboxes, log files) of this instance, by the name the config
+# gives them: what `mailtally sources` shows, and where each resumes after a restart. Not per
+# account: one listener or log file serves every account.
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("last_success_at", Ms),
+    Column("last_error_at", Ms),
+    Column("last_error", Text),
+    Column("handled", BigInteger, nullable=False, server_default=text("0")),
+    Column("backlog", BigInteger, nullable=False, server_default=text("0")),
+    Column("checkpoint", Text),  # JSON: IMAP UIDVALIDITY and last UID, a log file's identity and offset, ...
+    Column("updated_at", Ms, nullable=False),
+)
+
+# Postfix queue ids whose message carried one of our tokens (in its Message-ID or VERP sender),
+# so that a bounce logged after a restart still finds its send.
+log_queue_refs = Table(
+    "log_queue_refs",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("queue_id", String(32), primary_key=True),
+    Column("ref", String(128), nullable=False),
+    Column("seen_at", Ms, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Protocol servers and pollers for bounce sources: thin adapters around `mailtally.ingest`."""
