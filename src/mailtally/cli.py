@@ -32,6 +32,10 @@ messages_app = typer.Typer(help="The sender's toolkit: each recipient's message.
 tracking_app = typer.Typer(help="Tracking: the keys that sign tracking links.", no_args_is_help=True)
 app.add_typer(messages_app, name="messages")
 app.add_typer(tracking_app, name="tracking")
+logs_app = typer.Typer(help="Read MTA logs (Postfix, Exim).", no_args_is_help=True)
+mailbox_app = typer.Typer(help="Read bounce mailboxes (IMAP, Maildir, mbox).", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+app.add_typer(mailbox_app, name="mailbox")
 
 
 suppressions_app = typer.Typer(help="The suppression list and its policy.", no_args_is_help=True)
@@ -429,6 +433,23 @@ def bounces_classify(
     else:
         typer.echo(f"{found.value}\t{code.value if code else '-'}\t{parts.reply_code or '-'}\t{parts.status or '-'}")
     raise typer.Exit(0 if code else 1)
+
+
+@logs_app.command("ingest")
+def logs_ingest(
+    path: Annotated[str, typer.Argument(help="The log file, or - for standard input.")],
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    follow: Annotated[bool, typer.Option("--follow", help="Keep reading as it grows; survives rotation.")] = False,
+    log_format: Annotated[str, typer.Option("--format", help="postfix, exim or auto.")] = "auto",
+    name: Annotated[
+        str | None, typer.Option("--name", help="The source's name (its checkpoint's key).")
+    ] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Bounces (and deferrals) from Postfix or Exim log lines; resumes where it stopped, counts nothing twice."""
+    from .commands.logs_ingest import run
+
+    raise typer.Exit(run(_engine(database), _settings(database), path, account, follow, log_format, name))
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def postfix_base() -> Iterator[Path]:
 
 
 def test_postfix_bounce_of_an_unknown_user_becomes_a_b_bounce(
-    http: httpx.Client, engine: Engine, account: Account, postfix_base: Path
+    http: httpx.Client, engine: Engine, account: Account, postfix_base: Path, db_url: str
 ) -> None:
     activity, verp = verp_send(http, engine, account, "nosuchuser@local.test")
     with receiver(engine) as rx, postfix(postfix_base, DOMAIN, rx.options.port) as pf:
@@ -77,6 +77,22 @@ def test_postfix_bounce_of_an_unknown_user_becomes_a_b_bounce(
     # The raw bytes as Postfix sent them.
     raw = http.get(listed[0]["raw"], headers=account.headers).content
     assert b"nosuchuser" in raw and b"message/delivery-status" in raw
+
+    # Postfix's own log of the same delivery, fed to `logs ingest`, gives the same verdict on the same send.
+    env = {**os.environ, "MAILTALLY_DATABASE_URL": db_url, "MAILTALLY_SECRET": TEST_SECRET}
+    p = subprocess.run([sys.executable, "-m", "mailtally", "logs", "ingest", str(pf.maillog), "--account",
+                        account.name], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "1 bounces" in p.stdout and "1 events recorded" in p.stdout
+    from sqlalchemy import select
+
+    from mailtally.store.schema import events
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(events.c.reason, events.c.bounce_code, events.c.diagnostic)
+                            .where(events.c.account_id == account.id, events.c.type == "bounce")).all()
+    assert len(rows) == 2 and {(r.reason, r.bounce_code) for r in rows} == {("userunknown", "B")}
+    assert stats(http, account, activity)["bounces"] == 1  # a recipient's bounce counts once
 
 
 def test_refuses_to_relay_and_unknown_tokens(engine: Engine) -> None:
