@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (real log lines are long)
 """`mailtally logs ingest`: Postfix and Exim lines, matching through the queue id, follow and rotation."""
 
 from __future__ import annotations

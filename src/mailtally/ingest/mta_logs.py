@@ -22,7 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from ..bounces.classify import classify, split_reply
+from ..bounces.replies import Reply, reply_reason, split_reply
 from ..events import Event
 from ..store import matching
 from ..store import sources as source_state
@@ -277,8 +277,8 @@ def record(conn: Connection, account: int, secret: bytes, source: str, records: 
             counts.bounces += 1
             reply = split_reply(rec.text)
             status = rec.status or reply.status
-            reason = Reason.EXPIRED if rec.expired else classify(
-                status, reply.reply_code, reply.diagnostic, reply.command, rec.recipient, _host(rec.relay))
+            reason = Reason.EXPIRED if rec.expired else reply_reason(
+                Reply(reply.reply_code, status, reply.diagnostic, reply.command), rec.recipient, _host(rec.relay))
             if reason is Reason.DELIVERED:
                 reason = Reason.UNDEFINED
             code = bounce_code_for(reason)
