@@ -452,6 +452,32 @@ def logs_ingest(
     raise typer.Exit(run(_engine(database), _settings(database), path, account, follow, log_format, name))
 
 
+@mailbox_app.command("watch")
+def mailbox_watch(
+    url: Annotated[str, typer.Argument(help="imaps://USER[:PASS]@HOST[:PORT]/FOLDER, imap://…, maildir:///PATH "
+                                        "or mbox:///PATH.")],
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    once: Annotated[bool, typer.Option("--once", help="Read what is there now, then stop.")] = False,
+    move_to: Annotated[str, typer.Option("--move-to", help="Folder for messages with bounces.")] = "Bounces",
+    other_to: Annotated[
+        str | None, typer.Option("--other-to", help="Folder for messages that are not bounces (default: leave them).")
+    ] = None,
+    delete_handled: Annotated[
+        bool, typer.Option("--delete-handled", help="Delete messages with bounces instead of moving them.")
+    ] = False,
+    password_env: Annotated[
+        str, typer.Option("--password-env", help="Environment variable holding the IMAP password.")
+    ] = "MAILTALLY_MAILBOX_PASSWORD",
+    name: Annotated[str | None, typer.Option("--name", help="The source's name (its checkpoint's key).")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Record the bounces in a mailbox; move only what was recorded, leave everything else as it was."""
+    from .commands.mailbox_watch import run
+
+    raise typer.Exit(run(_engine(database), _settings(database), url, account, once=once, move_to=move_to,
+                         other_to=other_to, delete_handled=delete_handled, password_env=password_env, name=name))
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,167 @@
+"""`mailtally mailbox watch`: a real Dovecot over IMAP, a Maildir and an mbox."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from mailtally.servers.config import MailboxConfig
+from mailtally.servers.mailbox import MailboxUrl, MailboxUrlError, mailbox_watcher
+from mailtally.verp import return_path
+
+from ..conftest import TEST_SECRET, Account, require_part
+from ..support.mail import ORDINARY, dsn
+from ..support.mailservers import DOVECOT, DOVECOT_HINT, Dovecot, dovecot
+from ..support.scenario import campaign_with_activity
+from ..test_bounce_ingest import ref_for, send_to
+
+SECRET = TEST_SECRET.encode()
+
+
+def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MAILTALLY_DATABASE_URL": db_url, "MAILTALLY_SECRET": TEST_SECRET}
+    return subprocess.run([sys.executable, "-m", "mailtally", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def bounces(http: httpx.Client, account: Account, activity: str) -> int:
+    return int(http.get(f"/v1/activities/{activity}/stats", headers=account.headers).json()["counts"]["bounces"])
+
+
+def two_bounces(http: httpx.Client, engine: Engine, account: Account) -> tuple[str, list[bytes]]:
+    _, activity = campaign_with_activity(http, account.headers)
+    out = []
+    for email in ("one@remote.example", "two@remote.example"):
+        send_to(http, account, activity, email)
+        out.append(dsn(email, to=return_path(SECRET, ref_for(engine, account, activity, email), "b.example")))
+    return activity, out
+
+
+@pytest.fixture
+def imap() -> Iterator[Dovecot]:
+    require_part("dovecot", DOVECOT is not None, DOVECOT_HINT)
+    with tempfile.TemporaryDirectory(prefix="mailtally-dovecot-") as d, dovecot(Path(d)) as server:
+        yield server
+
+
+def _client(server: Dovecot):  # type: ignore[no-untyped-def]
+    from imapclient import IMAPClient
+
+    c = IMAPClient("127.0.0.1", server.port, ssl=False, timeout=30)
+    c.login(server.user, server.password)
+    return c
+
+
+def test_dovecot_bounces_moved_ordinary_mail_untouched(
+    http: httpx.Client, engine: Engine, account: Account, db_url: str, imap: Dovecot
+) -> None:
+    activity, (b1, b2) = two_bounces(http, engine, account)
+    c = _client(imap)
+    for raw in (b1, ORDINARY, b2):
+        c.append("INBOX", raw)
+    url = f"imap://{imap.user}:{imap.password}@127.0.0.1:{imap.port}/INBOX"
+    p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    assert p.returncode == 0, p.stderr
+    assert "3 messages: 2 with bounces" in p.stdout
+    assert bounces(http, account, activity) == 2
+    c.select_folder("INBOX")
+    left = c.fetch(c.search("ALL"), ["FLAGS", "BODY.PEEK[]"])
+    assert [b"Are you free on Tuesday?" in d[b"BODY[]"] for d in left.values()] == [True]
+    assert [b"\\Seen" in d[b"FLAGS"] for d in left.values()] == [False]  # still unread
+    c.select_folder("Bounces")
+    assert len(c.search("ALL")) == 2
+    # A second run counts nothing; a new bounce after it is read, and only it.
+    again = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    assert again.returncode == 0 and "0 messages" in again.stdout
+    _, (b3, _) = two_bounces(http, engine, account)
+    c.append("INBOX", b3)
+    third = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    assert "1 messages: 1 with bounces" in third.stdout
+    assert bounces(http, account, activity) == 2
+    c.logout()
+    shown = cli(db_url, "sources").stdout
+    assert f"mailbox:imap://{imap.user}@127.0.0.1:{imap.port}/INBOX" in shown and imap.password not in shown
+
+
+def test_dovecot_idle_watch_and_bad_login(
+    http: httpx.Client, engine: Engine, account: Account, imap: Dovecot
+) -> None:
+    activity, (b1, b2) = two_bounces(http, engine, account)
+    cfg = MailboxConfig(url=f"imap://{imap.user}@127.0.0.1:{imap.port}/INBOX", account=account.name,
+                        name=f"idle-{account.name}", password=imap.password, other_to="Not bounces")
+    watcher = mailbox_watcher(engine, SECRET, account.id, cfg).start()
+    try:
+        c = _client(imap)
+        c.append("INBOX", b1)
+        c.append("INBOX", ORDINARY)
+        deadline = time.monotonic() + 60
+        while bounces(http, account, activity) < 1:
+            assert time.monotonic() < deadline, "IDLE never saw the new message"
+            time.sleep(0.2)
+        c.append("INBOX", b2)
+        while bounces(http, account, activity) < 2:
+            assert time.monotonic() < deadline, "IDLE never saw the second message"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        c.select_folder("Not bounces")
+        assert len(c.search("ALL")) == 1  # other_to: the ordinary mail has its own folder
+        c.logout()
+    finally:
+        watcher.stop()
+    wrong = MailboxConfig(url=f"imap://{imap.user}:nope@127.0.0.1:{imap.port}/INBOX", account=account.name)
+    from imapclient.exceptions import LoginError
+
+    with pytest.raises(LoginError):
+        mailbox_watcher(engine, SECRET, account.id, wrong).run_once()
+
+
+def test_maildir(http: httpx.Client, engine: Engine, account: Account, db_url: str, tmp_path: Path) -> None:
+    activity, (b1, b2) = two_bounces(http, engine, account)
+    md = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for raw in (b1, ORDINARY, b2):
+        md.add(raw)
+    url = f"maildir://{tmp_path / 'Maildir'}"
+    for _ in range(2):
+        p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--move-to", "Done")
+        assert p.returncode == 0, p.stderr
+    assert bounces(http, account, activity) == 2
+    md = mailbox.Maildir(tmp_path / "Maildir")
+    assert [md.get_bytes(k) for k in list(md.iterkeys())] == [ORDINARY]
+    assert len(md.get_folder("Done")) == 2
+
+
+def test_mbox_delete_handled(http: httpx.Client, engine: Engine, account: Account, db_url: str,
+                             tmp_path: Path) -> None:
+    activity, (b1, b2) = two_bounces(http, engine, account)
+    path = tmp_path / "bounces.mbox"
+    box = mailbox.mbox(path)
+    for raw in (b1, ORDINARY, b2):
+        box.add(raw)
+    box.flush()
+    box.close()
+    p = cli(db_url, "mailbox", "watch", f"mbox://{path}", "--account", account.name, "--once", "--delete-handled")
+    assert p.returncode == 0, p.stderr
+    assert bounces(http, account, activity) == 2
+    box = mailbox.mbox(path)
+    assert len(box) == 1 and b"lunch?" in box.get_bytes(box.keys()[0])
+    assert not (tmp_path / "Bounces").exists()
+
+
+def test_bad_urls(db_url: str, account: Account) -> None:
+    for url in ("pop3://host/", "imap:///INBOX", "maildir://", "imap://host:99999/"):
+        with pytest.raises(MailboxUrlError):
+            MailboxUrl.parse(url)
+    p = cli(db_url, "mailbox", "watch", "pop3://h/", "--account", account.name, "--once")
+    assert p.returncode == 2 and "scheme" in p.stderr
+    missing = cli(db_url, "mailbox", "watch", "maildir:///nonexistent/Maildir", "--account", account.name, "--once")
+    assert missing.returncode == 1 and "no such" in missing.stderr
