@@ -1,0 +1,188 @@
+"""Bounce intake straight from the mail system: the SMTP receiver and Postfix log ingestion.
+
+1. SMTP: the shared corpus's bounces (read in place from ../shared) delivered by 8 concurrent
+   local SMTP clients to VERP addresses of real sends; a message counts once it was answered
+   250, i.e. its raw bytes and its events (or its unmatched record) are committed. Target:
+   >= 500 messages/s. Reference, same run: the same messages through `ingest_message` in one
+   thread, one transaction each, no SMTP (what `mailtally bounces ingest` does).
+2. Postfix logs: a synthetic log of 10,000 messages (50,000 lines; 5% bounced, 5% deferred,
+   the rest sent) for an account that sent to every recipient. Target: >= 50,000 lines/s.
+   Reference, same run: only matching each line against the Postfix line pattern (the floor
+   of reading the lines at all).
+
+On SQLite files in a temporary folder. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from mailtally.events import Event
+from mailtally.ingest.bounce_messages import ingest_message
+from mailtally.ingest.mta_logs import _POSTFIX
+from mailtally.ingest.smtp import Recipients
+from mailtally.servers.logs import LogFile
+from mailtally.servers.smtp import SmtpOptions, SmtpReceiver
+from mailtally.store import catalog, migrate
+from mailtally.store.accounts import create_account
+from mailtally.store.db import open_engine, writing
+from mailtally.store.writer import write_events
+from mailtally.verp import SendRef, headers, return_path
+from mailtally.vocab import EventType
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "bounces" / "emails"
+CLIENTS = 8
+SECRET = b"bench-secret"
+DOMAIN = "bounces.bench.example"
+
+
+def setup(db: Path, name: str, n_contacts: int) -> tuple[object, int, str, list[SendRef], list[str]]:
+    engine = open_engine(f"sqlite:///{db}")
+    migrate.upgrade(engine)
+    with writing(engine) as conn:
+        account = create_account(conn, name)
+        campaign = catalog.create_campaign(conn, account, "bench")
+        activity = catalog.create_activity(conn, account, campaign.id, subject="bench")
+    emails = [f"r{i}@remote{i % 97}.example" for i in range(n_contacts)]
+    t0 = 1_700_000_000_000
+    for i in range(0, n_contacts, 10_000):
+        with writing(engine) as conn:
+            write_events(conn, account, [Event(EventType.SEND, activity.id, t0 + j, email=e)
+                                         for j, e in enumerate(emails[i:i + 10_000], i)])
+    refs = []
+    with engine.connect() as conn:
+        for e in emails[: min(n_contacts, 1000)]:
+            c = catalog.contact_by_email(conn, account, e)
+            refs.append(SendRef(account, activity.num_id, c.num_id))
+    return engine, account, activity.id, refs, emails
+
+
+def smtp_bench(tmp: Path) -> None:
+    files = sorted(CORPUS.glob("*.eml"))
+    if not files:
+        print(f"SMTP receiver: skipped, the corpus is missing at {CORPUS}")
+        return
+    corpus = [f.read_bytes() for f in files]
+    n = 800
+    messages = [corpus[i % len(corpus)] + f"\r\nX-Bench-Copy: {i}\r\n".encode() for i in range(n)]
+    # Appended after the body, the copy number makes each message distinct (so each is stored).
+
+    engine, account, _, refs, _ = setup(tmp / "smtp.db", "smtp", 5000)
+    rcpts = [return_path(SECRET, refs[i % len(refs)], DOMAIN) for i in range(n)]
+
+    # Reference: the same work without SMTP, one transaction per message, one thread.
+    ref_engine, ref_account, _, ref_refs, _ = setup(tmp / "ref.db", "ref", 5000)
+    ref_rcpts = [return_path(SECRET, ref_refs[i % len(ref_refs)], DOMAIN) for i in range(n)]
+    start = time.perf_counter()
+    for raw, rcpt in zip(messages, ref_rcpts, strict=True):
+        with writing(ref_engine) as conn:
+            ingest_message(conn, ref_account, SECRET, raw, envelope_to=rcpt, source="smtp")
+    ref_rate = n / (time.perf_counter() - start)
+
+    rx = SmtpReceiver(engine, SECRET, Recipients.of(SECRET, [DOMAIN]), SmtpOptions(port=_free_port()))
+    acked = [0] * CLIENTS
+    with rx:
+        def client(k: int) -> None:
+            with smtplib.SMTP("127.0.0.1", rx.options.port, timeout=60) as s:
+                for i in range(k, n, CLIENTS):
+                    s.sendmail("", [rcpts[i]], messages[i])
+                    acked[k] += 1
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+    rate = sum(acked) / elapsed
+    from sqlalchemy import func, select
+
+    from mailtally.store.schema import raw_messages
+
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(raw_messages)
+                              .where(raw_messages.c.account_id == account)).scalar_one()
+    print(f"SMTP receiver, {CLIENTS} clients, {sum(acked):,} corpus bounces ({len(corpus)} distinct files), "
+          f"{stored:,} stored: {rate:,.0f} messages/s stored and counted (target 500/s)")
+    print(f"  reference, same messages through ingest_message, one transaction each, no SMTP: {ref_rate:,.0f}/s; "
+          f"ratio {rate / ref_rate:.2f}x")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def postfix_log(emails: list[str], refs: list[SendRef], rng: random.Random) -> list[str]:
+    lines = []
+    for i, e in enumerate(emails):
+        qid = f"{0x10000000 + i:X}A"
+        sec = i // 50
+        t = f"Mar  1 {10 + sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+        mid = headers(SECRET, refs[i % len(refs)], "sender.example")["Message-ID"] if i < len(refs) else \
+            f"<{i}.bench@sender.example>"
+        lines.append(f"{t} mx postfix/smtpd[1{i % 900}]: {qid}: client=app.example[192.0.2.9]")
+        lines.append(f"{t} mx postfix/cleanup[2{i % 900}]: {qid}: message-id={mid}")
+        lines.append(f"{t} mx postfix/qmgr[300]: {qid}: from=<news@sender.example>, size=4096, nrcpt=1 (queue active)")
+        r = rng.random()
+        relay = f"relay=mx.remote{i % 97}.example[203.0.113.{i % 250}]:25, delay=0.9, delays=0.1/0/0.3/0.5"
+        if r < 0.05:
+            lines.append(f"{t} mx postfix/smtp[4{i % 900}]: {qid}: to=<{e}>, {relay}, dsn=5.1.1, status=bounced "
+                         f"(host mx.remote{i % 97}.example[203.0.113.{i % 250}] said: 550 5.1.1 <{e}>: Recipient "
+                         f"address rejected: User unknown in virtual mailbox table (in reply to RCPT TO command))")
+        elif r < 0.10:
+            lines.append(f"{t} mx postfix/smtp[4{i % 900}]: {qid}: to=<{e}>, {relay}, dsn=4.2.2, status=deferred "
+                         f"(host mx.remote{i % 97}.example[203.0.113.{i % 250}] said: 452 4.2.2 Mailbox full, try "
+                         f"again later (in reply to RCPT TO command))")
+        else:
+            lines.append(f"{t} mx postfix/smtp[4{i % 900}]: {qid}: to=<{e}>, {relay}, dsn=2.0.0, status=sent "
+                         f"(250 2.0.0 Ok: queued as 4Nq1FG0Rz8zJrP3)")
+        lines.append(f"{t} mx postfix/qmgr[300]: {qid}: removed")
+    return lines
+
+
+def log_bench(tmp: Path) -> None:
+    n = 10_000
+    engine, account, _, refs, emails = setup(tmp / "logs.db", "logs", n)
+    lines = postfix_log(emails, refs, random.Random(13))
+    path = tmp / "mail.log"
+    path.write_text("\n".join(lines) + "\n")
+
+    start = time.perf_counter()
+    matched = 0
+    with path.open("rb") as f:
+        for raw in f:
+            matched += _POSTFIX.match(raw.decode("utf-8", "replace")) is not None
+    ref_rate = len(lines) / (time.perf_counter() - start)
+
+    reader = LogFile(engine, SECRET, account, str(path), "bench-log")
+    start = time.perf_counter()
+    totals = reader.run()
+    elapsed = time.perf_counter() - start
+    rate = totals.lines / elapsed
+    print(f"Postfix log ingestion: {totals.lines:,} lines ({totals.bounces:,} bounces, {totals.deferrals:,} "
+          f"deferrals, {totals.recorded:,} events recorded): {rate:,.0f} lines/s (target 50,000/s)")
+    print(f"  reference, the same lines only matched against the Postfix line pattern: {ref_rate:,.0f} lines/s; "
+          f"ratio {rate / ref_rate:.2f}x")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="mailtally-bench-intake-") as d:
+        tmp = Path(d)
+        smtp_bench(tmp)
+        log_bench(tmp)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
