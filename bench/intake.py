@@ -68,7 +68,10 @@ def smtp_bench(tmp: Path) -> None:
     if not files:
         print(f"SMTP receiver: skipped, the corpus is missing at {CORPUS}")
         return
-    corpus = [f.read_bytes() for f in files]
+    # SMTP allows lines of at most 998 bytes (RFC 5321 4.5.3.1.6); the few corpus files with longer
+    # lines could not have come over SMTP as they are, so they are left out here.
+    corpus = [raw for raw in (f.read_bytes() for f in files)
+              if max(len(line) for line in raw.splitlines() or [b""]) <= 998]
     n = 800
     messages = [corpus[i % len(corpus)] + f"\r\nX-Bench-Copy: {i}\r\n".encode() for i in range(n)]
     # Appended after the body, the copy number makes each message distinct (so each is stored).
@@ -109,7 +112,8 @@ def smtp_bench(tmp: Path) -> None:
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(raw_messages)
                               .where(raw_messages.c.account_id == account)).scalar_one()
-    print(f"SMTP receiver, {CLIENTS} clients, {sum(acked):,} corpus bounces ({len(corpus)} distinct files), "
+    print(f"SMTP receiver, {CLIENTS} clients, {sum(acked):,} corpus bounces "
+          f"({len(corpus)} of {len(files)} files: the others have lines over SMTP's limit), "
           f"{stored:,} stored: {rate:,.0f} messages/s stored and counted (target 500/s)")
     print(f"  reference, same messages through ingest_message, one transaction each, no SMTP: {ref_rate:,.0f}/s; "
           f"ratio {rate / ref_rate:.2f}x")
