@@ -1,7 +1,7 @@
 """Bounce sources' state (``sources``) and Postfix queue ids that carry our tokens (``log_queue_refs``).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from mailtally.store import schema
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
