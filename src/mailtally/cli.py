@@ -86,8 +86,6 @@ def serve(
     """Serve every API (native /v1, Constant Contact v3 and v2, Zoho, WhatCounts), and the bounce sources."""
     import os
 
-    import uvicorn
-
     from .commands.sources import open_sources
 
     sources_config = _sources_config(config, smtp)
@@ -128,10 +126,9 @@ def serve(
         for line in running.describe():
             typer.echo(line)
         typer.echo(f"mailtally serving {settings.database_url} on {base}  (Ctrl+C stops)")
-        uvicorn.run(
-            "mailtally.api.app:create_app", factory=True, host=settings.host, port=settings.port,
-            workers=workers, log_level="warning", access_log=False,
-        )
+        from .serving import run
+
+        run(settings, workers)
 
 
 def _sources_config(path: str | None, smtp: str | None) -> SourcesConfig:

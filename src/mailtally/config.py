@@ -6,6 +6,12 @@ import os
 from dataclasses import dataclass, field
 
 DEFAULT_DATABASE_URL = "sqlite:///mailtally.db"
+# Numeric settings read from MAILTALLY_<NAME> when set.
+_NUMBERS: dict[str, type[int] | type[float]] = {
+    "max_body_bytes": int, "max_request_bytes": int, "max_header_bytes": int, "max_token_bytes": int,
+    "headers_seconds": float, "body_idle_seconds": float, "body_seconds": float, "max_connections": int,
+    "write_wait_seconds": float,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,17 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
     # Domains of our VERP return paths (bounces+mt…@domain): the SMTP receiver accepts mail for these only.
     bounce_domains: tuple[str, ...] = ()
+    # Hardening (docs/install.md, "Running in production"). Body limits of routes that name
+    # none of their own; header and credential sizes; how long a client may take.
+    max_request_bytes: int = 1024 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_token_bytes: int = 2048
+    headers_seconds: float = 10.0  # to send the request line and headers
+    body_idle_seconds: float = 15.0  # between two parts of a body
+    body_seconds: float = 120.0  # for a whole body
+    max_connections: int = 1000  # per worker process; more get a 503
+    write_wait_seconds: float = 30.0  # a write waiting this long for the database answers 503
+    secret_file: str | None = None  # the signing secret read from this file (kept out of the database)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -62,7 +79,12 @@ class Settings:
             "group_commit_ms": float(env.get("MAILTALLY_GROUP_COMMIT_MS", "2")),
             "bounce_domain": env.get("MAILTALLY_BOUNCE_DOMAIN") or None,
             "bounce_domains": tuple(d.strip() for d in env.get("MAILTALLY_BOUNCE_DOMAINS", "").split(",") if d.strip()),
+            "secret_file": env.get("MAILTALLY_SECRET_FILE") or None,
         }
+        for name, kind in _NUMBERS.items():
+            raw = env.get("MAILTALLY_" + name.upper())
+            if raw:
+                values[name] = kind(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 

@@ -13,7 +13,21 @@ from ..config import Settings
 from ..store import migrate
 from ..store.accounts import instance_secret
 from ..store.db import open_engine, writing
-from . import alerts, bounces, cc_v2, cc_v3, errors, native, sender, suppressions, tracking, webhooks, whatcounts, zoho
+from . import (
+    alerts,
+    bounces,
+    cc_v2,
+    cc_v3,
+    errors,
+    limits,
+    native,
+    sender,
+    suppressions,
+    tracking,
+    webhooks,
+    whatcounts,
+    zoho,
+)
 from .auth import TokenCache
 
 
@@ -53,6 +67,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.tracker = tracking.Tracker(settings, engine, app.state.secret)
     app.add_middleware(tracking.TrackingRoutes)
     errors.install(app)
+    limits.install(app, settings)
     app.include_router(native.router)
     app.include_router(sender.router)
     app.include_router(bounces.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Callable
 from enum import Enum
@@ -14,6 +15,13 @@ from ..store.accounts import Principal, principal_for_token
 from ..vocab import Scope
 
 _CACHE_SECONDS = 30.0
+# No token mailtally issues is longer than ~60 characters: anything past this is not one of
+# ours, and is refused without a lookup (and without a place in the cache).
+MAX_TOKEN_CHARS = 256
+# Bounded by memory, not only by count: at most this many entries of at most MAX_TOKEN_CHARS
+# each (about 5 MB), and invalid tokens kept only as 16-byte digests (about 2 MB).
+_MAX_VALID = 10_000
+_MAX_INVALID = 10_000
 
 
 class TokenCache:
@@ -21,16 +29,28 @@ class TokenCache:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._hits: dict[str, tuple[float, Principal | None]] = {}
+        self._hits: dict[str, tuple[float, Principal]] = {}
+        self._misses: dict[bytes, float] = {}
 
     def lookup(self, token: str) -> Principal | None:
+        if len(token) > MAX_TOKEN_CHARS:
+            return None
         now = time.monotonic()
         hit = self._hits.get(token)
         if hit is not None and now - hit[0] < _CACHE_SECONDS:
             return hit[1]
+        digest = hashlib.blake2b(token.encode(errors="replace"), digest_size=16).digest()
+        missed = self._misses.get(digest)
+        if missed is not None and now - missed < _CACHE_SECONDS:
+            return None
         with self.engine.connect() as conn:
             principal = principal_for_token(conn, token)
-        if len(self._hits) > 10_000:
+        if principal is None:
+            if len(self._misses) >= _MAX_INVALID:
+                self._misses.clear()
+            self._misses[digest] = now
+            return None
+        if len(self._hits) >= _MAX_VALID:
             self._hits.clear()
         self._hits[token] = (now, principal)
         return principal

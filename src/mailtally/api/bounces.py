@@ -19,12 +19,14 @@ from ..store.db import writing
 from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
 from ..vocab import Reason
-from .deps import declared_length, engine, inline
+from . import limits
+from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, Ingest, Input, _activity, _contact
 
 router = APIRouter(prefix="/v1", tags=["bounces"])
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+limits.body_limit("POST", "/v1/bounces", MAX_MESSAGE_BYTES, "message_too_large", "messages")
 
 
 @router.post(
@@ -35,11 +37,7 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 async def post_bounce(who: Ingest, request: Request,
                       envelope_to: Annotated[str | None, Query(max_length=320)] = None) -> Response:
     """Read one raw message (a DSN, an auto-reply, an ARF report) and record what it says."""
-    if declared_length(request) > MAX_MESSAGE_BYTES:
-        raise ApiError(413, "message_too_large", f"messages over {MAX_MESSAGE_BYTES} bytes are refused")
-    raw = await request.body()
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ApiError(413, "message_too_large", f"messages over {MAX_MESSAGE_BYTES} bytes are refused")
+    raw = await request.body()  # its size is bounded while it is read (api/limits.py)
     if not raw.strip():
         raise ApiError(400, "empty_message", "send the raw message as the body (Content-Type: message/rfc822)")
     secret: bytes = request.app.state.secret

@@ -60,8 +60,9 @@ def renderer_for(path: str) -> Renderer:
 
 
 STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 406: "not_acceptable", 413: "too_large",
-                415: "unsupported_media_type", 422: "bad_request", 500: "internal_error"}
+                405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 413: "too_large",
+                415: "unsupported_media_type", 422: "bad_request", 431: "too_large", 500: "internal_error",
+                503: "unavailable"}
 
 
 class RefuseNul:
@@ -102,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = STATUS_CODES.get(exc.status_code, "error")
+        code = getattr(exc, "code", None) or STATUS_CODES.get(exc.status_code, "error")
         message = str(exc.detail) if exc.detail else code
         resp = renderer_for(request.url.path)(exc.status_code, code, message, None)
         if exc.headers:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from sqlalchemy import Connection, Row
+from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from ..ingest.batch import BadBody, parse_body, to_events
@@ -19,12 +20,15 @@ from ..store.stats import activity_stats
 from ..store.writer import BatchRejected, write_events
 from ..timefmt import iso_ms
 from ..vocab import Scope
-from . import auth
-from .deps import declared_length, engine, inline, read_conn
+from . import auth, limits
+from .body import body_schema, json_body
+from .deps import engine, inline, read_conn
 from .errors import ApiError, json_response
 
 router = APIRouter(prefix="/v1", tags=["native"])
 MAX_ID = 2**62  # ids are 64-bit in every database; larger numbers are refused, not overflowed
+MAX_LINKS = 1000  # links in one PUT (docs/events.md)
+limits.body_limit("POST", "/v1/events", "max_body_bytes", "batch_too_large", "batches")
 
 
 def caller(scope: Scope) -> Any:
@@ -108,12 +112,19 @@ def contact_body(r: Row[Any]) -> dict[str, Any]:
     return body
 
 
-@router.post("/contacts", status_code=201)
-def create_contact(who: Ingest, body: ContactIn, request: Request) -> Response:
-    with writing(engine(request)) as conn:
-        if catalog.contact_by_email(conn, who.account_id, body.email) is not None:
-            raise ApiError(409, "conflict", f"a contact with email {body.email} exists")
-        row = catalog.create_contact(conn, who.account_id, body.model_dump())
+def _email_taken(email: str) -> ApiError:
+    return ApiError(409, "conflict", f"a contact with email {email.lower()} exists")
+
+
+@router.post("/contacts", status_code=201, openapi_extra=body_schema(ContactIn.model_json_schema()))
+def create_contact(who: Ingest, body: Annotated[ContactIn, json_body(ContactIn)], request: Request) -> Response:
+    try:
+        with writing(engine(request)) as conn:
+            if catalog.contact_by_email(conn, who.account_id, body.email) is not None:
+                raise _email_taken(body.email)
+            row = catalog.create_contact(conn, who.account_id, body.model_dump())
+    except IntegrityError:  # the same address created at the same moment by another request
+        raise _email_taken(body.email) from None
     return json_response(contact_body(row), 201)
 
 
@@ -141,12 +152,20 @@ def get_contact(who: Contacts, conn: Conn, contact_id: str) -> Response:
     return json_response(contact_body(_contact(conn, who, contact_id)))
 
 
-@router.patch("/contacts/{contact_id}")
-def patch_contact(who: Ingest, contact_id: str, body: ContactPatch, request: Request) -> Response:
-    with writing(engine(request)) as conn:
-        row = _contact(conn, who, contact_id)
-        catalog.update_contact(conn, who.account_id, row.id, body.model_dump(exclude_unset=True))
-        row = _contact(conn, who, row.id)
+@router.patch("/contacts/{contact_id}", openapi_extra=body_schema(ContactPatch.model_json_schema()))
+def patch_contact(who: Ingest, contact_id: str, body: Annotated[ContactPatch, json_body(ContactPatch)],
+                  request: Request) -> Response:
+    try:
+        with writing(engine(request)) as conn:
+            row = _contact(conn, who, contact_id)
+            if body.email is not None:
+                other = catalog.contact_by_email(conn, who.account_id, body.email)
+                if other is not None and other.id != row.id:
+                    raise _email_taken(body.email)
+            catalog.update_contact(conn, who.account_id, row.id, body.model_dump(exclude_unset=True))
+            row = _contact(conn, who, row.id)
+    except IntegrityError:
+        raise _email_taken(body.email or "") from None
     return json_response(contact_body(row))
 
 
@@ -207,8 +226,8 @@ def _activity(conn: Connection, who: Principal, activity_id: str) -> Row[Any]:
     return row
 
 
-@router.post("/campaigns", status_code=201)
-def create_campaign(who: Ingest, body: CampaignIn, request: Request) -> Response:
+@router.post("/campaigns", status_code=201, openapi_extra=body_schema(CampaignIn.model_json_schema()))
+def create_campaign(who: Ingest, body: Annotated[CampaignIn, json_body(CampaignIn)], request: Request) -> Response:
     with writing(engine(request)) as conn:
         row = catalog.create_campaign(conn, who.account_id, body.name, body.type)
     return json_response(campaign_body(row, []), 201)
@@ -232,8 +251,10 @@ def get_campaign(who: Campaigns, conn: Conn, campaign_id: str) -> Response:
     return json_response(campaign_body(row, catalog.activities_of(conn, who.account_id, row.id)))
 
 
-@router.post("/campaigns/{campaign_id}/activities", status_code=201)
-def create_activity(who: Ingest, campaign_id: str, body: ActivityIn, request: Request) -> Response:
+@router.post("/campaigns/{campaign_id}/activities", status_code=201,
+             openapi_extra=body_schema(ActivityIn.model_json_schema()))
+def create_activity(who: Ingest, campaign_id: str, body: Annotated[ActivityIn, json_body(ActivityIn)],
+                    request: Request) -> Response:
     with writing(engine(request)) as conn:
         campaign = _campaign(conn, who, campaign_id)
         row = catalog.create_activity(conn, who.account_id, campaign.id, body.role, body.subject,
@@ -247,8 +268,18 @@ def get_activity(who: Campaigns, conn: Conn, activity_id: str) -> Response:
     return json_response(activity_body(_activity(conn, who, activity_id)))
 
 
-@router.put("/activities/{activity_id}/links")
-def put_links(who: Ingest, activity_id: str, body: list[LinkIn], request: Request) -> Response:
+@router.put("/activities/{activity_id}/links", openapi_extra=body_schema(
+    {"type": "array", "maxItems": MAX_LINKS, "items": LinkIn.model_json_schema()}))
+def put_links(who: Ingest, activity_id: str, body: Annotated[list[LinkIn], json_body(list[LinkIn])],
+              request: Request) -> Response:
+    if len(body) > MAX_LINKS:
+        raise ApiError(400, "too_many_links", f"{len(body)} links in one request; the limit is {MAX_LINKS}")
+    seen: set[str] = set()
+    for i, link in enumerate(body):
+        if link.url_id in seen:
+            raise ApiError(400, "duplicate_url_id", f"url_id {link.url_id!r} is given twice (again at index {i})",
+                           [{"index": i, "field": "url_id", "message": "given twice"}])
+        seen.add(link.url_id)
     with writing(engine(request)) as conn:
         row = _activity(conn, who, activity_id)
         catalog.put_links(conn, who.account_id, row.id, [link.model_dump() for link in body])
@@ -293,11 +324,9 @@ def get_stats(who: Campaigns, conn: Conn, activity_id: str) -> Response:
 async def post_events(who: Ingest, request: Request) -> Response:
     """Record a batch: all of it, or (if any item is invalid) none of it."""
     settings = request.app.state.settings
-    if declared_length(request) > settings.max_body_bytes:
-        raise ApiError(413, "batch_too_large", f"body over {settings.max_body_bytes} bytes; send smaller batches")
-    body = await request.body()
-    if len(body) > settings.max_body_bytes:
-        raise ApiError(413, "batch_too_large", f"body over {settings.max_body_bytes} bytes; send smaller batches")
+    body = await request.body()  # its size is bounded while it is read (api/limits.py)
+    if not body.strip():
+        raise ApiError(400, "bad_body", "the body is empty: send a JSON array of events or NDJSON")
     try:
         items = parse_body(body, request.headers.get("content-type", ""))
     except BadBody as e:

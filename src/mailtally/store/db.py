@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         memory = parsed.database in (None, "", ":memory:")
+        if not memory and parsed.database and not parsed.database.startswith("file:"):
+            private_files(parsed.database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -60,6 +63,22 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
 
 
 _WRITE = "mailtally_write"
+
+
+def private_files(path: str) -> None:
+    """Create the database file 0600 (SQLite gives its -wal and -shm files the same mode) and
+    take group and other access from existing ones: the signing secret may live inside."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError:
+        return  # a directory we cannot write to: SQLite's own error is the clearer one
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            st = os.stat(name)
+            if st.st_mode & 0o077 and st.st_uid == os.getuid():
+                os.chmod(name, st.st_mode & 0o700)
+        except OSError:
+            pass
 
 
 @contextmanager

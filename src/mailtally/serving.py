@@ -1,0 +1,156 @@
+"""Serving over HTTP: uvicorn with the bounds a server facing the internet needs.
+
+- A client has ``headers_seconds`` to send its request line and headers, and at most
+  ``HARD_HEADER_BYTES`` of them are read: uvicorn's httptools protocol has neither bound,
+  so a stalled or endless header kept a connection (and its memory) for as long as the client
+  liked. Bodies are bounded in time and size by ``api.limits``.
+- At most ``max_connections`` connections and requests per worker; more get a 503.
+- Workers exit when the ``serve`` process that started them dies (even by ``kill -9``),
+  instead of serving on and holding the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .config import Settings
+
+PARENT_ENV = "MAILTALLY_SERVE_PARENT"
+# Past this many bytes of request line and headers the connection is cut; api.limits refuses
+# smaller excesses (Settings.max_header_bytes) in each dialect's error shape.
+HARD_HEADER_BYTES = 64 * 1024
+
+
+def _status(code: int, reason: str, text: str) -> bytes:
+    body = text.encode()
+    return (f"HTTP/1.1 {code} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+@functools.cache
+def _headers_seconds() -> float:
+    return Settings.from_env().headers_seconds  # in each worker: settings reach it through the environment
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a time and a size limit on the request head."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.headers_seconds = _headers_seconds()
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._cut = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._cut:
+            return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        if self._count(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._count(len(name) + len(value)):
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        if not self._cut:
+            super().on_headers_complete()
+
+    def _count(self, n: int) -> bool:
+        if self._cut:
+            return False
+        self._head_bytes += n
+        if self._head_bytes > HARD_HEADER_BYTES:
+            self._refuse(431, "Request Header Fields Too Large", f"request headers over {HARD_HEADER_BYTES} bytes")
+            return False
+        return True
+
+    def _arm(self) -> None:
+        if self._head_timer is None and self.headers_seconds > 0:
+            self._head_timer = self.loop.call_later(self.headers_seconds, self._head_timeout)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if not busy:  # a request being answered is the app's business (api.limits bounds its body)
+            self._refuse(408, "Request Timeout", f"request headers not received within {self.headers_seconds:g} s")
+
+    def _refuse(self, code: int, reason: str, text: str) -> None:
+        self._cut = True
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(_status(code, reason, text))
+            self.transport.close()
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the process that started this worker is gone (its children are re-parented)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # the kernel's own notice: SIGTERM when the parent dies
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown...
+                time.sleep(10)
+                os._exit(1)  # ...or out regardless
+
+    threading.Thread(target=watch, name="mailtally-parent-watch", daemon=True).start()
+
+
+def worker_app() -> Any:
+    """The app factory each worker runs: the API, and a watch on the parent when there is one."""
+    from .api.app import create_app
+
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit() and int(parent) != os.getpid():
+        if os.getppid() != int(parent):  # the parent died before we started
+            raise SystemExit(1)
+        _watch_parent(int(parent))
+    return create_app()
+
+
+def run(settings: Settings, workers: int = 1) -> None:
+    import uvicorn
+
+    os.environ[PARENT_ENV] = str(os.getpid())
+    uvicorn.run(
+        "mailtally.serving:worker_app", factory=True, host=settings.host, port=settings.port,
+        workers=workers, log_level="warning", access_log=False, http=GuardedHttpTools,
+        limit_concurrency=settings.max_connections, timeout_keep_alive=5, timeout_graceful_shutdown=10,
+    )
