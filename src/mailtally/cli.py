@@ -48,7 +48,12 @@ DatabaseOpt = Annotated[
 
 
 def _settings(database: str | None = None, **kw: object) -> Settings:
-    return Settings.from_env(database_url=database, **kw)
+    from .config import SecretFileError
+
+    try:
+        return Settings.from_env(database_url=database, **kw)
+    except SecretFileError as e:
+        raise _fail(str(e)) from None
 
 
 def _engine(database: str | None, migrate_first: bool = True) -> Engine:
@@ -103,9 +108,9 @@ def serve(
     if with_demo:
         from .demo import DEMO_ACCOUNT, ensure_demo
 
-        token, _ = ensure_demo(engine, progress=True)
+        token, _ = ensure_demo(engine, progress=True, secret=settings.secret)
         typer.echo(f"""
-  Demo account "{DEMO_ACCOUNT}" is ready. Its API token (all scopes):
+  Demo account "{DEMO_ACCOUNT}" is ready. Its API token (every scope but admin):
 
       {token}
 
@@ -258,7 +263,7 @@ def demo(database: DatabaseOpt = None) -> None:
     from .demo import ensure_demo
 
     engine = _engine(database)
-    token, created = ensure_demo(engine, progress=True)
+    token, created = ensure_demo(engine, progress=True, secret=_settings(database).secret)
     if created:
         typer.echo("demo data created", err=True)
     typer.echo(token)

@@ -14,6 +14,22 @@ _NUMBERS: dict[str, type[int] | type[float]] = {
 }
 
 
+class SecretFileError(ValueError):
+    pass
+
+
+def read_secret_file(path: str) -> str:
+    """The signing secret from a file (a Docker or systemd credential, say): its first line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.readline().strip()
+    except OSError as e:
+        raise SecretFileError(f"MAILTALLY_SECRET_FILE {path}: {e.strerror}") from None
+    if len(value) < 16:
+        raise SecretFileError(f"MAILTALLY_SECRET_FILE {path}: the secret must be at least 16 characters")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -86,6 +102,8 @@ class Settings:
             if raw:
                 values[name] = kind(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if not values["secret"] and values["secret_file"]:
+            values["secret"] = read_secret_file(str(values["secret_file"]))
         return cls(**values)  # type: ignore[arg-type]
 
     @property

@@ -1,7 +1,7 @@
 """The demo account: several campaigns with realistic engagement and bounces of every code.
 
-Idempotent: created once; its token is derived from the instance secret, so every run
-prints the same token without ever storing it.
+Idempotent: created once; its token is derived from the signing secret, so every run
+prints the same token without ever storing it. It has every scope but admin.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import hashlib
 import hmac
 import random
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from .events import Event
 from .store import catalog
-from .store.accounts import TOKEN_PREFIX, create_account, hash_token, instance_secret
+from .store.accounts import TOKEN_PREFIX, create_account, hash_token, signing_secret
 from .store.db import now_ms, writing
 from .store.schema import accounts, api_tokens
 from .store.writer import write_events
@@ -52,18 +52,28 @@ def demo_token(secret: str) -> str:
     return TOKEN_PREFIX + "demo_" + hmac.new(secret.encode(), b"demo-token", hashlib.sha256).hexdigest()[:40]
 
 
-def ensure_demo(engine: Engine, *, progress: bool = False) -> tuple[str, bool]:
-    """The demo account's token, creating the account and its data the first time."""
+# Every scope but admin: the demo token is derived from the secret, so it must not open more
+# than the demo account's own data.
+DEMO_SCOPES = ",".join(sorted(s.value for s in Scope if s is not Scope.ADMIN))
+
+
+def ensure_demo(engine: Engine, *, progress: bool = False, secret: str | None = None) -> tuple[str, bool]:
+    """The demo account's token, creating the account and its data the first time.
+
+    ``secret`` is the configured signing secret (None: the one kept in the database).
+    """
     with writing(engine) as conn:
-        secret = instance_secret(conn)
-        token = demo_token(secret)
+        token = demo_token(signing_secret(conn, secret))
         exists = conn.execute(select(accounts.c.id).where(accounts.c.name == DEMO_ACCOUNT)).scalar()
         if exists is not None:
+            # The token follows the secret, and demo tokens made before lose the admin scope.
+            conn.execute(update(api_tokens).where(api_tokens.c.account_id == exists, api_tokens.c.name == "demo")
+                         .values(token_hash=hash_token(token), scopes=DEMO_SCOPES))
             return token, False
         account = create_account(conn, DEMO_ACCOUNT)
         conn.execute(insert(api_tokens).values(
             account_id=account, token_hash=hash_token(token), name="demo",
-            scopes=",".join(s.value for s in Scope), created_at=now_ms()))
+            scopes=DEMO_SCOPES, created_at=now_ms()))
         events = _build(conn, account)
     _write(engine, account, events, progress)
     return token, True

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from .. import __version__
 from ..config import Settings
 from ..store import migrate
-from ..store.accounts import instance_secret
+from ..store.accounts import signing_secret
 from ..store.db import open_engine, writing
 from . import (
     alerts,
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     if run_migrations:
         migrate.upgrade(engine)
     with writing(engine) as conn:
-        secret = settings.secret or instance_secret(conn)
+        secret = signing_secret(conn, settings.secret)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

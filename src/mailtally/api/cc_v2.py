@@ -196,13 +196,21 @@ def parse_limit(value: str | None) -> int:
     return int(value)
 
 
-def page_spec(request: Request, raw: RawPage, path: str) -> PageSpec:
-    """The page asked for: from the ``next`` cursor (bound to ``path``), else from limit/created_since."""
+def _cursor_key(request: Request, account: int) -> bytes:
+    """Cursors are signed with a key bound to the account, as v3's are: a cursor from another
+    account (whose contact or campaign has the same number) does not verify."""
+    secret: bytes = request.app.state.secret
+    return secret + b"|cc_v2|" + str(account).encode()
+
+
+def page_spec(request: Request, account: int, raw: RawPage, path: str) -> PageSpec:
+    """The page asked for: from the ``next`` cursor (bound to the account and ``path``), else
+    from limit/created_since."""
     if raw.next is None:
         since = parse_since(raw.created_since) if raw.created_since is not None else None
         return PageSpec(parse_limit(raw.limit), since, None)
     try:
-        values = cursor.decode(request.app.state.secret, raw.next, 5)
+        values = cursor.decode(_cursor_key(request, account), raw.next, 5)
     except cursor.BadCursor as e:
         raise ApiError(400, BAD_PARAM, f"next: {e}") from None
     scope, t, i, limit, since = values
@@ -264,14 +272,15 @@ def activity_body(r: Row[Any], campaign_id: str | int, link_uri: str | None = No
     return body
 
 
-def listing(request: Request, path: str, spec: PageSpec, rows: Sequence[Row[Any]],
+def listing(request: Request, account: int, path: str, spec: PageSpec, rows: Sequence[Row[Any]],
             serialize: Callable[[Row[Any]], dict[str, Any]]) -> Response:
     """A page of results; ``rows`` holds one more than the page when there is a next page."""
     pagination: dict[str, str] = {}
     if len(rows) > spec.limit:
         rows = rows[: spec.limit]
         last = rows[-1]
-        token = cursor.encode(request.app.state.secret, [path, last.occurred_at, last.idem, spec.limit, spec.since])
+        token = cursor.encode(_cursor_key(request, account),
+                              [path, last.occurred_at, last.idem, spec.limit, spec.since])
         pagination["next_link"] = f"{path}?next={token}"
     return json_response({"meta": {"pagination": pagination}, "results": [serialize(r) for r in rows]})
 
@@ -290,7 +299,7 @@ def contact_listing(request: Request, who: Principal, conn: Connection, raw: Raw
                     types: Sequence[str], suffix: str, url_id: str | None = None) -> Response:
     contact = _contact(conn, who, contact_id)
     path = f"/v2/contacts/{contact.num_id}/tracking{suffix}"
-    spec = page_spec(request, raw, path)
+    spec = page_spec(request, who.account_id, raw, path)
     rows = contact_events(conn, who.account_id, contact.id, types, since=spec.since, url_id=url_id,
                           after=spec.after, limit=spec.limit + 1)
     clicks = [(r.activity_id, r.url_id) for r in rows if r.type == EventType.CLICK and r.url_id]
@@ -300,7 +309,7 @@ def contact_listing(request: Request, who: Principal, conn: Connection, raw: Raw
         uri = urls.get((r.activity_id, r.url_id), "") if r.type == EventType.CLICK else None
         return activity_body(r, str(r.campaign_num_id), uri)
 
-    return listing(request, path, spec, rows, serialize)
+    return listing(request, who.account_id, path, spec, rows, serialize)
 
 
 @router.get("/contacts/{contact_id}/tracking", summary="All activities of a contact, newest first")
@@ -372,12 +381,12 @@ def campaign_listing(request: Request, who: Principal, conn: Connection, raw: Ra
                      etype: EventType, suffix: str, url_id: str | None = None) -> Response:
     campaign = _campaign(conn, who, campaign_id)
     path = f"/v2/emailmarketing/campaigns/{campaign.num_id}/tracking{suffix}"
-    spec = page_spec(request, raw, path)
+    spec = page_spec(request, who.account_id, raw, path)
     activity_ids = [a.id for a in catalog.activities_of(conn, who.account_id, campaign.id)]
     rows = tracking.campaign_events(conn, who.account_id, activity_ids, (etype.value,), since=spec.since,
                                     url_id=url_id, after=spec.after, limit=spec.limit + 1)
     num = int(campaign.num_id)  # a number here, as the campaign reports show it
-    return listing(request, path, spec, rows, lambda r: activity_body(r, num))
+    return listing(request, who.account_id, path, spec, rows, lambda r: activity_body(r, num))
 
 
 def _campaign_kind(kind: str, etype: EventType) -> Callable[..., Response]:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from ..config import Settings
 from ..ingest.bounce_messages import ingest_message
 from ..mailfiles import MailSourceError, iter_messages
-from ..store.accounts import UnknownAccount, account_id, instance_secret
+from ..store.accounts import UnknownAccount, account_id, signing_secret
 from ..store.db import writing
 
 
@@ -23,7 +23,7 @@ def run(engine: Engine, account: str, paths: list[str], secret: str | None) -> i
         except UnknownAccount:
             err.print(f"[red]Error:[/] no account named {account!r}")
             return 1
-        key = (secret or instance_secret(conn)).encode()
+        key = signing_secret(conn, secret).encode()
     cap = Settings.from_env().raw_message_max_bytes
     totals: Counter[str] = Counter()
     failed = 0

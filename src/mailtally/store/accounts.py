@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from ..vocab import Scope
 from .db import now_ms
@@ -110,6 +110,16 @@ def instance_secret(conn: Connection) -> str:
     value = secrets.token_urlsafe(32)
     conn.execute(insert(instance).values(key="secret", value=value))
     return value
+
+
+def signing_secret(conn: Connection, configured: str | None) -> str:
+    """The instance's signing secret. A configured one (MAILTALLY_SECRET or MAILTALLY_SECRET_FILE)
+    is never written to the database, and one stored there before is removed: whoever can read
+    the database file must not be able to sign tokens, VERP addresses or cursors."""
+    if configured:
+        conn.execute(delete(instance).where(instance.c.key == "secret"))
+        return configured
+    return instance_secret(conn)
 
 
 def count_accounts(conn: Connection) -> int:
