@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.responses import RedirectResponse, Response
 
 from .. import __version__
@@ -18,9 +18,12 @@ from . import (
     bounces,
     cc_v2,
     cc_v3,
+    docs,
     errors,
     limits,
     native,
+    openapi,
+    query,
     sender,
     suppressions,
     tracking,
@@ -57,6 +60,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         version=__version__,
         description="The tally of every email campaign, served through the reporting APIs "
         "email marketers already use.",
+        dependencies=[Depends(query.refuse_repeats)],
+        docs_url=None,  # served by api/docs.py from the package
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -68,6 +73,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.add_middleware(tracking.TrackingRoutes)
     errors.install(app)
     limits.install(app, settings)
+    docs.install(app)
+    openapi.install(app)
     app.include_router(native.router)
     app.include_router(sender.router)
     app.include_router(bounces.router)

@@ -108,6 +108,12 @@ def install(app: FastAPI) -> None:
         resp = renderer_for(request.url.path)(exc.status_code, code, message, None)
         if exc.headers:
             resp.headers.update(exc.headers)
+        if exc.status_code == 405:  # every method of the path, whichever router holds its routes
+            from .openapi import allowed_methods
+
+            allow = allowed_methods(request)
+            if allow:
+                resp.headers["Allow"] = allow
         return resp
 
     @app.exception_handler(Exception)

@@ -182,3 +182,17 @@ def link_urls(conn: Connection, account: int, pairs: Iterable[tuple[str, str]]) 
         )
     )
     return {(r.activity_id, r.url_id): r.url for r in rows if (r.activity_id, r.url_id) in wanted}
+
+
+def activity_names(conn: Connection, account: int, activity_ids: Iterable[str]) -> dict[str, str]:
+    """The name of each activity: its campaign's name (an activity has none of its own)."""
+    ids = sorted(set(activity_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(activities.c.id, campaigns.c.name)
+        .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
+                              campaigns.c.id == activities.c.campaign_id))
+        .where(activities.c.account_id == account, activities.c.id.in_(ids))
+    )
+    return {r.id: r.name for r in rows}

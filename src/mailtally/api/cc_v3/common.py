@@ -123,9 +123,19 @@ def parse_limit(value: str | None, default: int, maximum: int) -> int:
     return limit
 
 
+def parse_flag(value: str | None, param: str, default: bool) -> bool:
+    if value is None:
+        return default
+    flag = value.strip().lower()
+    if flag not in ("true", "false"):
+        raise bad_request(param, f"{param} must be true or false, not {value!r}")
+    return flag == "true"
+
+
 def parse_bounce_codes(values: Sequence[str] | None) -> list[str] | None:
     if not values:
         return None
+    values = [p for v in values for p in (s.strip() for s in v.split(",")) if p]  # repeated or comma-separated
     valid = {c.value for c in BounceCode}
     bad = [v for v in values if v not in valid]
     if bad:

@@ -3,6 +3,7 @@ per-email summary of what they did. They need the ``contact_data`` scope."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from .common import (
     iso,
     not_found,
     page_of,
+    parse_flag,
     parse_limit,
     parse_uuid,
 )
@@ -38,15 +40,15 @@ SUMMARY_MAX = 200  # CC summarises the 200 most recent emails
 MAX_RANGE_MS = (5 * 365 + 2) * 86_400_000  # "Range cannot exceed 5 years"
 
 
-def parse_types(value: str) -> list[EventType]:
-    names = [p for p in (s.strip() for s in value.split(",")) if p]
+def parse_types(values: Sequence[str], param: str = "tracking_activities_list") -> list[EventType]:
+    """Tracking types, repeated or comma-separated (both forms are accepted for both parameters)."""
+    names = [p for value in values for p in (s.strip() for s in value.split(",")) if p]
     valid = {TRACKING_TYPE[t] for t in DETAIL_TYPES}
     if not names:
-        raise bad_request("tracking_activities_list", "tracking_activities_list must name at least one type")
+        raise bad_request(param, f"{param} must name at least one type")
     for name in names:
         if name not in valid:
-            raise bad_request("tracking_activities_list",
-                              f"{name!r} is not one of {', '.join(sorted(valid))}")
+            raise bad_request(param, f"{name!r} is not one of {', '.join(sorted(valid))}")
     return list(dict.fromkeys(EVENT_FOR_TRACKING[n] for n in names))
 
 
@@ -81,8 +83,10 @@ def contact_id_of(conn: Connection, account: int, value: str) -> str:
     return contact_id
 
 
-def activity_details_report(conn: Connection, page: Page, contact_id: str, types: list[EventType]) -> dict[str, Any]:
-    """The contact's tracking activities of the asked types, newest first."""
+def activity_details_report(conn: Connection, page: Page, contact_id: str, types: list[EventType],
+                            with_names: bool = False) -> dict[str, Any]:
+    """The contact's tracking activities of the asked types, newest first; each row names its
+    campaign activity when ``with_names`` (CC's include_campaign_activity_names)."""
     after = page.after(2)
     rows = reports.contact_events(conn, page.account, contact_id, [t.value for t in types],
                                   after=(after[0], after[1]) if after else None, limit=page.limit + 1)
@@ -90,11 +94,14 @@ def activity_details_report(conn: Connection, page: Page, contact_id: str, types
     rows = rows[: page.limit]
     urls = reports.link_urls(conn, page.account,
                                ((r.activity_id, r.url_id) for r in rows if r.url_id is not None))
+    names = reports.activity_names(conn, page.account, (r.activity_id for r in rows)) if with_names else {}
     items = []
     for r in rows:
         etype = EventType(r.type)
         item: dict[str, Any] = {"contact_id": contact_id, "campaign_activity_id": r.activity_id,
                                 "created_time": iso(r.occurred_at), "tracking_activity_type": TRACKING_TYPE[etype]}
+        if with_names:
+            item["campaign_activity_name"] = names.get(r.activity_id, "")
         if r.device_type in CC_DEVICES:
             item["device_type"] = r.device_type
         if etype is EventType.CLICK:
@@ -144,16 +151,30 @@ End = Annotated[str, Query(description="ISO 8601, e.g. 2019-12-01T00:00:00-0500.
 @inline
 def get_activity_details(
     who: ContactCaller, request: Request, contact_id: str,
-    tracking_activities_list: Annotated[str, Query(description="Comma-separated, e.g. em_sends,em_opens.")],
+    tracking_activities_list: Annotated[list[str] | None, Query(
+        description="Comma-separated (em_sends,em_opens) or repeated; give it or tracking_activity_type.")] = None,
+    tracking_activity_type: Annotated[list[str] | None, Query(
+        description="Repeated (tracking_activity_type=em_sends&tracking_activity_type=em_opens) or "
+                    "comma-separated; the alternative to tracking_activities_list.")] = None,
+    include_campaign_activity_names: Annotated[str | None, Query(
+        description="true (the default) or false: each row's campaign_activity_name (its campaign's name).")] = None,
     limit: Annotated[str | None, Query(description="1 to 100 (default 100).")] = None,
     cursor: Annotated[str | None, Query(alias="next", description="The cursor of a `_links.next.href`.")] = None,
 ) -> Response:
     with connect(request) as conn:
         cid = contact_id_of(conn, who.account_id, contact_id)
-        types = parse_types(tracking_activities_list)
-        query = [("tracking_activities_list", ",".join(TRACKING_TYPE[t] for t in types))]
+        if tracking_activities_list is not None and tracking_activity_type is not None:
+            raise bad_request("tracking_activity_type",
+                              "tracking_activities_list and tracking_activity_type are mutually exclusive: give one")
+        if tracking_activities_list is None and tracking_activity_type is None:
+            raise bad_request("tracking_activities_list", "give tracking_activities_list or tracking_activity_type")
+        param = "tracking_activities_list" if tracking_activities_list is not None else "tracking_activity_type"
+        types = parse_types(tracking_activities_list or tracking_activity_type or [], param)
+        with_names = parse_flag(include_campaign_activity_names, "include_campaign_activity_names", True)
+        query = [(param, ",".join(TRACKING_TYPE[t] for t in types)),
+                 ("include_campaign_activity_names", "true" if with_names else "false")]
         page = page_of(request, who.account_id, parse_limit(limit, DETAILS_MAX, DETAILS_MAX), cursor, query)
-        return json_response(activity_details_report(conn, page, cid, types))
+        return json_response(activity_details_report(conn, page, cid, types, with_names))
 
 
 @router.get("/{contact_id}/open_and_click_rates", operation_id="getContactOpenClickRate",

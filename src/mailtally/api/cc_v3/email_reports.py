@@ -31,6 +31,7 @@ from .common import (
     not_found,
     page_of,
     parse_bounce_codes,
+    parse_flag,
     parse_limit,
     parse_uuid,
 )
@@ -116,9 +117,13 @@ def did_not_open_report(conn: Connection, page: Page, activity_id: str) -> dict[
                       lambda r: [r.sent_at, r.contact_num])
 
 
-def links_report(conn: Connection, account: int, activity_id: str) -> dict[str, Any]:
+def links_report(conn: Connection, account: int, activity_id: str, no_clicks: bool = True) -> dict[str, Any]:
+    """Unique clicks per link; links nobody clicked are listed only with ``no_clicks`` (CC's
+    ``no_clicks=true``: "include link details for links that were not clicked")."""
     items = []
     for lc in summaries.link_clicks(conn, account, activity_id):
+        if not no_clicks and lc.unique_clicks == 0:
+            continue
         item: dict[str, Any] = {"url_id": lc.url_id, "unique_clicks": lc.unique_clicks}
         if lc.url is not None:
             item["link_url"] = lc.url
@@ -216,7 +221,11 @@ def get_bounces(who: CampaignCaller, request: Request, campaign_activity_id: str
 @router.get("/{campaign_activity_id}/links", operation_id="getCampaignActivityLinkStats",
             summary="Unique clicks of each link of the activity.", response_class=Response)
 @inline
-def get_links(who: CampaignCaller, request: Request, campaign_activity_id: str) -> Response:
+def get_links(who: CampaignCaller, request: Request, campaign_activity_id: str,
+              no_clicks: Annotated[str | None, Query(
+                  description="true: also list links nobody clicked (with unique_clicks 0); false (the default) "
+                              "lists only clicked links.")] = None) -> Response:
     with connect(request) as conn:
         activity_id = activity_id_of(conn, who.account_id, campaign_activity_id)
-        return json_response(links_report(conn, who.account_id, activity_id))
+        include = parse_flag(no_clicks, "no_clicks", False)
+        return json_response(links_report(conn, who.account_id, activity_id, include))
