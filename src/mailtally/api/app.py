@@ -12,7 +12,7 @@ from .. import __version__
 from ..config import Settings
 from ..store import migrate
 from ..store.accounts import signing_secret
-from ..store.db import open_engine, writing
+from ..store.db import open_engine, set_write_wait, writing
 from . import (
     alerts,
     bounces,
@@ -37,6 +37,7 @@ from .auth import TokenCache
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or Settings.from_env()
     engine = open_engine(settings.database_url)
+    set_write_wait(engine, settings.write_wait_seconds)
     if run_migrations:
         migrate.upgrade(engine)
     with writing(engine) as conn:

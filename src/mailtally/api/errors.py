@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ..store.write_gate import StoreBusy
+
 log = logging.getLogger("mailtally.api")
 
 Renderer = Callable[[int, str, str, Any], Response]
@@ -114,6 +116,13 @@ def install(app: FastAPI) -> None:
             allow = allowed_methods(request)
             if allow:
                 resp.headers["Allow"] = allow
+        return resp
+
+    @app.exception_handler(StoreBusy)
+    async def _busy(request: Request, exc: StoreBusy) -> Response:
+        resp = renderer_for(request.url.path)(503, "unavailable", "the database is busy; nothing was written, "
+                                              "retry shortly", None)
+        resp.headers["Retry-After"] = "2"
         return resp
 
     @app.exception_handler(Exception)

@@ -28,6 +28,7 @@ from .errors import ApiError, json_response
 router = APIRouter(prefix="/v1", tags=["native"])
 MAX_ID = 2**62  # ids are 64-bit in every database; larger numbers are refused, not overflowed
 MAX_LINKS = 1000  # links in one PUT (docs/events.md)
+BULK_EVENTS = 100  # a batch this big lets small writes (a bounce, a contact) go first (store/write_gate.py)
 limits.body_limit("POST", "/v1/events", "max_body_bytes", "batch_too_large", "batches")
 
 
@@ -343,7 +344,7 @@ def _record(request: Request, who: Principal, items: list[Any]) -> Response:
     events, errors = to_events(items)
     if not errors:
         try:
-            with writing(engine(request)) as conn:
+            with writing(engine(request), bulk=len(events) > BULK_EVENTS) as conn:
                 result = write_events(conn, who.account_id, events)
         except BatchRejected as e:
             errors = e.errors

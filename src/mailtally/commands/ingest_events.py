@@ -55,7 +55,7 @@ def run(engine: Engine, account: str, path: str, batch_size: int) -> int:
                 try:
                     if errors:
                         raise BatchRejected(errors)
-                    with writing(engine) as conn:
+                    with writing(engine, bulk=True) as conn:
                         result = write_events(conn, acc, events)
                 except BatchRejected as e:
                     progress.stop()

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
+
+from .write_gate import StoreBusy, WriteGate
+
+__all__ = ["StoreBusy", "open_engine", "writing"]
 
 
 def normalise_url(url: str) -> str:
@@ -58,6 +64,8 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
             # fails at once ("database is locked") when another writer committed meanwhile.
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.pop(_WRITE, False) else "BEGIN")
 
+        if not memory and parsed.database and not parsed.database.startswith("file:"):
+            _GATES[engine] = WriteGate(parsed.database)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
 
@@ -81,14 +89,44 @@ def private_files(path: str) -> None:
             pass
 
 
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+def set_write_wait(engine: Engine, seconds: float) -> None:
+    """How long a write may wait for its turn before StoreBusy (SQLite files only)."""
+    gate = _GATES.get(engine)
+    if gate is not None:
+        gate.wait_seconds = seconds
+
+
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A transaction that writes: ``engine.begin()``, taking SQLite's write lock at its start."""
-    with engine.connect() as conn:
-        if is_sqlite(engine):
-            conn.info[_WRITE] = True
-        with conn.begin():
-            yield conn
+def writing(engine: Engine, *, bulk: bool = False) -> Iterator[Connection]:
+    """A transaction that writes: ``engine.begin()``, taking SQLite's write lock at its start.
+
+    On a SQLite file, writers of every process take turns (``write_gate``), small ones first
+    (``bulk``: a big batch, which lets them pass); a write that cannot get the database in
+    time raises ``StoreBusy`` and writes nothing.
+    """
+    gate = _GATES.get(engine)
+    if gate is None:
+        with engine.connect() as conn:
+            if is_sqlite(engine):
+                conn.info[_WRITE] = True
+            with conn.begin():
+                yield conn
+        return
+    with gate.turn(bulk) as left, engine.connect() as conn:
+        conn.info[_WRITE] = True
+        # Another program may hold the lock: SQLite's own wait ends with ours. (On the driver's
+        # connection: a statement through SQLAlchemy would begin the transaction early.)
+        conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={int(left * 1000)}")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                yield conn
+        except OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise StoreBusy("the database is locked by another writer") from e
+            raise
 
 
 def now_ms() -> int:
