@@ -24,6 +24,8 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 bounces_app = typer.Typer(help="Read bounce messages.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Provider webhook endpoints (SES, SendGrid, Mailgun, Postmark, SparkPost, "
+                           "Brevo, Resend).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
@@ -36,6 +38,7 @@ logs_app = typer.Typer(help="Read MTA logs (Postfix, Exim).", no_args_is_help=Tr
 mailbox_app = typer.Typer(help="Read bounce mailboxes (IMAP, Maildir, mbox).", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
 app.add_typer(mailbox_app, name="mailbox")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 suppressions_app = typer.Typer(help="The suppression list and its policy.", no_args_is_help=True)
@@ -373,6 +376,44 @@ def tracking_retire(kid: Annotated[int, typer.Argument(help="Key id (see `mailta
     if not done:
         raise _fail(f"no key {kid}")
     typer.echo(f"key {kid} retired")
+@webhooks_app.command("add")
+def webhooks_add(
+    provider: Annotated[str, typer.Argument(help="ses, sendgrid, mailgun, postmark, sparkpost, brevo or resend.")],
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    secret: Annotated[str, typer.Option(help="What the provider signs or authenticates with (see docs/webhooks.md).")
+                      ] = "",
+    topic_arn: Annotated[list[str] | None, typer.Option("--topic-arn", help="SES: an SNS topic ARN to accept "
+                                                        "(repeat for several).")] = None,
+    username: Annotated[str | None, typer.Option(help="Basic-auth user name (default: mailtally).")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create a provider webhook endpoint; prints the URL to paste into the provider."""
+    from .commands.webhooks import add
+    from .vocab import WebhookProvider
+
+    if provider not in {p.value for p in WebhookProvider}:
+        raise _fail(f"unknown provider {provider!r}; one of: {', '.join(p.value for p in WebhookProvider)}", 2)
+    settings = _settings(database)
+    raise typer.Exit(add(_engine(database), settings.base_url, account, provider, secret, username,
+                         list(topic_arn or [])))
+
+
+@webhooks_app.command("list")
+def webhooks_list(account: Annotated[str, typer.Option("--account", help="Account name.")],
+                  database: DatabaseOpt = None) -> None:
+    """List an account's webhook endpoints and their URLs."""
+    from .commands.webhooks import list_all
+
+    raise typer.Exit(list_all(_engine(database), _settings(database).base_url, account))
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(endpoint_id: str, account: Annotated[str, typer.Option("--account", help="Account name.")],
+                    database: DatabaseOpt = None) -> None:
+    """Remove a webhook endpoint: its URL answers 404 from then on."""
+    from .commands.webhooks import remove
+
+    raise typer.Exit(remove(_engine(database), account, endpoint_id))
 
 
 AccountOpt = Annotated[str, typer.Option("--account", help="Account name.")]

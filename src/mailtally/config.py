@@ -57,6 +57,11 @@ class Settings:
     webhook_allow_private: bool = False  # allow loopback and private-network targets (tests, an intranet)
     webhook_timeout_seconds: float = 10.0
     webhook_poll_seconds: float = 1.0
+    # Provider webhooks: how far a signature's timestamp may be from now, either way (seconds).
+    webhook_tolerance_seconds: int = 300
+    # Provider webhooks: URL prefixes trusted for SNS certificates and confirmation links besides
+    # https://sns.<region>.amazonaws.com/ (a local test server, a proxy); empty in production.
+    sns_url_prefixes: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
     # Domains of our VERP return paths (bounces+mt…@domain): the SMTP receiver accepts mail for these only.
     bounce_domains: tuple[str, ...] = ()
@@ -96,6 +101,9 @@ class Settings:
             "bounce_domain": env.get("MAILTALLY_BOUNCE_DOMAIN") or None,
             "bounce_domains": tuple(d.strip() for d in env.get("MAILTALLY_BOUNCE_DOMAINS", "").split(",") if d.strip()),
             "secret_file": env.get("MAILTALLY_SECRET_FILE") or None,
+            "webhook_tolerance_seconds": int(env.get("MAILTALLY_WEBHOOK_TOLERANCE_SECONDS", "300")),
+            "sns_url_prefixes": tuple(p.strip() for p in env.get("MAILTALLY_SNS_URL_PREFIXES", "").split(",")
+                                      if p.strip()),
         }
         for name, kind in _NUMBERS.items():
             raw = env.get("MAILTALLY_" + name.upper())

@@ -312,3 +312,29 @@ class WebhookDeliveryState(StrEnum):
     PENDING = "pending"  # waiting for its next attempt
     DELIVERED = "delivered"
     FAILED = "failed"  # gave up after the retry schedule
+class WebhookProvider(StrEnum):
+    """The sending providers whose event webhooks mailtally takes (``POST /hooks/{provider}/{id}``)."""
+
+    SES = "ses"  # Amazon SES, through an SNS topic
+    SENDGRID = "sendgrid"
+    MAILGUN = "mailgun"
+    POSTMARK = "postmark"
+    SPARKPOST = "sparkpost"
+    BREVO = "brevo"
+    RESEND = "resend"
+
+
+class ProviderEventKind(StrEnum):
+    """What a provider says happened, in one vocabulary for all of them (django-anymail's)."""
+
+    SENT = "sent"  # accepted or handed on by the provider
+    REJECTED = "rejected"  # refused before sending (suppressed, invalid, dropped)
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"  # a temporary failure; the provider tries again
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    SUBSCRIBED = "subscribed"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    UNKNOWN = "unknown"

@@ -20,6 +20,7 @@ from . import (
     cc_v3,
     docs,
     errors,
+    hooks,
     limits,
     native,
     openapi,
@@ -27,6 +28,7 @@ from . import (
     sender,
     suppressions,
     tracking,
+    webhook_endpoints,
     webhooks,
     whatcounts,
     zoho,
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(suppressions.router)
     app.include_router(alerts.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_endpoints.router)
+    app.include_router(hooks.router)
     app.include_router(cc_v3.router)
     app.include_router(cc_v2.router)
     app.include_router(zoho.router)

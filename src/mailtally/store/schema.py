@@ -461,3 +461,29 @@ log_queue_refs = Table(
     Column("ref", String(128), nullable=False),
     Column("seen_at", Ms, nullable=False),
 )
+
+# Provider webhook endpoints (``POST /hooks/{provider}/{id}``): one per account and provider
+# setup, with the secret that provider signs or authenticates with. ``id`` is unguessable and
+# unique on its own, because the provider's request names nothing else.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("secret", Text, nullable=False, default=""),
+    Column("options", JSON, nullable=False, default=dict),
+    Column("created_at", Ms, nullable=False),
+    Index("ix_webhook_endpoints_id", "id", unique=True),
+)
+
+# Signature tokens already seen (Mailgun's): a signed request shown twice is a replay.
+webhook_tokens = Table(
+    "webhook_tokens",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("endpoint_id", String(64), primary_key=True),
+    Column("token", String(128), primary_key=True),
+    Column("seen_at", Ms, nullable=False),
+    Index("ix_webhook_tokens_age", "account_id", "endpoint_id", "seen_at"),
+)

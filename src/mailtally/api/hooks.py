@@ -1,0 +1,80 @@
+"""``POST /hooks/{provider}/{endpoint_id}``: provider webhooks in, Events out.
+
+Thin: find the endpoint, let its provider's module verify and parse the request, record the
+events in one transaction, and answer 2xx only once they are committed. Bad signatures get
+401/403 and malformed bodies 400, with nothing written; never a 5xx for bad input, because
+providers retry those.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from ..ingest.webhooks import PROVIDERS
+from ..ingest.webhooks.base import Delivery, HookRequest, Malformed, Refused, Unavailable
+from ..ingest.webhooks.recording import Recorded, record
+from ..store import webhooks as store
+from ..store.db import writing
+from .deps import declared_length, engine
+from .errors import ApiError, json_response
+
+router = APIRouter(tags=["provider webhooks"])
+# Parsing untrusted JSON can fail in these ways; each is the sender's fault, so a 400.
+_BAD_INPUT = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+
+
+@router.post("/hooks/{provider}/{endpoint_id}")
+async def receive(provider: str, endpoint_id: str, request: Request) -> Response:
+    """A provider's event notification, for the endpoint created with ``POST /v1/webhook-endpoints``."""
+    module = PROVIDERS.get(provider)
+    if module is None or len(endpoint_id) > 64:
+        raise ApiError(404, "not_found", "no such webhook endpoint")
+    limit: int = request.app.state.settings.max_body_bytes
+    if declared_length(request) > limit:
+        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
+    body = await request.body()
+    if len(body) > limit:
+        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    app_state = request.app.state
+    eng = engine(request)
+
+    def work() -> tuple[Recorded, Delivery]:
+        with eng.connect() as conn:
+            endpoint = store.endpoint_by_id(conn, endpoint_id)
+        if endpoint is None or endpoint.provider != provider:
+            raise ApiError(404, "not_found", "no such webhook endpoint")
+        req = HookRequest(endpoint, body, headers, app_state.settings, time.time())
+        try:
+            delivery: Delivery = module.receive(req)
+        except (Refused, Malformed, Unavailable):
+            raise
+        except _BAD_INPUT as e:
+            raise Malformed(f"the body is not a {provider} notification ({type(e).__name__})") from None
+        with writing(eng) as conn:
+            if delivery.replay_token is not None and not store.remember_token(
+                    conn, endpoint, delivery.replay_token, 2 * app_state.settings.webhook_tolerance_seconds * 1000):
+                # 406 tells Mailgun not to try again: the first request with this token was recorded.
+                raise Refused(406, "replayed", "this signature token was seen before")
+            result = record(conn, endpoint.account_id, app_state.secret, provider, delivery.events)
+            if delivery.options is not None:
+                store.update_options(conn, endpoint, delivery.options)
+        return result, delivery
+
+    try:
+        result, delivery = await run_in_threadpool(work)
+    except Refused as e:
+        raise ApiError(e.status, e.code, e.message, headers=e.headers) from None
+    except Malformed as e:
+        raise ApiError(400, "malformed", str(e)) from None
+    except Unavailable as e:
+        raise ApiError(503, "unavailable", str(e), headers={"Retry-After": "30"}) from None
+    body_out: dict[str, Any] = result.as_dict()
+    if delivery.note:
+        body_out["note"] = delivery.note
+    return json_response(body_out)

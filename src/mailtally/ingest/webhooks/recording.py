@@ -1,0 +1,163 @@
+"""Provider events into Events of the sends they belong to, in the caller's transaction.
+
+The send is found by, in order: our signed id (``mailtally_id``) the sender attached; a token
+in the Message-ID; the recipient's most recent send of the account. A bounce or complaint
+that matches nothing is kept as unmatched; other events that match nothing are only counted.
+Each event's idempotency key is the provider's own event id, so a redelivery counts nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from ...events import Event
+from ...store import matching
+from ...store import webhooks as store
+from ...store.db import now_ms
+from ...store.writer import write_events
+from ...verp import SendRef, read_token
+from ...vocab import DeviceType, EventType, ProviderEventKind, Reason, bounce_code_for, is_hard
+from .base import ProviderEvent, classify
+
+log = logging.getLogger("mailtally.webhooks")
+K = ProviderEventKind
+
+# What each kind of provider event is in the tally; None: acknowledged, not recorded.
+EVENT_TYPE: dict[ProviderEventKind, EventType | None] = {
+    K.SENT: EventType.SEND,
+    K.REJECTED: EventType.BOUNCE,
+    K.DELIVERED: EventType.DELIVERY,
+    K.DEFERRED: EventType.DEFERRAL,
+    K.BOUNCED: EventType.BOUNCE,
+    K.COMPLAINED: EventType.ABUSE,
+    K.UNSUBSCRIBED: EventType.OPTOUT,
+    K.OPENED: EventType.OPEN,
+    K.CLICKED: EventType.CLICK,
+    K.SUBSCRIBED: None,
+    K.UNKNOWN: None,
+}
+# Matched only by our own id: the most recent send to an address is no evidence of a new send.
+BY_TOKEN_ONLY = frozenset({K.SENT})
+KEPT_UNMATCHED = frozenset({K.BOUNCED, K.REJECTED, K.COMPLAINED})
+
+
+@dataclass(slots=True)
+class Recorded:
+    received: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+    ignored: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"received": self.received, "recorded": self.recorded, "duplicates": self.duplicates,
+                "unmatched": self.unmatched, "ignored": self.ignored}
+
+
+def _key(provider: str, event_id: str) -> str:
+    return "wh" + hashlib.blake2b(f"{provider}|{event_id}".encode(), digest_size=20).hexdigest()
+
+
+def _ref(secret: bytes, account: int, ev: ProviderEvent) -> tuple[str, SendRef] | None:
+    for how, value in (("header", ev.mailtally_id), ("message_id", ev.message_id)):
+        if value and (ref := read_token(secret, value)) is not None and ref.account_id == account:
+            return how, ref
+    return None
+
+
+def record(conn: Connection, account: int, secret: bytes, provider: str, events: list[ProviderEvent]) -> Recorded:
+    """Record ``events`` for ``account``; call inside a write transaction. Replaying changes nothing."""
+    result = Recorded(received=len(events))
+    wanted: list[tuple[ProviderEvent, EventType]] = []
+    for ev in events:
+        etype = EVENT_TYPE[ev.kind]
+        if etype is None:
+            result.ignored += 1
+            log.info("%s webhook: %s event %r for %s acknowledged, not recorded", provider, ev.kind,
+                     ev.provider_kind, ev.recipient)
+        else:
+            wanted.append((ev, etype))
+    refs = {id(ev): r for ev, _ in wanted if (r := _ref(secret, account, ev)) is not None}
+    sends = store.sends_by_numbers(conn, account, {(r.activity_num, r.contact_num) for _, r in refs.values()})
+    recent: dict[str, matching.Send | None] = {}
+
+    found: list[tuple[ProviderEvent, EventType, str, str]] = []
+    for ev, etype in wanted:
+        send: tuple[str, str] | None = None
+        hit = refs.get(id(ev))
+        if hit is not None:
+            info = sends.get((hit[1].activity_num, hit[1].contact_num))
+            # One id names one recipient: trust it alone, or for the address it names.
+            if info is not None and (ev.recipients_in_message == 1 or info.email == ev.recipient
+                                     or info.email in ev.alternates):
+                send = (info.activity_id, info.contact_id)
+                ev.recipient = info.email
+        if send is None and ev.kind not in BY_TOKEN_ONLY and ev.recipient:
+            if ev.recipient not in recent:
+                recent[ev.recipient] = matching.latest_send_to(conn, account, ev.recipient)
+            send = recent[ev.recipient]
+        if send is None:
+            if ev.kind in KEPT_UNMATCHED:
+                _keep_unmatched(conn, account, provider, ev, result)
+            else:
+                result.unmatched += 1
+            continue
+        found.append((ev, etype, *send))
+
+    links = store.link_ids(conn, account, {a for ev, t, a, _ in found if t is EventType.CLICK and ev.url})
+    batch = [_event(provider, ev, etype, activity, contact, links) for ev, etype, activity, contact in found]
+    if batch:
+        written = write_events(conn, account, batch)
+        result.recorded += written.accepted
+        result.duplicates += written.duplicates
+    return result
+
+
+def _bounce(ev: ProviderEvent) -> tuple[Reason, str, str]:
+    if ev.kind is K.COMPLAINED:
+        return Reason.FEEDBACK, ev.status, ev.reply_code
+    return classify(ev.status, ev.reply_code, "" if ev.own_words else ev.diagnostic, ev.provider_reason)
+
+
+def _event(provider: str, ev: ProviderEvent, etype: EventType, activity: str, contact: str,
+           links: dict[tuple[str, str], str]) -> Event:
+    out = Event(etype, activity, ev.occurred_at, contact, idempotency_key=_key(provider, ev.event_id))
+    if etype is EventType.BOUNCE:
+        reason, status, reply = _bounce(ev)
+        code = bounce_code_for(reason)
+        out.reason, out.bounce_code, out.hard = reason, code, is_hard(code)
+        out.dsn_status, out.reply_code = status[:16] or None, reply[:8] or None
+    elif etype is EventType.DELIVERY or etype is EventType.DEFERRAL:
+        out.dsn_status = ev.status[:16] or None
+        out.reply_code = ev.reply_code[:8] or None
+    elif etype is EventType.OPEN or etype is EventType.CLICK:
+        out.device_type = ev.device or DeviceType.NONE
+        if etype is EventType.CLICK and ev.url:
+            out.url_id = links.get((activity, ev.url))
+    elif etype is EventType.OPTOUT:
+        out.optout_source = f"{provider} webhook"[:64]
+        out.optout_reason = ev.optout_reason
+    if etype is not EventType.OPEN and etype is not EventType.CLICK and etype is not EventType.SEND:
+        out.diagnostic = ev.diagnostic or None
+        out.remote_mta = ev.remote_mta[:255] or None
+    return out
+
+
+def _keep_unmatched(conn: Connection, account: int, provider: str, ev: ProviderEvent, result: Recorded) -> None:
+    reason, status, reply = _bounce(ev)
+    code = bounce_code_for(reason)
+    kept = matching.keep_unmatched(conn, account, {
+        "message_key": _key(provider, ev.event_id)[:64], "recipient": ev.recipient[:320], "received_at": now_ms(),
+        "reason": reason.value, "bounce_code": code.value if code else None, "dsn_status": status[:16] or None,
+        "reply_code": reply[:8] or None, "diagnostic": ev.diagnostic or None, "remote_mta": ev.remote_mta[:255] or None,
+        "original_message_id": (ev.message_id or ev.provider_message_id or "")[:998] or None,
+        "original_subject": None,
+    })
+    if kept:
+        result.unmatched += 1
+    else:
+        result.duplicates += 1

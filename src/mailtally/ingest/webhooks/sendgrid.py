@@ -1,0 +1,125 @@
+"""SendGrid's Event Webhook: a JSON array of events, signed with ECDSA (P-256, SHA-256) over the
+timestamp header followed by the raw body; the endpoint's secret is the verification key from
+Mail Settings (base64 DER, as SendGrid shows it, or PEM).
+
+Custom args (``custom_args``/``unique_args``) come back flattened into each event, so a sender
+attaches ``mailtally_id`` as a custom arg.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+
+from ...vocab import ProviderEventKind as K
+from ...vocab import Reason
+from .base import (
+    MAILTALLY_ID,
+    Delivery,
+    HookRequest,
+    Malformed,
+    ProviderEvent,
+    Refused,
+    address,
+    check_timestamp,
+    header,
+    ms_from_epoch,
+    text,
+)
+
+SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+KINDS = {
+    "processed": K.SENT, "dropped": K.REJECTED, "delivered": K.DELIVERED, "deferred": K.DEFERRED,
+    "bounce": K.BOUNCED, "blocked": K.BOUNCED, "open": K.OPENED, "click": K.CLICKED, "spamreport": K.COMPLAINED,
+    "unsubscribe": K.UNSUBSCRIBED, "group_unsubscribe": K.UNSUBSCRIBED, "group_resubscribe": K.SUBSCRIBED,
+}
+# SendGrid's own class, used only when the event carries no diagnostic.
+BOUNCE_TYPE = {"bounce": Reason.USERUNKNOWN, "blocked": Reason.BLOCKED}
+DROPPED = {
+    "bounced address": Reason.SUPPRESSED, "unsubscribed address": Reason.SUPPRESSED,
+    "spam reporting address": Reason.SUPPRESSED, "invalid": Reason.SYNTAXERROR,
+    "invalid smtpapi header": Reason.SYNTAXERROR,
+}
+
+
+@lru_cache(maxsize=64)
+def public_key(secret: str) -> ec.EllipticCurvePublicKey:
+    """The verification key, from base64 DER (as Mail Settings shows it) or PEM."""
+    s = secret.strip()
+    try:
+        key = load_pem_public_key(s.encode()) if s.startswith("-----") else load_der_public_key(base64.b64decode(s))
+    except (ValueError, binascii.Error, TypeError) as e:
+        raise ValueError(f"not a SendGrid verification key: {e}") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("the SendGrid verification key must be an elliptic-curve (ECDSA) public key")
+    return key
+
+
+def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
+    if not secret:
+        raise ValueError("secret: give the verification key from SendGrid's Mail Settings (Signed Event Webhook)")
+    public_key(secret)
+    return {}
+
+
+def verify(req: HookRequest) -> None:
+    signature, timestamp = header(req, SIGNATURE), header(req, TIMESTAMP)
+    if not signature or not timestamp:
+        raise Refused(401, "unsigned", f"the {SIGNATURE} and {TIMESTAMP} headers are required")
+    check_timestamp(req, timestamp, TIMESTAMP)
+    try:
+        raw = base64.b64decode(signature, validate=True)
+        public_key(req.endpoint.secret).verify(raw, timestamp.encode() + req.body, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError, binascii.Error):
+        raise Refused(403, "bad_signature", "the signature does not match this endpoint's verification key") from None
+
+
+def receive(req: HookRequest) -> Delivery:
+    verify(req)
+    try:
+        items = orjson.loads(req.body)
+    except orjson.JSONDecodeError as e:
+        raise Malformed(f"body is not JSON: {e}") from None
+    if not isinstance(items, list):
+        raise Malformed("body must be a JSON array of events")
+    return Delivery([event(item, i) for i, item in enumerate(items)])
+
+
+def event(item: Any, i: int) -> ProviderEvent:
+    if not isinstance(item, dict):
+        raise Malformed(f"event {i} must be a JSON object")
+    name = text(item.get("event"), 64)
+    kind = KINDS.get(name, K.UNKNOWN)
+    event_id = text(item.get("sg_event_id"), 200)
+    recipient = address(item.get("email"))
+    if not event_id or not recipient:
+        raise Malformed(f"event {i} needs sg_event_id and email")
+    ev = ProviderEvent(kind, recipient, ms_from_epoch(item.get("timestamp"), f"event {i} timestamp"), event_id,
+                       provider_kind=name, mailtally_id=text(item.get(MAILTALLY_ID), 200) or None,
+                       message_id=text(item.get("smtp-id"), 998) or None,
+                       provider_message_id=text(item.get("sg_message_id"), 200) or None)
+    if kind is K.BOUNCED or kind is K.DEFERRED or kind is K.REJECTED or kind is K.DELIVERED:
+        ev.status = text(item.get("status"), 16)
+        # "reason" says why it bounced or was dropped; "response" is the server's reply otherwise.
+        ev.diagnostic = text(item.get("reason")) or text(item.get("response"))
+        if kind is K.BOUNCED:
+            ev.provider_reason = BOUNCE_TYPE.get(text(item.get("type"), 16) or name)
+        elif kind is K.REJECTED:
+            ev.provider_reason = DROPPED.get(ev.diagnostic.lower(), Reason.SUPPRESSED)
+            ev.own_words = ev.diagnostic.lower() in DROPPED
+    elif kind is K.OPENED or kind is K.CLICKED:
+        ev.user_agent = text(item.get("useragent"), 1000) or None
+        ev.url = text(item.get("url"), 4000) or None
+        machine = item.get("sg_machine_open")
+        ev.machine = machine if isinstance(machine, bool) else None
+    return ev
