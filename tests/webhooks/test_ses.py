@@ -51,7 +51,7 @@ class FakeAws:
         aws = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path.endswith(".pem"):
                     aws.cert_fetches += 1
                     body = aws.pem
