@@ -169,18 +169,24 @@ def sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
 
 def text(value: Any, limit: int = 4000) -> str:
     """A string field as stored: bounded, without NULs; numbers become text; anything else is empty."""
+    if value.__class__ is str:  # the usual case, first: this runs for every field of every event
+        if len(value) <= limit and "\x00" not in value:
+            return value
+        return value.replace("\x00", "")[:limit]
     if isinstance(value, bool) or value is None:
         return ""
     if isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str):
-        return ""
-    return value.replace("\x00", "")[:limit]
+        return str(value)[:limit]
+    if isinstance(value, str):
+        return value.replace("\x00", "")[:limit]
+    return ""
 
 
 def address(value: Any) -> str:
     """A recipient address, lower-cased, from ``Name <a@b>`` or a bare address; '' when it is none."""
     v = text(value, 640).strip()
+    if 3 <= len(v) <= 320 and "@" in v and "<" not in v and " " not in v:
+        return v.lower()
     if "<" in v and v.endswith(">"):
         v = v[v.rindex("<") + 1 : -1]
     v = v.strip().lower()

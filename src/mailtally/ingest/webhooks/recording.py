@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import Connection
 
@@ -62,10 +63,17 @@ def _key(provider: str, event_id: str) -> str:
     return "wh" + hashlib.blake2b(f"{provider}|{event_id}".encode(), digest_size=20).hexdigest()
 
 
-def _ref(secret: bytes, account: int, ev: ProviderEvent) -> tuple[str, SendRef] | None:
-    for how, value in (("header", ev.mailtally_id), ("message_id", ev.message_id)):
-        if value and (ref := read_token(secret, value)) is not None and ref.account_id == account:
-            return how, ref
+@lru_cache(maxsize=65536)
+def _token(secret: bytes, value: str) -> SendRef | None:
+    """``read_token``, remembered: a message's deliveries, opens and clicks carry the same id, and a
+    signed token means the same thing every time."""
+    return read_token(secret, value)
+
+
+def _ref(secret: bytes, account: int, ev: ProviderEvent) -> SendRef | None:
+    for value in (ev.mailtally_id, ev.message_id):
+        if value and (ref := _token(secret, value)) is not None and ref.account_id == account:
+            return ref
     return None
 
 
@@ -82,7 +90,7 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
         else:
             wanted.append((ev, etype))
     refs = {id(ev): r for ev, _ in wanted if (r := _ref(secret, account, ev)) is not None}
-    sends = store.sends_by_numbers(conn, account, {(r.activity_num, r.contact_num) for _, r in refs.values()})
+    sends = store.sends_by_numbers(conn, account, {(r.activity_num, r.contact_num) for r in refs.values()})
     recent: dict[str, matching.Send | None] = {}
 
     found: list[tuple[ProviderEvent, EventType, str, str]] = []
@@ -90,7 +98,7 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
         send: tuple[str, str] | None = None
         hit = refs.get(id(ev))
         if hit is not None:
-            info = sends.get((hit[1].activity_num, hit[1].contact_num))
+            info = sends.get((hit.activity_num, hit.contact_num))
             # One id names one recipient: trust it alone, or for the address it names.
             if info is not None and (ev.recipients_in_message == 1 or info.email == ev.recipient
                                      or info.email in ev.alternates):

@@ -58,7 +58,7 @@ def public_key(secret: str) -> ec.EllipticCurvePublicKey:
     s = secret.strip()
     try:
         key = load_pem_public_key(s.encode()) if s.startswith("-----") else load_der_public_key(base64.b64decode(s))
-    except (ValueError, binascii.Error, TypeError) as e:
+    except Exception as e:  # the key is the user's input: whatever cryptography says, it is a bad key
         raise ValueError(f"not a SendGrid verification key: {e}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("the SendGrid verification key must be an elliptic-curve (ECDSA) public key")
