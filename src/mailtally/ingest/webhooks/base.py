@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ...bounces.finding import Finding
-from ...bounces.reason import decide
-from ...bounces.smtp import find_command, find_reply_code, find_status, squash
+from ... import bounces
+from ...bounces.smtp import find_reply_code, find_status, squash
 from ...config import Settings
 from ...store.webhooks import Endpoint
 from ...vocab import DeviceType, ProviderEventKind, Reason
@@ -132,8 +131,8 @@ def check_password(req: HookRequest, secret: str, *, bearer: bool = True, realm:
 
 
 def classify(status: str, reply_code: str, diagnostic: str, provider_reason: Reason | None) -> tuple[Reason, str, str]:
-    """The bounce reason, by our engine, from what the remote server said; the provider's own class
-    only when there is nothing to read (or nothing our engine can tell from it).
+    """The bounce reason, by our engine (``bounces.classify``), from what the remote server said; the
+    provider's own class only when there is nothing to read (or nothing our engine can tell from it).
 
     Returns the reason, and the status and reply code (found in the diagnostic when not given).
     """
@@ -143,8 +142,7 @@ def classify(status: str, reply_code: str, diagnostic: str, provider_reason: Rea
     reply_code = reply_code or find_reply_code(diagnostic)
     if not status and not diagnostic:
         return provider_reason or Reason.UNDEFINED, status, reply_code
-    reason = decide(Finding(status=status, reply_code=reply_code, diagnostic=diagnostic,
-                            diagnostic_type="SMTP", command=find_command(diagnostic)))
+    reason = bounces.classify(status, reply_code, diagnostic)
     if reason in (Reason.UNDEFINED, Reason.ONHOLD, Reason.DELIVERED, Reason.FEEDBACK) and provider_reason:
         return provider_reason, status, reply_code
     if reason in (Reason.DELIVERED, Reason.FEEDBACK):
