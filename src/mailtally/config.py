@@ -59,6 +59,9 @@ class Settings:
     webhook_poll_seconds: float = 1.0
     # Provider webhooks: how far a signature's timestamp may be from now, either way (seconds).
     webhook_tolerance_seconds: int = 300
+    # Mailgun's window: its retries run for 8 hours and may carry the first signature; a token is
+    # refused a second time whatever its age, so a long window costs only the kept tokens.
+    mailgun_tolerance_seconds: int = 9 * 3600
     # Provider webhooks: URL prefixes trusted for SNS certificates and confirmation links besides
     # https://sns.<region>.amazonaws.com/ (a local test server, a proxy); empty in production.
     sns_url_prefixes: tuple[str, ...] = ()
@@ -102,6 +105,7 @@ class Settings:
             "bounce_domains": tuple(d.strip() for d in env.get("MAILTALLY_BOUNCE_DOMAINS", "").split(",") if d.strip()),
             "secret_file": env.get("MAILTALLY_SECRET_FILE") or None,
             "webhook_tolerance_seconds": int(env.get("MAILTALLY_WEBHOOK_TOLERANCE_SECONDS", "300")),
+            "mailgun_tolerance_seconds": int(env.get("MAILTALLY_MAILGUN_TOLERANCE_SECONDS", str(9 * 3600))),
             "sns_url_prefixes": tuple(p.strip() for p in env.get("MAILTALLY_SNS_URL_PREFIXES", "").split(",")
                                       if p.strip()),
         }

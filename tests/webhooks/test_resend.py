@@ -53,10 +53,17 @@ def test_every_event_type(http: httpx.Client, engine: Engine, account: Account) 
     assert (cnt["opens"], cnt["clicks"], cnt["abuse"], cnt["bounces_s"]) == (1, 1, 1, 1)
     log = logged(engine, account, a.activity_id)
     assert ("delivery", None, None) in log and ("deferral", None, None) in log
-    # The retry of a notification keeps its svix-id: nothing counts twice.
-    again = post(http, path, secret, docs[2], "msg_2KWPBgLlAfxdpx2AI54pPJ85f42")
-    assert again.json()["duplicates"] == 1
-    assert counts(http, account, a.activity_id) == cnt
+    # A retry keeps its svix-id and is signed anew: nothing counts twice.
+    again = post(http, path, secret, docs[2], "msg_2KWPBgLlAfxdpx2AI54pPJ85f42", ts=now() - 7)
+    assert again.status_code == 200 and again.json()["duplicates"] == 1
+    # The very same signed request shown again is a replay: refused.
+    body = orjson.dumps(docs[3])
+    headers = svix_sign(secret, body, "msg_replayed", now() - 3)
+    assert http.post(path, content=body, headers=headers).status_code == 200
+    replayed = http.post(path, content=body, headers=headers)
+    assert replayed.status_code == 409 and replayed.json()["error"]["code"] == "replayed"
+    assert counts(http, account, a.activity_id) == {**cnt, "clicks_all": cnt["clicks_all"] + 1,
+                                                    "clicks_none": cnt["clicks_none"] + 1}
 
 
 def test_one_notification_of_several_recipients_goes_to_the_one_our_id_names(

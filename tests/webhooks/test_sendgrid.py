@@ -151,6 +151,11 @@ def test_forged_expired_and_unsigned_requests_are_refused_and_write_nothing(
         assert response.status_code == status, response.text
         assert "error" in response.json()
     assert len(logged(engine, account, s[0].activity_id)) == 3  # the three sends, nothing else
+    # The genuine request, then the very same request again: a replay, refused.
+    assert http.post(path, content=body, headers=good).status_code == 200
+    replayed = http.post(path, content=body, headers=good)
+    assert replayed.status_code == 409 and replayed.json()["error"]["code"] == "replayed"
+    assert len(logged(engine, account, s[0].activity_id)) == 3 + 11
 
 
 def test_sendgrids_own_verifier_agrees(http: httpx.Client, engine: Engine, account: Account,

@@ -58,9 +58,9 @@ async def receive(provider: str, endpoint_id: str, request: Request) -> Response
             raise Malformed(f"the body is not a {provider} notification ({type(e).__name__})") from None
         with writing(eng) as conn:
             if delivery.replay_token is not None and not store.remember_token(
-                    conn, endpoint, delivery.replay_token, 2 * app_state.settings.webhook_tolerance_seconds * 1000):
-                # 406 tells Mailgun not to try again: the first request with this token was recorded.
-                raise Refused(406, "replayed", "this signature token was seen before")
+                    conn, endpoint, delivery.replay_token, delivery.replay_window_ms):
+                # Nothing is written; the first request with this signature was recorded.
+                raise Refused(delivery.replay_status, "replayed", "this signed request was seen before")
             result = record(conn, endpoint.account_id, app_state.secret, provider, delivery.events)
             if delivery.options is not None:
                 store.update_options(conn, endpoint, delivery.options)

@@ -86,6 +86,8 @@ class Delivery:
 
     events: list[ProviderEvent] = field(default_factory=list)
     replay_token: str | None = None  # refused if seen before (Mailgun)
+    replay_window_ms: int = 0  # how long the token is remembered
+    replay_status: int = 406  # the answer to a replay (406 tells Mailgun not to retry)
     note: str | None = None  # said back in the response (SNS subscription handling)
     options: dict[str, Any] | None = None  # new endpoint options to save (SNS topics confirmed)
 
@@ -94,14 +96,15 @@ def header(req: HookRequest, name: str) -> str:
     return req.headers.get(name.lower(), "")
 
 
-def check_timestamp(req: HookRequest, value: str | int | float, what: str) -> None:
+def check_timestamp(req: HookRequest, value: str | int | float, what: str, tolerance: int | None = None) -> None:
     """Refuse a signature timestamp outside the tolerance either way (replays of old requests)."""
+    tolerance = req.settings.webhook_tolerance_seconds if tolerance is None else tolerance
     try:
         ts = float(value)
     except (TypeError, ValueError):
         raise Refused(401, "bad_timestamp", f"{what} is not a timestamp") from None
-    if ts != ts or abs(req.now - ts) > req.settings.webhook_tolerance_seconds:
-        raise Refused(401, "expired", f"{what} is outside the {req.settings.webhook_tolerance_seconds} s tolerance")
+    if ts != ts or abs(req.now - ts) > tolerance:
+        raise Refused(401, "expired", f"{what} is outside the {tolerance} s tolerance")
 
 
 def equal(a: str | bytes, b: str | bytes) -> bool:

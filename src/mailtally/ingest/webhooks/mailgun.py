@@ -1,7 +1,9 @@
 """Mailgun webhooks: ``{"signature": {"timestamp", "token", "signature"}, "event-data": {...}}``.
 
 The signature is hex HMAC-SHA256 of timestamp + token under the webhook signing key. It does
-not cover the body, so a token is accepted once only (kept for twice the timestamp tolerance).
+not cover the body, so a token is accepted once only. Mailgun retries for 8 hours and does not
+say that a retry is signed anew, so its timestamp window is ``mailgun_tolerance_seconds`` (9 h),
+and tokens are kept for twice that: the token, not the time, is what refuses a replay.
 A sender attaches ``mailtally_id`` as a variable (``v:mailtally_id`` or ``X-Mailgun-Variables``);
 it comes back in ``user-variables``.
 """
@@ -68,8 +70,10 @@ def receive(req: HookRequest) -> Delivery:
     expected = hmac.new(req.endpoint.secret.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not equal(expected, signature.lower()):
         raise Refused(403, "bad_signature", "the signature does not match this endpoint's signing key")
-    check_timestamp(req, timestamp, "signature.timestamp")
-    return Delivery([event(obj(doc.get("event-data"), "event-data"))], replay_token=token)
+    window = req.settings.mailgun_tolerance_seconds
+    check_timestamp(req, timestamp, "signature.timestamp", window)
+    return Delivery([event(obj(doc.get("event-data"), "event-data"))], replay_token=token,
+                    replay_window_ms=2 * window * 1000)
 
 
 def event(data: dict[str, Any]) -> ProviderEvent:

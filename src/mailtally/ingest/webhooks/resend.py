@@ -62,8 +62,8 @@ def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def verify(req: HookRequest) -> str:
-    """The event id (``svix-id``) of a request whose signature holds."""
+def verify(req: HookRequest) -> tuple[str, str]:
+    """The event id (``svix-id``) and the signatures of a request whose signature holds."""
     msg_id = header(req, "svix-id") or header(req, "webhook-id")
     timestamp = header(req, "svix-timestamp") or header(req, "webhook-timestamp")
     signatures = header(req, "svix-signature") or header(req, "webhook-signature")
@@ -79,7 +79,7 @@ def verify(req: HookRequest) -> str:
             ok = True
     if not ok:
         raise Refused(403, "bad_signature", "no signature matches this endpoint's signing secret")
-    return msg_id[:200]
+    return msg_id[:200], signatures
 
 
 def _tag(tags: Any) -> str | None:
@@ -106,7 +106,14 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def receive(req: HookRequest) -> Delivery:
-    event_id = verify(req)
+    event_id, signatures = verify(req)
+    events = _events(req, event_id)
+    # The same signed request shown twice is a replay (Svix signs each retry anew).
+    return Delivery(events, replay_token="sig:" + hashlib.sha256(signatures.encode()).hexdigest()[:48],
+                    replay_window_ms=2 * req.settings.webhook_tolerance_seconds * 1000, replay_status=409)
+
+
+def _events(req: HookRequest, event_id: str) -> list[ProviderEvent]:
     try:
         doc = obj(orjson.loads(req.body), "body")
     except orjson.JSONDecodeError as e:
@@ -118,7 +125,7 @@ def receive(req: HookRequest) -> Delivery:
     recipients = [a for a in (address(t) for t in (to if isinstance(to, list) else [to])) if a]
     if not recipients:
         if kind is K.UNKNOWN:
-            return Delivery([ProviderEvent(K.UNKNOWN, "", 0, event_id, provider_kind=name)])
+            return [ProviderEvent(K.UNKNOWN, "", 0, event_id, provider_kind=name)]
         raise Malformed("data.to names no recipient")
     ev = ProviderEvent(kind, recipients[0], ms_from_iso(doc.get("created_at"), "created_at"), event_id,
                        provider_kind=name,
@@ -138,4 +145,4 @@ def receive(req: HookRequest) -> Delivery:
         click = sub(data, "click")
         ev.url = text(click.get("link"), 4000) or None
         ev.user_agent = text(click.get("userAgent"), 1000) or None
-    return Delivery([ev])
+    return [ev]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from functools import lru_cache
 from typing import Any
 
@@ -65,6 +66,10 @@ def public_key(secret: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
+def signature_key(signature: str) -> str:
+    return "sig:" + hashlib.sha256(signature.encode()).hexdigest()[:48]
+
+
 def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
     if not secret:
         raise ValueError("secret: give the verification key from SendGrid's Mail Settings (Signed Event Webhook)")
@@ -72,7 +77,8 @@ def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def verify(req: HookRequest) -> None:
+def verify(req: HookRequest) -> str:
+    """The signature of a request whose signature holds."""
     signature, timestamp = header(req, SIGNATURE), header(req, TIMESTAMP)
     if not signature or not timestamp:
         raise Refused(401, "unsigned", f"the {SIGNATURE} and {TIMESTAMP} headers are required")
@@ -82,17 +88,21 @@ def verify(req: HookRequest) -> None:
         public_key(req.endpoint.secret).verify(raw, timestamp.encode() + req.body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, binascii.Error):
         raise Refused(403, "bad_signature", "the signature does not match this endpoint's verification key") from None
+    return signature
 
 
 def receive(req: HookRequest) -> Delivery:
-    verify(req)
+    signature = verify(req)
     try:
         items = orjson.loads(req.body)
     except orjson.JSONDecodeError as e:
         raise Malformed(f"body is not JSON: {e}") from None
     if not isinstance(items, list):
         raise Malformed("body must be a JSON array of events")
-    return Delivery([event(item, i) for i, item in enumerate(items)])
+    # The same signed request shown twice is a replay (a retry is signed anew); remembered for as
+    # long as its timestamp could pass.
+    return Delivery([event(item, i) for i, item in enumerate(items)], replay_token=signature_key(signature),
+                    replay_window_ms=2 * req.settings.webhook_tolerance_seconds * 1000, replay_status=409)
 
 
 def event(item: Any, i: int) -> ProviderEvent:
