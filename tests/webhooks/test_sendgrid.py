@@ -60,7 +60,8 @@ def test_every_event_type_in_one_batch(http: httpx.Client, engine: Engine, accou
     path = endpoint(http, account, "sendgrid", keys.public_b64)
     r = post(http, path, keys, every_type(s))
     assert r.status_code == 200, r.text
-    assert r.json() == {"received": 13, "recorded": 11, "duplicates": 0, "unmatched": 0, "ignored": 2}
+    # "processed" names a send already recorded: it adds nothing.
+    assert r.json() == {"received": 13, "recorded": 10, "duplicates": 1, "unmatched": 0, "ignored": 2}
     c = counts(http, account, s[0].activity_id)
     assert (c["sends"], c["opens"], c["opens_all"], c["clicks"], c["optouts"], c["abuse"]) == (3, 1, 2, 1, 2, 1)
     assert (c["bounces"], c["bounces_b"], c["bounces_s"]) == (2, 1, 1)  # bob: user unknown; cy: dropped, suppressed
@@ -79,13 +80,40 @@ def test_redelivered_batch_counts_nothing(http: httpx.Client, engine: Engine, ac
     s = sends(http, engine, account, ["ann@y.example", "bob@y.example", "cy@y.example"])
     path = endpoint(http, account, "sendgrid", keys.public_b64)
     events = every_type(s)
-    assert post(http, path, keys, events).json()["recorded"] == 11
+    assert post(http, path, keys, events).json()["recorded"] == 10
     before = counts(http, account, s[0].activity_id)
     again = post(http, path, keys, events)  # SendGrid retries a batch it got no 2xx for
     assert again.status_code == 200
     assert (again.json()["recorded"], again.json()["duplicates"]) == (0, 11)
     assert counts(http, account, s[0].activity_id) == before
-    assert len(logged(engine, account, s[0].activity_id)) == 3 + 11  # the API's three sends, then the batch once
+    assert len(logged(engine, account, s[0].activity_id)) == 3 + 10  # the API's three sends, then the batch once
+
+
+def test_a_providers_send_is_recorded_once_when_our_id_names_it(http: httpx.Client, engine: Engine,
+                                                                 account: Account, keys: SendGridKeys) -> None:
+    from mailtally.store import catalog
+    from mailtally.verp import SendRef, token
+
+    from ..conftest import TEST_SECRET
+    from ..support.scenario import campaign_with_activity
+
+    ann = sends(http, engine, account, ["ann@sent.example"])[0]
+    _, fresh = campaign_with_activity(http, account.headers, "not sent through the API")
+    with engine.connect() as conn:
+        act, contact = catalog.get_activity(conn, account.id, fresh), catalog.get_contact(conn, account.id,
+                                                                                          ann.contact_id)
+    assert act is not None and contact is not None
+    mt_id = token(TEST_SECRET.encode(), SendRef(account.id, act.num_id, contact.num_id))
+    path = endpoint(http, account, "sendgrid", keys.public_b64)
+    processed = {**sg("processed", ann, 1), "mailtally_id": mt_id}
+    assert post(http, path, keys, [processed, {**processed, "sg_event_id": "second processed"}]).json()["recorded"] == 1
+    assert counts(http, account, fresh)["sends"] == 1
+    assert post(http, path, keys, [processed]).json()["duplicates"] == 1
+    assert [t for t in logged(engine, account, fresh) if t[0] == "send"] == [("send", None, None)]
+    # Without our id, a provider's send is no evidence of which mailing it was: not recorded.
+    anonymous = {**processed, "sg_event_id": "anon"}
+    del anonymous["mailtally_id"]
+    assert post(http, path, keys, [anonymous]).json()["unmatched"] == 1
 
 
 def test_the_diagnostic_decides_the_reason_and_sendgrids_class_only_without_one(
@@ -155,7 +183,7 @@ def test_forged_expired_and_unsigned_requests_are_refused_and_write_nothing(
     assert http.post(path, content=body, headers=good).status_code == 200
     replayed = http.post(path, content=body, headers=good)
     assert replayed.status_code == 409 and replayed.json()["error"]["code"] == "replayed"
-    assert len(logged(engine, account, s[0].activity_id)) == 3 + 11
+    assert len(logged(engine, account, s[0].activity_id)) == 3 + 10
 
 
 def test_sendgrids_own_verifier_agrees(http: httpx.Client, engine: Engine, account: Account,

@@ -104,6 +104,19 @@ def sends_by_numbers(
     return out
 
 
+def already_sent(conn: Connection, account: int, pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which (activity, contact) pairs are recorded as sent."""
+    by_activity: dict[int, list[int]] = {}
+    for a, c in set(pairs):
+        by_activity.setdefault(a, []).append(c)
+    out: set[tuple[int, int]] = set()
+    sql = ("SELECT contact_num FROM recipients WHERE account_id = {p} AND activity_num = {p} "
+           "AND sent_at IS NOT NULL AND contact_num IN ({in})")
+    for a, contacts in by_activity.items():
+        out.update((a, int(r[0])) for r in rawsql.select_in(conn, sql, (account, a), sorted(contacts)))
+    return out
+
+
 def link_ids(conn: Connection, account: int, activity_ids: Iterable[str]) -> dict[tuple[str, str], str]:
     """``(activity_id, url) -> url_id`` for the links of these activities."""
     wanted = sorted(set(activity_ids))

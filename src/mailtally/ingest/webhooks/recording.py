@@ -92,6 +92,9 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
     refs = {id(ev): r for ev, _ in wanted if (r := _ref(secret, account, ev)) is not None}
     sends = store.sends_by_numbers(conn, account, {(r.activity_num, r.contact_num) for r in refs.values()})
     recent: dict[str, matching.Send | None] = {}
+    # A provider's "sent" for a send already recorded adds nothing (the sends report lists the log's sends).
+    sent = store.already_sent(conn, account, {(r.activity_num, r.contact_num) for ev, _ in wanted
+                                              if ev.kind in BY_TOKEN_ONLY and (r := refs.get(id(ev)))})
 
     found: list[tuple[ProviderEvent, EventType, str, str]] = []
     for ev, etype in wanted:
@@ -104,6 +107,12 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
                                      or info.email in ev.alternates):
                 send = (info.activity_id, info.contact_id)
                 ev.recipient = info.email
+                if ev.kind in BY_TOKEN_ONLY:
+                    pair = (hit.activity_num, hit.contact_num)
+                    if pair in sent:
+                        result.duplicates += 1
+                        continue
+                    sent.add(pair)
         if send is None and ev.kind not in BY_TOKEN_ONLY and ev.recipient:
             if ev.recipient not in recent:
                 recent[ev.recipient] = matching.latest_send_to(conn, account, ev.recipient)

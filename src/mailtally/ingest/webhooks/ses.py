@@ -208,7 +208,8 @@ def receive(req: HookRequest) -> Delivery:
     if not isinstance(notification, dict):
         # Not an SES notification (SES's own "Successfully validated" test message, for one).
         return Delivery([ProviderEvent(K.UNKNOWN, "", 0, message_id, provider_kind="non-SES message")])
-    return Delivery(events(notification, message_id))
+    sent_at = envelope.get("Timestamp")
+    return Delivery(events(notification, message_id, ms_from_iso(sent_at, "Timestamp") if sent_at else 0))
 
 
 def _mail_id(mail: dict[str, Any]) -> str | None:
@@ -223,7 +224,8 @@ def _mail_id(mail: dict[str, Any]) -> str | None:
     return None
 
 
-def events(n: dict[str, Any], message_id: str) -> list[ProviderEvent]:
+def events(n: dict[str, Any], message_id: str, published: int = 0) -> list[ProviderEvent]:
+    """The events of one SES notification; ``published`` (SNS's time) when it gives none of its own."""
     name = text(n.get("eventType") or n.get("notificationType"), 64)
     kind = KINDS.get(name, K.UNKNOWN)
     mail = sub(n, "mail")
@@ -237,7 +239,7 @@ def events(n: dict[str, Any], message_id: str) -> list[ProviderEvent]:
                   "Subscription": "subscription", "Rendering Failure": "failure"}.get(name, "")
     detail = sub(n, detail_key)
     when = detail.get("timestamp") or mail.get("timestamp")
-    at = ms_from_iso(when, f"{name} timestamp") if when else 0
+    at = ms_from_iso(when, f"{name} timestamp") if when else published
 
     def one(recipient: str, **extra: Any) -> ProviderEvent:
         fields = {**base, **extra, "recipients_in_message": max(1, len(recipients))}
