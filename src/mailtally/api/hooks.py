@@ -20,6 +20,7 @@ from ..ingest.webhooks.base import Delivery, HookRequest, Malformed, Refused, Un
 from ..ingest.webhooks.recording import Recorded, record
 from ..store import webhooks as store
 from ..store.db import writing
+from ..store.writer import BatchRejected
 from .deps import declared_length, engine
 from .errors import ApiError, json_response
 
@@ -72,6 +73,9 @@ async def receive(provider: str, endpoint_id: str, request: Request) -> Response
         raise ApiError(e.status, e.code, e.message, headers=e.headers) from None
     except Malformed as e:
         raise ApiError(400, "malformed", str(e)) from None
+    except BatchRejected as e:  # the modules check what the writer checks; should they miss something, a 400
+        raise ApiError(400, "malformed", str(e), [{"index": x.index, "field": x.field, "message": x.message}
+                                                  for x in e.errors]) from None
     except Unavailable as e:
         raise ApiError(503, "unavailable", str(e), headers={"Retry-After": "30"}) from None
     body_out: dict[str, Any] = result.as_dict()

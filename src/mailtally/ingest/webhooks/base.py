@@ -20,6 +20,7 @@ from ... import bounces
 from ...bounces.smtp import find_reply_code, find_status, squash
 from ...config import Settings
 from ...store.webhooks import Endpoint
+from ...timefmt import RANGE_TEXT, in_range
 from ...vocab import DeviceType, ProviderEventKind, Reason
 
 MAILTALLY_ID = "mailtally_id"  # the name a sender gives our id in custom args, metadata or tags
@@ -194,17 +195,14 @@ def address(value: Any) -> str:
     return v if 3 <= len(v) <= 320 and "@" in v and " " not in v else ""
 
 
-_MAX_MS = 253402300800000  # year 10000
-
-
 def ms_from_epoch(value: Any, what: str, *, millis: bool = False) -> int:
     try:
         n = float(value)
     except (TypeError, ValueError):
         raise Malformed(f"{what} is not a timestamp") from None
     ms = int(n if millis else n * 1000)
-    if not 0 <= ms < _MAX_MS:
-        raise Malformed(f"{what} is out of range")
+    if not in_range(ms):
+        raise Malformed(f"{what} is out of range: times must be {RANGE_TEXT}")
     return ms
 
 
