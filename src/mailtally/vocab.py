@@ -214,6 +214,7 @@ class VerdictWhy(StrEnum):
     TOO_SOON = "too_soon"  # within seconds of the send
     CLICK_BURST = "click_burst"  # another link of the message clicked within a second
     HONEYPOT = "honeypot"  # the hidden link no person can see
+    PROVIDER_PROXY = "provider_proxy"  # a sending provider's webhook says an image proxy made it
 
 
 class MachineKind(StrEnum):
@@ -225,7 +226,8 @@ class MachineKind(StrEnum):
 
 
 MACHINE_KIND: dict[VerdictWhy, MachineKind] = {
-    **dict.fromkeys((VerdictWhy.GMAIL_PROXY, VerdictWhy.YAHOO_PROXY, VerdictWhy.APPLE_MPP), MachineKind.PROXY),
+    **dict.fromkeys((VerdictWhy.GMAIL_PROXY, VerdictWhy.YAHOO_PROXY, VerdictWhy.APPLE_MPP, VerdictWhy.PROVIDER_PROXY),
+                    MachineKind.PROXY),
     **dict.fromkeys(
         (VerdictWhy.BOT_USER_AGENT, VerdictWhy.NO_USER_AGENT, VerdictWhy.HEAD_REQUEST, VerdictWhy.SCANNER_NETWORK,
          VerdictWhy.TOO_SOON, VerdictWhy.CLICK_BURST, VerdictWhy.HONEYPOT),

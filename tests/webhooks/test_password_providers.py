@@ -147,6 +147,7 @@ def test_brevo_batched_every_event_type(http: httpx.Client, engine: Engine, acco
     assert r.json()["recorded"] == 10  # the request names a send already recorded
     c = counts(http, account, s[0].activity_id)
     assert (c["opens"], c["opens_all"], c["clicks"], c["optouts"], c["abuse"], c["bounces_b"]) == (1, 3, 1, 1, 1, 1)
+    assert (c["opens_human"], c["opens_machine"]) == (2, 1)  # Brevo's unique_proxy_open: an image proxy's
     # One event alone (the unbatched shape) is read too, and a redelivery counts nothing.
     one = http.post(path, content=orjson.dumps(brevo_events(s)[8]), headers=basic("brevo", PASSWORD))
     assert one.json()["duplicates"] == 1

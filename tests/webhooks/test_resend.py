@@ -63,7 +63,7 @@ def test_every_event_type(http: httpx.Client, engine: Engine, account: Account) 
     replayed = http.post(path, content=body, headers=headers)
     assert replayed.status_code == 409 and replayed.json()["error"]["code"] == "replayed"
     assert counts(http, account, a.activity_id) == {**cnt, "clicks_all": cnt["clicks_all"] + 1,
-                                                    "clicks_none": cnt["clicks_none"] + 1}
+                                                    "clicks_other": cnt["clicks_other"] + 1}
 
 
 def test_one_notification_of_several_recipients_goes_to_the_one_our_id_names(

@@ -64,6 +64,8 @@ def test_every_event_type_in_one_batch(http: httpx.Client, engine: Engine, accou
     assert r.json() == {"received": 13, "recorded": 10, "duplicates": 1, "unmatched": 0, "ignored": 2}
     c = counts(http, account, s[0].activity_id)
     assert (c["sends"], c["opens"], c["opens_all"], c["clicks"], c["optouts"], c["abuse"]) == (3, 1, 2, 1, 2, 1)
+    # sg_machine_open kept as the machine verdict; an image proxy's open still counts (the default policy).
+    assert (c["opens_human"], c["opens_machine"]) == (1, 1)
     assert (c["bounces"], c["bounces_b"], c["bounces_s"]) == (2, 1, 1)  # bob: user unknown; cy: dropped, suppressed
     log = logged(engine, account, s[0].activity_id)
     assert ("delivery", None, None) in log and ("deferral", None, None) in log

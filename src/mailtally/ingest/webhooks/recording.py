@@ -16,12 +16,24 @@ from functools import lru_cache
 from sqlalchemy import Connection
 
 from ...events import Event
-from ...store import matching
+from ...store import hits, matching
 from ...store import webhooks as store
 from ...store.db import now_ms
 from ...store.writer import write_events
+from ...tracking.device import read_agent
 from ...verp import SendRef, read_token
-from ...vocab import DeviceType, EventType, ProviderEventKind, Reason, bounce_code_for, is_hard
+from ...vocab import (
+    DeviceType,
+    EventType,
+    MachineCounting,
+    ProviderEventKind,
+    Reason,
+    Verdict,
+    VerdictWhy,
+    bounce_code_for,
+    counts_for_vendors,
+    is_hard,
+)
 from .base import ProviderEvent, classify
 
 log = logging.getLogger("mailtally.webhooks")
@@ -126,7 +138,8 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
         found.append((ev, etype, *send))
 
     links = store.link_ids(conn, account, {a for ev, t, a, _ in found if t is EventType.CLICK and ev.url})
-    batch = [_event(provider, ev, etype, activity, contact, links) for ev, etype, activity, contact in found]
+    policy = hits.counting(conn, account) if any(ev.machine is not None for ev, *_ in found) else None
+    batch = [_event(provider, ev, etype, activity, contact, links, policy) for ev, etype, activity, contact in found]
     if batch:
         written = write_events(conn, account, batch)
         result.recorded += written.accepted
@@ -140,8 +153,13 @@ def _bounce(ev: ProviderEvent) -> tuple[Reason, str, str]:
     return classify(ev.status, ev.reply_code, "" if ev.own_words else ev.diagnostic, ev.provider_reason)
 
 
+@lru_cache(maxsize=4096)
+def _device(user_agent: str) -> DeviceType:
+    return read_agent(user_agent).device
+
+
 def _event(provider: str, ev: ProviderEvent, etype: EventType, activity: str, contact: str,
-           links: dict[tuple[str, str], str]) -> Event:
+           links: dict[tuple[str, str], str], policy: tuple[MachineCounting, MachineCounting] | None) -> Event:
     out = Event(etype, activity, ev.occurred_at, contact, idempotency_key=_key(provider, ev.event_id))
     if etype is EventType.BOUNCE:
         reason, status, reply = _bounce(ev)
@@ -152,9 +170,16 @@ def _event(provider: str, ev: ProviderEvent, etype: EventType, activity: str, co
         out.dsn_status = ev.status[:16] or None
         out.reply_code = ev.reply_code[:8] or None
     elif etype is EventType.OPEN or etype is EventType.CLICK:
-        out.device_type = ev.device or DeviceType.NONE
+        out.device_type = ev.device or (_device(ev.user_agent) if ev.user_agent else DeviceType.NONE)
+        out.user_agent = ev.user_agent
         if etype is EventType.CLICK and ev.url:
             out.url_id = links.get((activity, ev.url))
+        if ev.machine is not None and policy is not None:
+            # The provider's own machine flag (SendGrid's sg_machine_open, Brevo's proxy opens): a proxy's open.
+            verdict, why = (Verdict.MACHINE, VerdictWhy.PROVIDER_PROXY) if ev.machine else \
+                (Verdict.HUMAN, VerdictWhy.NO_SIGNAL)
+            out.verdict, out.verdict_why = verdict, why
+            out.counted = counts_for_vendors(verdict, why, policy[1] if etype is EventType.CLICK else policy[0])
     elif etype is EventType.OPTOUT:
         out.optout_source = f"{provider} webhook"[:64]
         out.optout_reason = ev.optout_reason
