@@ -463,8 +463,9 @@ log_queue_refs = Table(
 )
 
 # Provider webhook endpoints (``POST /hooks/{provider}/{id}``): one per account and provider
-# setup, with the secret that provider signs or authenticates with. ``id`` is unguessable and
-# unique on its own, because the provider's request names nothing else.
+# setup, with the secret that provider signs or authenticates with. ``id`` (144 random bits) is
+# unguessable and looked up on its own, because the provider's request names nothing else; its
+# index is not unique, so that every unique key keeps leading with the account (Citus).
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -474,7 +475,7 @@ webhook_endpoints = Table(
     Column("secret", Text, nullable=False, default=""),
     Column("options", JSON, nullable=False, default=dict),
     Column("created_at", Ms, nullable=False),
-    Index("ix_webhook_endpoints_id", "id", unique=True),
+    Index("ix_webhook_endpoints_id", "id"),
 )
 
 # Signature tokens already seen (Mailgun's): a signed request shown twice is a replay.
