@@ -97,13 +97,16 @@ def test_serve_with_demo_answers_with_the_printed_token(db: str) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
-        token = None
+        token = login = None
         deadline = time.monotonic() + 90
-        while token is None and time.monotonic() < deadline:
+        while (token is None or login is None) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             m = re.search(r"(mt_demo_\w+)", line)
-            token = m.group(1) if m else None
+            token = m.group(1) if m else token
+            found = re.search(r"sign in as (\S+) with password (\S+)", line)
+            login = (found.group(1), found.group(2)) if found else login
         assert token, "serve --demo printed no token"
+        assert login, "serve --demo printed no dashboard login"
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
             try:
@@ -115,6 +118,42 @@ def test_serve_with_demo_answers_with_the_printed_token(db: str) -> None:
         names = [c["name"] for c in r.json()["campaigns"]]
         assert len(names) >= 4
         assert httpx.get(f"{base}/openapi.json").status_code == 200
+        with httpx.Client(base_url=base, follow_redirects=True) as browser:
+            form = browser.get("/")  # the root opens the dashboard (its sign-in page first)
+            assert form.url.path == "/ui/login"
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            home = browser.post("/ui/login", data={"csrf": csrf, "email": login[0], "password": login[1]})
+            assert home.url.path == "/ui/campaigns" and all(n in home.text for n in names)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_users_create_and_sign_in(db: str) -> None:
+    run("accounts", "create", "shop", db=db)
+    env_password = {**os.environ, "MAILTALLY_DATABASE_URL": db, "MAILTALLY_USER_PASSWORD": "a long passphrase"}
+    made = subprocess.run([*MAILTALLY, "users", "create", "Ann@Shop.example", "--account", "shop"], env=env_password,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0 and "user ann@shop.example in account shop" in made.stdout, made.stderr
+    again = subprocess.run([*MAILTALLY, "users", "create", "ann@shop.example", "--account", "shop"],
+                           env=env_password, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "exists" in again.stderr
+    weak = run("users", "create", "bob@shop.example", "--account", "shop", "--password", "short", db=db, check=False)
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+    nobody = run("users", "create", "c@x.example", "--account", "nobody", "--generate", db=db, check=False)
+    assert nobody.returncode == 1 and "no account named 'nobody'" in nobody.stderr
+    generated = run("users", "create", "dee@shop.example", "--account", "shop", "--generate", db=db).stdout
+    password = re.search(r"password: (\S+)", generated).group(1)  # type: ignore[union-attr]
+    assert run("users", "list", "--account", "shop", db=db).stdout.split() == ["ann@shop.example", "dee@shop.example"]
+
+    from mailtally.store.db import open_engine
+    from mailtally.store.users import authenticate
+
+    engine = open_engine(db)
+    with engine.begin() as conn:
+        assert authenticate(conn, "ANN@shop.example", "a long passphrase") is not None
+        assert authenticate(conn, "dee@shop.example", password) is not None
+        assert authenticate(conn, "dee@shop.example", password + "x") is None
+        stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalars().all()
+    assert all(h.startswith("$argon2id$") for h in stored) and "a long passphrase" not in "".join(stored)
+    engine.dispose()

@@ -26,6 +26,7 @@ tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 bounces_app = typer.Typer(help="Read bounce messages.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Provider webhook endpoints (SES, SendGrid, Mailgun, Postmark, SparkPost, "
                            "Brevo, Resend).", no_args_is_help=True)
+users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
@@ -43,6 +44,7 @@ app.add_typer(webhooks_app, name="webhooks")
 
 suppressions_app = typer.Typer(help="The suppression list and its policy.", no_args_is_help=True)
 app.add_typer(suppressions_app, name="suppressions")
+app.add_typer(users_app, name="users")
 
 DatabaseOpt = Annotated[
     str | None,
@@ -109,13 +111,16 @@ def serve(
         os.environ["MAILTALLY_HOST"] = host
     base = settings.base_url
     if with_demo:
-        from .demo import DEMO_ACCOUNT, ensure_demo
+        from .demo import DEMO_ACCOUNT, ensure_demo, ensure_demo_user
 
         token, _ = ensure_demo(engine, progress=True, secret=settings.secret)
+        login, password = ensure_demo_user(engine, secret=settings.secret)
         typer.echo(f"""
   Demo account "{DEMO_ACCOUNT}" is ready. Its API token (every scope but admin):
 
       {token}
+
+  The dashboard: {base}/   sign in as {login} with password {password}
 
   Open next:
       {base}/docs                      interactive API documentation
@@ -258,6 +263,78 @@ def tokens_create(
             raise _fail(f"no account named {account!r}; create it with: mailtally accounts create {account}") from None
         token = create_token(conn, acc, wanted, name)
     typer.echo(token)
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="The address the user signs in with.")],
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    password: Annotated[str | None, typer.Option(
+        help="The password (default: asked for, or read from $MAILTALLY_USER_PASSWORD).",
+        envvar="MAILTALLY_USER_PASSWORD")] = None,
+    generate: Annotated[bool, typer.Option("--generate", help="Make a random password and print it.")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Create a dashboard user in an account (passwords are kept as argon2 hashes)."""
+    import secrets
+
+    from .store.accounts import UnknownAccount
+    from .store.db import writing
+    from .store.users import UserExists, create_user
+
+    if generate:
+        password = secrets.token_urlsafe(12)
+    elif password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with writing(_engine(database)) as conn:
+        try:
+            create_user(conn, account, email, password)
+        except UnknownAccount:
+            raise _fail(f"no account named {account!r}; create it with: mailtally accounts create {account}") from None
+        except (UserExists, ValueError) as e:
+            raise _fail(str(e)) from None
+    typer.echo(f"user {email.strip().lower()} in account {account}")
+    if generate:
+        typer.echo(f"password: {password}")
+
+
+@users_app.command("list")
+def users_list(
+    account: Annotated[str, typer.Option("--account", help="Account name.")], database: DatabaseOpt = None
+) -> None:
+    """List an account's dashboard users."""
+    from .store.accounts import UnknownAccount
+    from .store.users import list_users
+
+    with _engine(database).connect() as conn:
+        try:
+            for email in list_users(conn, account):
+                typer.echo(email)
+        except UnknownAccount:
+            raise _fail(f"no account named {account!r}") from None
+
+
+@users_app.command("password")
+def users_password(
+    email: Annotated[str, typer.Argument(help="The user's address.")],
+    password: Annotated[str | None, typer.Option(help="The new password (default: asked for).",
+                                                 envvar="MAILTALLY_USER_PASSWORD")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Set a user's password; signs them out everywhere."""
+    from .store.db import writing
+    from .store.users import set_password
+
+    if password is None:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with writing(_engine(database)) as conn:
+        try:
+            found = set_password(conn, email, password)
+        except ValueError as e:
+            raise _fail(str(e)) from None
+    if not found:
+        raise _fail(f"no user {email}")
+    typer.echo(f"password of {email.strip().lower()} changed")
 
 
 @app.command()

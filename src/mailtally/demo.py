@@ -21,6 +21,7 @@ from .store.writer import write_events
 from .vocab import REASON_TO_CODE, DeviceType, EventType, Reason, Scope, is_hard
 
 DEMO_ACCOUNT = "demo"
+DEMO_LOGIN = "demo@demo.example.com"
 DAY = 86_400_000
 
 FIRST = ["Ava", "Ben", "Chloe", "Dan", "Eve", "Finn", "Grace", "Hugo", "Isla", "Jack", "Kim", "Leo",
@@ -55,6 +56,22 @@ def demo_token(secret: str) -> str:
 # Every scope but admin: the demo token is derived from the secret, so it must not open more
 # than the demo account's own data.
 DEMO_SCOPES = ",".join(sorted(s.value for s in Scope if s is not Scope.ADMIN))
+
+
+def demo_password(secret: str) -> str:
+    return hmac.new(secret.encode(), b"demo-password", hashlib.sha256).hexdigest()[:16]
+
+
+def ensure_demo_user(engine: Engine, *, secret: str | None = None) -> tuple[str, str]:
+    """The demo account's dashboard login and password, creating the user the first time."""
+    from .store.users import create_user, get_user
+
+    with writing(engine) as conn:
+        password = demo_password(secret or instance_secret(conn))
+        account = conn.execute(select(accounts.c.id).where(accounts.c.name == DEMO_ACCOUNT)).scalar_one()
+        if get_user(conn, int(account), DEMO_LOGIN) is None:
+            create_user(conn, DEMO_ACCOUNT, DEMO_LOGIN, password)
+    return DEMO_LOGIN, password
 
 
 def ensure_demo(engine: Engine, *, progress: bool = False, secret: str | None = None) -> tuple[str, bool]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Account, LiveServer, free_port
-from tests.support.browser import chromium, screenshot  # noqa: F401  (fixtures)
+from tests.support.browser import screenshot  # the chromium fixture is registered by tests/conftest.py
 from tests.support.scenario import campaign_with_activity, post_events
 
 from .support import DESKTOP, HOUR_AGO, render, stats
@@ -42,7 +42,7 @@ def landing() -> Iterator[str]:
     httpd.shutdown()
 
 
-def test_message_in_chromium_opens_and_clicks(chromium: Any, server: LiveServer, http: httpx.Client,  # noqa: F811
+def test_message_in_chromium_opens_and_clicks(chromium: Any, server: LiveServer, http: httpx.Client,
                                               account: Account, landing: str, tmp_path: Path) -> None:
     _, activity = campaign_with_activity(http, account.headers)
     post_events(http, account.headers, [{"type": "send", "activity_id": activity, "email": "reader@example.com",

@@ -90,10 +90,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.include_router(cc_v2.router)
     app.include_router(zoho.router)
     app.include_router(whatcounts.router)
+    from .. import web
+
+    web.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/ui/", status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

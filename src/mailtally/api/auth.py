@@ -55,6 +55,10 @@ class TokenCache:
         self._hits[token] = (now, principal)
         return principal
 
+    def forget(self) -> None:
+        """Drop every cached lookup (a token was revoked: it must stop working at once)."""
+        self._hits.clear()
+
 
 def bearer_token(request: Request, scheme: str = "bearer") -> str | None:
     header = request.headers.get("authorization", "")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 DISTRIBUTION_COLUMN = "account_id"
 
-# Small, read on every request before the account is known (a token names its account).
-REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens"})
+# Small, read on every request before the account is known (a token names its account; a
+# dashboard user signs in by address alone).
+REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens", "users"})
 
 # Alembic's bookkeeping: stays on the coordinator as a local table.
 LOCAL_TABLES = frozenset({"alembic_version"})

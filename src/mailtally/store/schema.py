@@ -167,6 +167,17 @@ events = Table(
     # Account-wide bounce reports (Zoho, WhatCounts) by time; partial, so other events skip it.
     Index("ix_events_bounce_time", "account_id", "occurred_at", "idem",
           sqlite_where=text("type = 'bounce'"), postgresql_where=text("type = 'bounce'")),
+    # The dashboard's bounces: an activity's by reason read off this index alone, and the
+    # account's filtered by reason or by code, newest first, without reading the others.
+    Index("ix_events_bounce_reason", "account_id", "activity_num", "reason", "bounce_code",
+          sqlite_where=text("type = 'bounce'"), postgresql_where=text("type = 'bounce'")),
+    Index("ix_events_bounce_reason_time", "account_id", "reason", "occurred_at", "idem",
+          sqlite_where=text("type = 'bounce'"), postgresql_where=text("type = 'bounce'")),
+    Index("ix_events_bounce_code_time", "account_id", "bounce_code", "occurred_at", "idem",
+          sqlite_where=text("type = 'bounce'"), postgresql_where=text("type = 'bounce'")),
+    # Tracked opens and clicks by verdict (the dashboard's human and machine lists); other events skip it.
+    Index("ix_events_verdict", "account_id", "activity_num", "type", "verdict", "occurred_at", "idem",
+          sqlite_where=text("verdict IS NOT NULL"), postgresql_where=text("verdict IS NOT NULL")),
     sqlite_with_rowid=False,
 )
 
@@ -487,4 +498,32 @@ webhook_tokens = Table(
     Column("token", String(128), primary_key=True),
     Column("seen_at", Ms, nullable=False),
     Index("ix_webhook_tokens_age", "account_id", "endpoint_id", "seen_at"),
+)
+
+# People who sign in to the dashboard. An address belongs to one account (sign-in is by
+# address alone); ``session_epoch`` moves on at sign-out, which ends every session of the user.
+users = Table(
+    "users",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("session_epoch", Integer, nullable=False, default=0, server_default="0"),
+    Column("created_at", Ms, nullable=False),
+    Column("last_login_at", Ms),
+    Index("ix_users_email", "email", unique=True),
+)
+
+# Opens and clicks per activity and UTC hour (all of them, as opens_all and clicks_all count),
+# rolled up by the writer as they arrive: the dashboard's charts read a few hundred rows
+# instead of grouping the log (Postal's hourly statistics).
+activity_hourly = Table(
+    "activity_hourly",
+    metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("activity_num", BigInteger, primary_key=True, autoincrement=False),
+    Column("hour", Ms, primary_key=True, autoincrement=False),  # start of the hour
+    Column("opens", BigInteger, nullable=False, default=0),
+    Column("clicks", BigInteger, nullable=False, default=0),
+    sqlite_with_rowid=False,
 )

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, select, update
 from ..events import Event
 from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
 from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
-from . import catalog, rawsql, reactions, staging
+from . import catalog, hourly, rawsql, reactions, staging
 from .accounts import allocate
 from .db import now_ms
 from .reactions import Landed
@@ -329,6 +329,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
         rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
                            [(account, k) for k in (batch[i].idem() for i in result._indices) if k in keys])
     _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()})
+    hourly.add_staged(conn, account)
     if react:
         reactions.react(conn, account, _landed(conn, result))
     return result

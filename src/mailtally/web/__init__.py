@@ -1,0 +1,26 @@
+"""The dashboard: server-rendered pages under /ui, over the same store as the APIs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from starlette.responses import RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from . import bounces, campaigns, contacts, messages, settings, signin
+from .common import HERE, PREFIX, PageError, Redirect, error_page
+from .session import LoginThrottle
+
+
+def install(app: FastAPI) -> None:
+    app.state.login_throttle = LoginThrottle()
+    for module in (signin, campaigns, bounces, contacts, messages, settings):
+        app.include_router(module.router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
+
+    @app.exception_handler(Redirect)
+    async def _redirect(request: Request, exc: Redirect) -> Response:
+        return RedirectResponse(exc.location, status_code=exc.status)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return error_page(exc.status, exc.message)

@@ -1,0 +1,230 @@
+"""The dashboard in a real browser (Chromium through Playwright) on the demo data.
+
+Screenshots of each page go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from mailtally.config import Settings
+from mailtally.demo import DEMO_ACCOUNT, ensure_demo, ensure_demo_user
+from mailtally.store import migrate
+from mailtally.store.db import open_engine
+
+from .conftest import TEST_SECRET, LiveServer, free_port, make_account
+from .support.browser import screenshot
+from .support.scenario import campaign_with_activity, post_events, seed_004
+
+
+class Demo:
+    def __init__(self, server: LiveServer, login: str, password: str, token: str):
+        self.server, self.url, self.login, self.password, self.token = server, server.url, login, password, token
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'demo.db'}"
+    engine = open_engine(url)
+    migrate.upgrade(engine)
+    token, _ = ensure_demo(engine)
+    login, password = ensure_demo_user(engine)
+    engine.dispose()
+    with LiveServer(Settings(database_url=url, secret=TEST_SECRET, port=free_port())) as live:
+        yield Demo(live, login, password, token)
+
+
+def sign_in(page: Any, demo: Demo) -> None:
+    page.goto(demo.url + "/")
+    assert "/ui/login" in page.url
+    page.get_by_label("Email address").fill(demo.login)
+    page.get_by_label("Password").fill(demo.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/ui/campaigns")
+
+
+def test_sign_in_and_sign_out(page: Any, demo: Demo) -> None:
+    page.goto(demo.url + "/")
+    page.get_by_label("Email address").fill(demo.login)
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").inner_text() == "Wrong email address or password."
+    screenshot(page, "01-sign-in-refused")
+    page.get_by_label("Password").fill(demo.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/ui/campaigns")
+    assert page.get_by_role("heading", level=1).inner_text() == "Campaigns"
+    assert demo.login in page.inner_text("header")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/ui/login")
+    page.goto(demo.url + "/ui/bounces")
+    assert "/ui/login" in page.url
+    assert page.errors == []
+
+
+def test_each_page_on_the_demo_data(page: Any, demo: Demo) -> None:
+    sign_in(page, demo)
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 4  # the demo's four campaigns
+    screenshot(page, "02-campaigns")
+
+    # Search narrows the table in place (htmx), and the address bar follows.
+    page.get_by_label("Search campaigns by name").fill("holi")
+    page.wait_for_url("**q=holi**")
+    expect(page.locator("#campaigns tbody tr")).to_have_count(1)
+    assert page.locator("#campaigns tbody th").inner_text() == "Holiday Sale"
+    # Sorting by a column header.
+    page.get_by_label("Search campaigns by name").fill("")
+    expect(page.locator("#campaigns tbody tr")).to_have_count(4)
+    page.get_by_role("link", name="Sent", exact=True).click()
+    page.wait_for_url("**sort=sends**")
+    sends = [int(t.replace(",", "")) for t in page.locator("td[data-figure=sends]").all_inner_texts()]
+    assert sends == sorted(sends, reverse=True) and sends[0] == 2500
+
+    page.get_by_role("link", name="Holiday Sale").click()
+    page.wait_for_url("**/ui/activities/**")
+    page.wait_for_selector("#timeline-chart canvas")  # uPlot drew the chart
+    cards = {page.locator(f"[data-figure={n}]").inner_text() for n in ("sends",)}
+    assert cards == {"2,500"}
+    screenshot(page, "03-activity")
+    activity_url = page.url
+
+    # One drill-down: the bounces figure lists exactly that many contacts (over pages of 50).
+    bounces = int(page.locator("[data-figure=bounces]").inner_text().replace(",", ""))
+    page.locator("[data-figure=bounces]").click()
+    page.wait_for_url("**list=bounces**")
+    assert page.get_by_role("heading", level=1).inner_text() == "Bounced"
+    screenshot(page, "04-bounced-contacts")
+    seen = page.locator("tbody th a").count()
+    while page.get_by_role("link", name="Older").count():
+        page.get_by_role("link", name="Older").click()
+        page.wait_for_load_state()
+        seen += page.locator("tbody th a").count()
+    assert seen == bounces
+
+    page.locator("tbody th a").first.click()
+    page.wait_for_url("**/ui/contacts/**")
+    assert page.locator("tr.ev-bounce").count() >= 1 and page.locator("tr.ev-send").count() >= 1
+    screenshot(page, "05-contact")
+
+    page.goto(demo.url + "/ui/bounces")
+    screenshot(page, "06-bounces")
+    total_first = page.locator("tbody tr").count()
+    page.get_by_label("Reason").select_option("mailboxfull")
+    page.wait_for_url("**reason=mailboxfull**")
+    expect(page.locator("#bounces tbody tr td:nth-child(5)").first).to_have_text("mailboxfull")
+    assert set(page.locator("#bounces tbody tr td:nth-child(5)").all_inner_texts()) == {"mailboxfull"}
+    assert 0 < page.locator("#bounces tbody tr").count() <= total_first
+    screenshot(page, "07-bounces-filtered")
+
+    page.goto(demo.url + "/ui/bounces/unmatched")
+    assert page.get_by_role("heading", level=1).inner_text() == "Unmatched bounces"
+    screenshot(page, "08-unmatched")
+    page.goto(demo.url + "/ui/contacts")
+    screenshot(page, "09-contacts")
+    page.goto(demo.url + "/ui/settings/tokens")
+    screenshot(page, "10-tokens")
+    page.goto(activity_url)
+    assert page.errors == []
+
+
+def test_csv_download_matches_the_figure(page: Any, demo: Demo, tmp_path: Path) -> None:
+    sign_in(page, demo)
+    page.get_by_role("link", name="Product Launch").click()
+    page.wait_for_url("**/ui/activities/**")
+    opens = int(page.locator("[data-figure=opens]").inner_text().replace(",", ""))
+    page.locator("[data-figure=opens]").click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Download all of them as CSV")).click()
+    path = tmp_path / "opens.csv"
+    download.value.save_as(path)
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == opens and all("@" in r["email"] for r in rows)
+
+
+def test_api_token_created_shown_once_and_revoked(page: Any, demo: Demo) -> None:
+    sign_in(page, demo)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_label("Name").fill("browser test")
+    page.get_by_role("button", name="Create token").click()
+    token = page.get_by_label("New token").input_value()
+    assert token.startswith("mt_")
+    screenshot(page, "11-token-created")
+    assert httpx.get(demo.url + "/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.goto(demo.url + "/ui/settings/tokens")  # coming back shows the list, never the token again
+    assert token not in page.content()
+    page.get_by_role("button", name=re.compile("Revoke token browser test")).click()
+    assert "Token revoked" in page.inner_text("main")
+    assert httpx.get(demo.url + "/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_a_forged_form_is_refused(page: Any, demo: Demo) -> None:
+    sign_in(page, demo)
+    page.goto(demo.url + "/ui/settings/tokens")
+    page.evaluate("document.querySelectorAll('input[name=csrf]').forEach(i => i.value = 'forged')")
+    page.get_by_label("Name").fill("forged")
+    page.get_by_role("button", name="Create token").click()
+    assert "CSRF check failed" in page.inner_text("main")
+    screenshot(page, "12-csrf-refused")
+    page.goto(demo.url + "/ui/settings/tokens")
+    assert "forged" not in page.inner_text("main")
+
+
+def test_another_accounts_urls_are_refused(page: Any, demo: Demo) -> None:
+    engine = open_engine(demo.server.app.state.settings.database_url)
+    stranger = make_account(engine)
+    engine.dispose()
+    with httpx.Client(base_url=demo.url) as http:
+        _, activity_id = campaign_with_activity(http, stranger.headers, "Not yours")
+        post_events(http, stranger.headers, seed_004(activity_id))
+    sign_in(page, demo)
+    response = page.goto(f"{demo.url}/ui/activities/{activity_id}")
+    assert response.status == 404 and "There is no campaign activity" in page.inner_text("main")
+    screenshot(page, "13-other-account-refused")
+    assert "Not yours" not in page.content()
+
+
+def test_readable_without_javascript_and_by_keyboard(chromium: Any, demo: Demo) -> None:
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, demo)
+        page.get_by_label("Search campaigns by name").fill("webinar")
+        page.get_by_role("button", name="Search").click()  # a plain GET form
+        assert page.locator("#campaigns tbody tr").count() == 1
+        page.get_by_role("link", name="Webinar Invite").click()
+        page.wait_for_url("**/ui/activities/**")
+        assert page.locator("#timeline-chart canvas").count() == 0  # no chart without JavaScript…
+        page.get_by_text("Opens and clicks as a table").click()  # …but the same figures as a table
+        assert page.locator("details table tbody tr").count() > 24
+        screenshot(page, "14-activity-without-javascript")
+    finally:
+        context.close()
+
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(demo.url + "/ui/login")
+        page.keyboard.type(demo.login)  # the address field has the focus
+        page.keyboard.press("Tab")
+        page.keyboard.type(demo.password)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/ui/campaigns")
+        assert DEMO_ACCOUNT in page.inner_text("header")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        page.keyboard.press("Tab")  # then into the page: the search field comes first
+        assert page.evaluate("document.activeElement.id") == "q"
+    finally:
+        context.close()
