@@ -67,7 +67,7 @@ def ensure_demo_user(engine: Engine, *, secret: str | None = None) -> tuple[str,
     from .store.users import create_user, get_user
 
     with writing(engine) as conn:
-        password = demo_password(secret or instance_secret(conn))
+        password = demo_password(signing_secret(conn, secret))
         account = conn.execute(select(accounts.c.id).where(accounts.c.name == DEMO_ACCOUNT)).scalar_one()
         if get_user(conn, int(account), DEMO_LOGIN) is None:
             create_user(conn, DEMO_ACCOUNT, DEMO_LOGIN, password)
