@@ -74,6 +74,7 @@ def test_kill_9_mid_batch_then_redelivery_counts_once(engine: Engine, db_url: st
     path = f"/hooks/sendgrid/{endpoint.id}"
 
     unacknowledged = 0
+    answers: list[bytes] = []
     for delay in (0.1, 1.0):
         with serving(db_url) as (proc, port):
             headers = keys.sign(batch)
@@ -85,10 +86,12 @@ def test_kill_9_mid_batch_then_redelivery_counts_once(engine: Engine, db_url: st
                 sock.sendall(request)
                 time.sleep(delay)
                 answered = bool(select.select([sock], [], [], 0)[0])
+                if answered:
+                    answers.append(sock.recv(300))
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
             unacknowledged += not answered
-    assert unacknowledged >= 1, "every batch was answered before the kill: make it bigger"
+    assert unacknowledged >= 1, f"every batch was answered before the kill: {answers}"
 
     with serving(db_url) as (_, port):  # the provider tries again, and this time hears back
         r = httpx.post(f"http://127.0.0.1:{port}{path}", content=batch, headers=keys.sign(batch), timeout=120)

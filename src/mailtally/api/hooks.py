@@ -21,10 +21,13 @@ from ..ingest.webhooks.recording import Recorded, record
 from ..store import webhooks as store
 from ..store.db import writing
 from ..store.writer import BatchRejected
+from . import limits
 from .deps import declared_length, engine
 from .errors import ApiError, json_response
 
 router = APIRouter(tags=["provider webhooks"])
+# Providers batch (SendGrid, SparkPost, Brevo): as large as an events batch.
+limits.body_limit("POST", "/hooks/", "max_body_bytes", "too_large", "bodies")
 # Parsing untrusted JSON can fail in these ways; each is the sender's fault, so a 400.
 _BAD_INPUT = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
 
