@@ -13,7 +13,9 @@ DISTRIBUTION_COLUMN = "account_id"
 
 # Small, read on every request before the account is known (a token names its account; a
 # dashboard user signs in by address alone).
-REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens", "users"})
+# The bounce sources (`sources`, `log_queue_refs`) belong to the instance, not to an account: one
+# SMTP listener or log file serves every account.
+REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens", "users", "sources", "log_queue_refs"})
 
 # Alembic's bookkeeping: stays on the coordinator as a local table.
 LOCAL_TABLES = frozenset({"alembic_version"})
