@@ -22,7 +22,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
 from mailtally.config import Settings
+from mailtally.store import migrate
 from mailtally.store import webhooks as store
+from mailtally.store.db import open_engine
 
 from ..conftest import TEST_SECRET, Account, LiveServer, free_port, make_account
 from .support import basic, counts, endpoint, logged, sends
@@ -97,9 +99,31 @@ def aws() -> Iterator[FakeAws]:
 
 
 @pytest.fixture(scope="module")
-def sns_http(db_url: str, engine: Engine, aws: FakeAws) -> Iterator[httpx.Client]:
+def sns_db(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Its own SQLite file (two servers' writers on one file take turns, and this one would wait on
+    the session's); the session's PostgreSQL database as it is."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path_factory.mktemp('sns') / 'sns.db'}"
+    return db_url
+
+
+@pytest.fixture(scope="module")
+def engine(sns_db: str) -> Iterator[Engine]:
+    eng = open_engine(sns_db)
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def account(engine: Engine) -> Account:
+    return make_account(engine)
+
+
+@pytest.fixture(scope="module")
+def sns_http(sns_db: str, engine: Engine, aws: FakeAws) -> Iterator[httpx.Client]:
     """A server whose SNS trust includes the local certificate server, by configuration."""
-    settings = Settings(database_url=db_url, secret=TEST_SECRET, port=free_port(), sns_url_prefixes=(aws.base,))
+    settings = Settings(database_url=sns_db, secret=TEST_SECRET, port=free_port(), sns_url_prefixes=(aws.base,))
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=30) as client:
         yield client
 
