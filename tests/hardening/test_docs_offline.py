@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from ..conftest import LiveServer
-from ..support.browser import chromium, page, screenshot  # noqa: F401
+from ..support.browser import screenshot  # the chromium and page fixtures come from tests/conftest.py
 
 
 def test_docs_page_loads_nothing_from_outside(http: httpx.Client) -> None:

@@ -156,3 +156,28 @@ def test_serve_creates_the_database_private(tmp_path: Path) -> None:
             path = tmp_path / name
             assert path.exists(), name
             assert path.stat().st_mode & 0o777 == 0o600, (name, oct(path.stat().st_mode))
+
+
+def test_opening_the_database_again_keeps_other_processes_from_deleting_its_wal(tmp_path: Path) -> None:
+    """A second engine on the same file in one process (the test server beside the tests, a
+    command inside the service) must leave SQLite's locks alone: when they were lost, a short-lived
+    process closing its connection took itself for the last user, checkpointed and deleted the
+    WAL under the open connection, and the next query here read a corrupt database."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = open_engine(url)
+    migrate.upgrade(first)
+    with first.connect() as held:
+        held.execute(text("SELECT count(*) FROM accounts")).scalar_one()
+        open_engine(url).dispose()  # opened again in this process while `held` is open
+        other = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('select 1 from accounts'); c.close()"
+        subprocess.run([sys.executable, "-c", other, str(tmp_path / "shared.db")], check=True)
+        assert (tmp_path / "shared.db-wal").exists(), "another process deleted the WAL of an open database"
+        with first.begin() as conn:
+            create_account(conn, f"a-{uuid.uuid4().hex[:8]}")
+        assert held.execute(text("SELECT count(*) FROM accounts")).scalar_one() >= 0
+    first.dispose()

@@ -19,12 +19,16 @@ from ..suppression import csvfile
 from ..suppression.policy import Policy, PolicyError
 from ..timefmt import iso_ms
 from ..vocab import SuppressionReason, WebhookEvent
+from . import limits
 from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
 from .native import Conn, Contacts, Input
 
 router = APIRouter(prefix="/v1", tags=["suppressions"])
 MAX_CHECK = 100_000
+# A check of MAX_CHECK addresses is a few MB of JSON, an imported list as big: the events' limit.
+limits.body_limit("POST", "/v1/suppressions/check", "max_body_bytes", "too_large", "checks")
+limits.body_limit("POST", "/v1/suppressions/import", "max_body_bytes", "too_large", "imports")
 
 
 def entry_body(r: Any) -> dict[str, Any]:

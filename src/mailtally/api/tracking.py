@@ -67,6 +67,9 @@ def scanner_networks(setting: str) -> Rules:
     return parse_networks([*base, *extra])  # type: ignore[return-value]
 
 
+_NEWER_KEYS = 16  # how far above our newest key a token's key id may be looked for
+
+
 class Tracker:
     """Everything the endpoints need, made once per process."""
 
@@ -81,7 +84,7 @@ class Tracker:
         self.committer: GroupCommitter[PendingHit] = GroupCommitter(self.recorder, settings.group_commit_ms / 1000)
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
-        self._ring_loaded = float("-inf")  # when a token's unknown key last made us reload
+        self._looked_for: dict[int, float] = {}  # unknown key id -> when we last reloaded for it
         self._urls: dict[tuple[int, int, str], tuple[float, str | None]] = {}
         self.pages = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "tracking" / "templates"),
                                  autoescape=select_autoescape(default=True))
@@ -90,11 +93,14 @@ class Tracker:
         ref = self.ring.verify(token, kind)
         if ref is None:
             kid = self.ring.key_id(token)
-            # A key rotated in by another process: reload, at most once a second.
-            if kid is not None and kid not in self.ring.keys and time.monotonic() - self._ring_loaded > 1.0:
+            # A key rotated in by another process: reload. Key ids only grow, one at a time, so a
+            # forged token can make us look for a few ids just above ours, each at most once a second.
+            now = time.monotonic()
+            if (kid is not None and self.ring.current < kid <= self.ring.current + _NEWER_KEYS
+                    and now - self._looked_for.get(kid, float("-inf")) > 1.0):
+                self._looked_for[kid] = now
                 with self.engine.connect() as conn:
                     self.ring = load_keyring(conn, self.secret)
-                self._ring_loaded = time.monotonic()
                 ref = self.ring.verify(token, kind)
         return ref
 

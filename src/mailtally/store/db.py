@@ -76,10 +76,16 @@ _WRITE = "mailtally_write"
 def private_files(path: str) -> None:
     """Create the database file 0600 (SQLite gives its -wal and -shm files the same mode) and
     take group and other access from existing ones: the signing secret may live inside."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError:
-        return  # a directory we cannot write to: SQLite's own error is the clearer one
+    # Only a missing file is opened here. Closing any descriptor of a file drops every POSIX lock
+    # this process holds on it, SQLite's among them: another process could then take the database
+    # for unused, checkpoint and delete its WAL under our open connections (a corrupt database).
+    if not os.path.exists(path):
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass  # created meanwhile by another process: its mode is handled below
+        except OSError:
+            return  # a directory we cannot write to: SQLite's own error is the clearer one
     for name in (path, path + "-wal", path + "-shm"):
         try:
             st = os.stat(name)
