@@ -18,7 +18,7 @@ def test_docs_page_loads_nothing_from_outside(http: httpx.Client) -> None:
         assert r.status_code == 200 and len(r.content) > 10_000
 
 
-def test_docs_render_in_chromium_with_no_network(server: LiveServer, page: Any) -> None:  # noqa: F811
+def test_docs_render_in_chromium_with_no_network(server: LiveServer, page: Any) -> None:
     outside: list[str] = []
 
     def only_local(route: Any) -> None:
