@@ -12,6 +12,7 @@ from ..alerts.rules import RuleError, rules_from
 from ..store import alerts
 from ..store.db import writing
 from ..timefmt import iso_ms
+from .body import body_schema
 from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, _uuid
@@ -48,7 +49,7 @@ def get_rules(who: Campaigns, conn: Conn) -> Response:
     return json_response({k.value: r.to_dict() for k, r in alerts.rules_for(conn, who.account_id).items()})
 
 
-@router.put("/alerts/rules")
+@router.put("/alerts/rules", openapi_extra=body_schema({"type": "object", "description": "rules to change"}))
 async def put_rules(who: Campaigns, request: Request) -> Response:
     """Change some rules (``{"complaint_rate": {"threshold": 0.05}}``); the others stay."""
     try:

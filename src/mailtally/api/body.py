@@ -17,12 +17,15 @@ from pydantic import TypeAdapter, ValidationError
 T = TypeVar("T")
 
 
-def json_body(tp: type[T] | Any) -> Any:
+def json_body(tp: type[T] | Any, required: bool = True) -> Any:
+    """The body validated as ``tp``; an empty body is a 400, or None when not ``required``."""
     adapter: TypeAdapter[Any] = TypeAdapter(tp)
 
     async def dependency(request: Request) -> Any:
         raw = await request.body()
         if not raw.strip():
+            if not required:
+                return None
             raise RequestValidationError([{"loc": ("body",), "msg": "a JSON body is required", "type": "missing"}])
         try:
             return adapter.validate_json(raw)
@@ -33,6 +36,19 @@ def json_body(tp: type[T] | Any) -> Any:
     return Depends(dependency)
 
 
-def body_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """``openapi_extra`` declaring a required JSON body with ``schema``."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+def body_schema(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON body with ``schema`` (a model's JSON schema; the enums
+    and models it refers to are written in place, as the OpenAPI document has no ``$defs``)."""
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref[len("#/$defs/"):]])
+            return {k: inline(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": inline(schema)}}}}

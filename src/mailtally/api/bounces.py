@@ -20,6 +20,7 @@ from ..timefmt import iso_ms
 from ..verp import SendRef, headers, return_path
 from ..vocab import Reason
 from . import limits
+from .body import body_schema, json_body
 from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, Ingest, Input, _activity, _contact
@@ -172,8 +173,8 @@ RECLASSIFY_BATCH = 100
 MAX_LISTED = 1000
 
 
-@router.post("/bounces/reclassify")
-async def reclassify(who: Ingest, body: ReclassifyIn, request: Request) -> Response:
+@router.post("/bounces/reclassify", openapi_extra=body_schema(ReclassifyIn.model_json_schema()))
+async def reclassify(who: Ingest, body: Annotated[ReclassifyIn, json_body(ReclassifyIn)], request: Request) -> Response:
     """Re-read stored messages with today's engine; correct events, counters and suppressions.
 
     Give ``ids``, a time range (``since``/``until``, when received), ``reason``, or ``all``.
@@ -216,8 +217,8 @@ class OverrideIn(Input):
     email: str | None = Field(None, max_length=320, description="one recipient of the message; all when absent")
 
 
-@router.post("/bounces/{message_id}/override")
-def override(who: Ingest, request: Request, body: OverrideIn,
+@router.post("/bounces/{message_id}/override", openapi_extra=body_schema(OverrideIn.model_json_schema()))
+def override(who: Ingest, request: Request, body: Annotated[OverrideIn, json_body(OverrideIn)],
              message_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     """A person's verdict on a stored message's bounce: the event is corrected, the counters
     follow, and a suppression it caused is lifted unless the new reason suppresses too."""

@@ -19,6 +19,7 @@ from ..store.db import writing
 from ..timefmt import iso_ms
 from ..tracking.toolkit import Recipient, RenderError, render_messages
 from ..vocab import MachineCounting, Scope
+from .body import body_schema, json_body
 from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, Contacts, Ingest, _activity, caller
@@ -188,8 +189,8 @@ def get_counting(who: Campaigns, conn: Conn) -> Response:
     return json_response(_counting_body(*hits.counting(conn, who.account_id)))
 
 
-@router.put("/settings/tracking")
-def put_counting(who: Admin, body: CountingIn, request: Request) -> Response:
+@router.put("/settings/tracking", openapi_extra=body_schema(CountingIn.model_json_schema()))
+def put_counting(who: Admin, body: Annotated[CountingIn, json_body(CountingIn)], request: Request) -> Response:
     """Applies to hits from now on; hits already counted stay as they were."""
     with writing(engine(request)) as conn:
         hits.set_counting(conn, who.account_id, body.machine_opens, body.machine_clicks)

@@ -20,6 +20,7 @@ from ..suppression.policy import Policy, PolicyError
 from ..timefmt import iso_ms
 from ..vocab import SuppressionReason, WebhookEvent
 from . import limits
+from .body import body_schema, json_body
 from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
 from .native import Conn, Contacts, Input
@@ -76,8 +77,8 @@ class CheckIn(Input):
     emails: list[Annotated[str, Field(max_length=320)]] = Field(max_length=MAX_CHECK)
 
 
-@router.post("/suppressions/check")
-async def check(who: Contacts, body: CheckIn, request: Request) -> Response:
+@router.post("/suppressions/check", openapi_extra=body_schema(CheckIn.model_json_schema()))
+async def check(who: Contacts, body: Annotated[CheckIn, json_body(CheckIn)], request: Request) -> Response:
     """Which of these addresses are suppressed, and why (up to 100,000 in one call)."""
     bad = next((i for i, e in enumerate(body.emails) if "\x00" in e), None)
     if bad is not None:
@@ -141,7 +142,8 @@ def get_policy(who: Contacts, conn: Conn) -> Response:
     return json_response(suppressions.policy_for(conn, who.account_id).to_dict())
 
 
-@router.put("/suppressions/policy")
+@router.put("/suppressions/policy",
+            openapi_extra=body_schema({"type": "object", "description": "policy fields to change"}))
 async def put_policy(who: Contacts, request: Request) -> Response:
     """Change some policy fields; the others keep their values."""
     try:
@@ -177,8 +179,9 @@ class EntryIn(Input):
     note: str | None = Field(None, max_length=2000)
 
 
-@router.put("/suppressions/{email}")
-def put_one(who: Contacts, request: Request, email: str, body: EntryIn | None = None) -> Response:
+@router.put("/suppressions/{email}", openapi_extra=body_schema(EntryIn.model_json_schema(), required=False))
+def put_one(who: Contacts, request: Request, email: str,
+            body: Annotated[EntryIn | None, json_body(EntryIn, required=False)]) -> Response:
     """Suppress an address (manually, by default), replacing any entry it had."""
     address = _email(email)
     body = body or EntryIn(expires_at=None, note=None)

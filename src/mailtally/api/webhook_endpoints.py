@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import Field
@@ -13,6 +13,7 @@ from ..store import webhooks as store
 from ..store.db import writing
 from ..timefmt import iso_ms
 from ..vocab import WebhookProvider
+from .body import body_schema, json_body
 from .deps import inline
 from .errors import ApiError, json_response
 from .native import Conn, Ingest, Input
@@ -51,8 +52,8 @@ def check(provider: str, secret: str, username: str | None, topic_arns: list[str
     return options
 
 
-@router.post("/webhook-endpoints", status_code=201)
-def create(who: Ingest, body: EndpointIn, request: Request) -> Response:
+@router.post("/webhook-endpoints", status_code=201, openapi_extra=body_schema(EndpointIn.model_json_schema()))
+def create(who: Ingest, body: Annotated[EndpointIn, json_body(EndpointIn)], request: Request) -> Response:
     """Create the endpoint a provider posts to; the response has the URL to paste into the provider."""
     try:
         options = check(body.provider.value, body.secret, body.username, body.topic_arns)

@@ -21,6 +21,7 @@ from ..timefmt import iso_ms
 from ..vocab import WebhookDeliveryState, WebhookEvent
 from ..webhooks import signing
 from ..webhooks.targets import TargetRefused, TargetUnresolved, resolve
+from .body import body_schema, json_body
 from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Conn, Contacts, Input, _uuid
@@ -71,8 +72,9 @@ def _sub(conn: Connection, account: int, sid: str) -> Row[Any]:
     return row
 
 
-@router.post("/webhooks", status_code=201)
-async def create(who: Contacts, body: SubscriptionIn, request: Request) -> Response:
+@router.post("/webhooks", status_code=201, openapi_extra=body_schema(SubscriptionIn.model_json_schema()))
+async def create(who: Contacts, body: Annotated[SubscriptionIn, json_body(SubscriptionIn)],
+                 request: Request) -> Response:
     """Subscribe a URL to events. The answer holds the signing secret: it is shown only here."""
     await _checked(request, body.url)
     secret = signing.new_secret()
@@ -93,8 +95,9 @@ def get_subscription(who: Contacts, conn: Conn, subscription_id: str) -> Respons
     return json_response(subscription_body(_sub(conn, who.account_id, subscription_id)))
 
 
-@router.patch("/webhooks/{subscription_id}")
-async def patch_subscription(who: Contacts, body: SubscriptionPatch, request: Request,
+@router.patch("/webhooks/{subscription_id}", openapi_extra=body_schema(SubscriptionPatch.model_json_schema()))
+async def patch_subscription(who: Contacts, body: Annotated[SubscriptionPatch, json_body(SubscriptionPatch)],
+                             request: Request,
                              subscription_id: str) -> Response:
     if body.url is not None:
         await _checked(request, body.url)
