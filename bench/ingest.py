@@ -188,6 +188,18 @@ def bench_floor_postgres(url: str) -> float:
     return rate
 
 
+def wait_until_serving(client: httpx.Client, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180  # start-up (with migrations) is slow on a loaded machine
+    while True:
+        try:
+            client.get("/healthz")
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("mailtally serve did not start") from None
+            time.sleep(0.2)
+
+
 def bench_http(url: str, port: int) -> float:
     s = Setup(url)
     events = realistic(s.activity, s.contacts, random.Random(2))
@@ -206,15 +218,7 @@ def bench_http(url: str, port: int) -> float:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers={
                 "Authorization": f"Bearer {s.token}", "Content-Type": "application/x-ndjson"}) as c:
-            deadline = time.monotonic() + 180  # start-up (with migrations) is slow on a loaded machine
-            while True:
-                try:
-                    c.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise RuntimeError("mailtally serve did not start") from None
-                    time.sleep(0.2)
+            wait_until_serving(c, proc)
 
             def run() -> None:
                 for body in bodies:
