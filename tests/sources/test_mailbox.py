@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 
 from mailtally.servers.config import MailboxConfig
 from mailtally.servers.mailbox import MailboxUrl, MailboxUrlError, mailbox_watcher
+from mailtally.store.sources import list_sources
 from mailtally.verp import return_path
 
 from ..conftest import TEST_SECRET, Account, require_part
@@ -140,3 +142,80 @@ def test_bad_urls(db_url: str, account: Account) -> None:
     assert p.returncode == 2 and "scheme" in p.stderr
     missing = cli(db_url, "mailbox", "watch", "maildir:///nonexistent/Maildir", "--account", account.name, "--once")
     assert missing.returncode == 1 and "no such" in missing.stderr
+
+
+def _wait(what: str, done: Callable[[], bool], bound: float = 120) -> None:
+    """Wait for ``done``; the bound only ends a hung test (it is far below the hour-long poll interval)."""
+    deadline = time.monotonic() + bound
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _handled(engine: Engine, name: str) -> int:
+    with engine.connect() as conn:
+        return next((s.handled for s in list_sources(conn) if s.name == name), 0)
+
+
+def test_dovecot_idle_sees_mail_delivered_while_idling(
+    http: httpx.Client, engine: Engine, account: Account, imap: Dovecot
+) -> None:
+    """Polling once an hour, IDLE renewed every 9 minutes: only IDLE's news can count these in time."""
+    _, activity = campaign_with_activity(http, account.headers)
+    raws = []
+    for i in range(24):
+        email = f"idle{i}@remote.example"
+        send_to(http, account, activity, email)
+        raws.append(dsn(email, to=return_path(SECRET, ref_for(engine, account, activity, email), "b.example")))
+    first, during, idling = raws[:20], raws[20], raws[21:]
+    name = f"idle-{account.name}"
+    cfg = MailboxConfig(url=f"imap://{imap.user}@127.0.0.1:{imap.port}/INBOX", account=account.name, name=name,
+                        password=imap.password, other_to="Not bounces", poll_seconds=3600)
+    c = _client(imap)
+    c.append("INBOX", ORDINARY)
+    for raw in first:
+        c.append("INBOX", raw)
+    watcher = mailbox_watcher(engine, SECRET, account.id, cfg).start()
+    try:
+        _wait("the first poll never counted a bounce", lambda: bounces(http, account, activity) >= 1)
+        # Delivered while the watcher is still busy with the first messages, after it searched the folder:
+        # the server's news of it comes in the reply to one of the watcher's moves (the race that lost mail).
+        c.append("INBOX", during)
+        _wait("a bounce delivered during a poll was never counted", lambda: bounces(http, account, activity) >= 21)
+        _wait("the watcher never finished its messages", lambda: _handled(engine, name) >= 22)
+        for n, raw in enumerate(idling, 22):
+            time.sleep(0.5)
+            c.append("INBOX", raw)
+            _wait(f"IDLE never saw bounce {n}", lambda n=n: bounces(http, account, activity) >= n)  # type: ignore[misc]
+    finally:
+        watcher.stop()
+    assert bounces(http, account, activity) == 24
+    c.select_folder("Bounces")
+    assert len(c.search("ALL")) == 24
+    c.select_folder("Not bounces")
+    assert len(c.search("ALL")) == 1  # other_to: the ordinary mail has its own folder
+    c.select_folder("INBOX")
+    assert c.search("ALL") == []
+    c.logout()
+
+
+def test_dovecot_idle_renewed(http: httpx.Client, engine: Engine, account: Account, imap: Dovecot) -> None:
+    """IDLE ended and begun again every second: the session goes on, and mail is still counted."""
+    activity, (b1, b2) = two_bounces(http, engine, account)
+    name = f"renew-{account.name}"
+    cfg = MailboxConfig(url=f"imap://{imap.user}@127.0.0.1:{imap.port}/INBOX", account=account.name, name=name,
+                        password=imap.password, poll_seconds=3600, idle_renew_seconds=1)
+    c = _client(imap)
+    c.append("INBOX", b1)
+    watcher = mailbox_watcher(engine, SECRET, account.id, cfg).start()
+    try:
+        _wait("the first bounce was never counted", lambda: bounces(http, account, activity) >= 1)
+        time.sleep(3.5)  # three renewals
+        c.append("INBOX", b2)
+        _wait("the bounce after the renewals was never counted", lambda: bounces(http, account, activity) >= 2)
+    finally:
+        watcher.stop()
+    with engine.connect() as conn:
+        state = next(s for s in list_sources(conn) if s.name == name)
+    assert state.last_error is None and state.handled == 2
+    c.logout()

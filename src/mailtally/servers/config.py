@@ -31,6 +31,7 @@ class MailboxConfig:
     other_to: str | None = None  # where a message that is not a bounce goes; None leaves it as it was
     delete_handled: bool = False
     poll_seconds: float = 60.0  # maildir and mbox; IMAP waits in IDLE when the server has it
+    idle_renew_seconds: float = 540.0  # IMAP IDLE ended and begun again this often (RFC 2177: under 29 minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,10 @@ def parse(data: dict[str, Any], where: str = "config") -> SourcesConfig:
             if required not in values:
                 raise ConfigError(f"{at}: {required!r} is required")
         values.setdefault("name", f"mailbox:{values['url']}")
+        if not 0 < values.get("idle_renew_seconds", 540) <= 600:
+            raise ConfigError(f"{at}.idle_renew_seconds: must be above 0 and at most 600 (10 minutes)")
+        if not values.get("poll_seconds", 60) > 0:
+            raise ConfigError(f"{at}.poll_seconds: must be above 0")
         mailboxes.append(MailboxConfig(**values))
     logs = []
     for i, log in enumerate(_tables(data.get("log", []), f"{where}.log")):

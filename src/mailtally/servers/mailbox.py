@@ -30,7 +30,6 @@ from .config import MailboxConfig
 
 log = logging.getLogger("mailtally.sources.mailbox")
 
-IDLE_RENEW_SECONDS = 9 * 60  # RFC 2177 servers may drop an IDLE after 30 minutes; imapclient advises 10
 FETCH_BATCH = 50
 
 
@@ -202,8 +201,14 @@ class ImapWatcher(Watcher):
             self._save(cp)
         return cp
 
-    def _poll(self, client: Any) -> None:
-        info = client.select_folder(self.url.folder)
+    def _poll(self, client: Any, info: dict[bytes, Any] | None = None) -> int | None:
+        """Read the folder through from the last UID handled.
+
+        Returns the folder's UIDNEXT as the SELECT (``info``, made here when not given) saw it: every
+        message below it has been handled. None when stopped before the end.
+        """
+        if info is None:
+            info = client.select_folder(self.url.folder)
         validity = int(info.get(b"UIDVALIDITY", 0))
         cp = self._checkpoint()
         if cp.get("uidvalidity") != validity or cp.get("folder") != self.url.folder:
@@ -212,6 +217,7 @@ class ImapWatcher(Watcher):
         cp = self._settle(client, cp)
         last = int(cp.get("last_uid", 0))
         uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        stopped = False
         for i in range(0, len(uids), FETCH_BATCH):
             chunk = uids[i:i + FETCH_BATCH]
             fetched = client.fetch(chunk, ["BODY.PEEK[]"])  # PEEK: the \\Seen flag stays as it was
@@ -226,12 +232,14 @@ class ImapWatcher(Watcher):
                     self._apply(client, [uid], action.kind, action.folder)
                     cp = {**cp, "pending": [p for p in cp.get("pending", []) if p[0] != uid]}
             if self.stopping.is_set():
+                stopped = True
                 break
         if uids:
             self._save({**cp, "pending": []})  # every move owed was done
-        else:
+        else:  # nothing new is a success too: `mailtally sources` shows the folder was read
             with writing(self.engine) as conn:
                 sources.record_success(conn, self.name, "mailbox", backlog=0, checkpoint=cp)
+        return None if stopped else int(info.get(b"UIDNEXT", 0))
 
     def run_once(self) -> Totals:
         client = self._connect()
@@ -242,25 +250,50 @@ class ImapWatcher(Watcher):
         return self.totals
 
     def watch(self, stop: threading.Event) -> None:
+        """Poll, then wait in IDLE until the server tells of new mail (or the renewal is due).
+
+        The server tells of a new message once, in the reply to whatever command is running when it
+        notices it; imapclient keeps the news that came with other commands' replies to itself. So
+        the last command before IDLE is a SELECT: its UIDNEXT shows whether mail came while the folder
+        was being read (then it is read again), and of anything later the server tells in IDLE.
+        """
         client = self._connect()
         try:
             idle = client.has_capability("IDLE")
+            info = client.select_folder(self.url.folder)
             while not stop.is_set():
-                self._poll(client)
+                through = self._poll(client, info)
+                if through is None:
+                    return
                 if not idle:
                     if stop.wait(self.config.poll_seconds):
                         return
+                    info = client.select_folder(self.url.folder)
                     continue
-                client.idle()
-                renew = time.monotonic() + IDLE_RENEW_SECONDS
-                try:
-                    while not stop.is_set() and time.monotonic() < renew:
-                        if any(r[1:2] in ((b"EXISTS",), (b"RECENT",)) for r in client.idle_check(timeout=5)):
-                            break
-                finally:
-                    client.idle_done()
+                info = client.select_folder(self.url.folder)
+                if int(info.get(b"UIDNEXT", 0)) > through or self._validity_changed(info):
+                    continue  # mail came while the folder was being read
+                self._idle(client, stop)
+                info = client.select_folder(self.url.folder)
         finally:
             _logout(client)
+
+    def _validity_changed(self, info: dict[bytes, Any]) -> bool:
+        return self._checkpoint().get("uidvalidity") != int(info.get(b"UIDVALIDITY", 0))
+
+    def _idle(self, client: Any, stop: threading.Event) -> None:
+        """Until the server reports a new message, the renewal is due, or we are stopped."""
+        client.idle()
+        renew = time.monotonic() + self.config.idle_renew_seconds
+        try:
+            while not stop.is_set():
+                left = renew - time.monotonic()
+                if left <= 0:
+                    return
+                if any(r[1:2] in ((b"EXISTS",), (b"RECENT",)) for r in client.idle_check(timeout=min(left, 5))):
+                    return
+        finally:
+            client.idle_done()
 
 
 def _logout(client: Any) -> None:
