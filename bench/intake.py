@@ -8,7 +8,8 @@
 2. Postfix logs: a synthetic log of 10,000 messages (50,000 lines; 5% bounced, 5% deferred,
    the rest sent) for an account that sent to every recipient. Target: >= 50,000 lines/s.
    Reference, same run: only matching each line against the Postfix line pattern (the floor
-   of reading the lines at all).
+   of reading the lines at all), best of three. Both by the clock and by this process's CPU
+   time: on a shared, loaded machine the clock also counts other programs' turns.
 
 On SQLite files in a temporary folder. Prints figures; asserts nothing.
 """
@@ -162,22 +163,30 @@ def log_bench(tmp: Path) -> None:
     path = tmp / "mail.log"
     path.write_text("\n".join(lines) + "\n")
 
-    start = time.perf_counter()
-    matched = 0
-    with path.open("rb") as f:
-        for raw in f:
-            matched += _POSTFIX.match(raw.decode("utf-8", "replace")) is not None
-    ref_rate = len(lines) / (time.perf_counter() - start)
+    # The reference is short: its best of three, by the clock and by this process's CPU time (on a
+    # machine shared with other work the clock counts their time too; the CPU time counts only ours).
+    ref_wall = ref_cpu = float("inf")
+    for _ in range(3):
+        start, cpu = time.perf_counter(), time.process_time()
+        matched = 0
+        with path.open("rb") as f:
+            for raw in f:
+                matched += _POSTFIX.match(raw.decode("utf-8", "replace")) is not None
+        ref_wall = min(ref_wall, time.perf_counter() - start)
+        ref_cpu = min(ref_cpu, time.process_time() - cpu)
 
     reader = LogFile(engine, SECRET, account, str(path), "bench-log")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     totals = reader.run()
-    elapsed = time.perf_counter() - start
-    rate = totals.lines / elapsed
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
+    rate, cpu_rate = totals.lines / elapsed, totals.lines / used
+    ref_rate, ref_cpu_rate = len(lines) / ref_wall, len(lines) / ref_cpu
     print(f"Postfix log ingestion: {totals.lines:,} lines ({totals.bounces:,} bounces, {totals.deferrals:,} "
-          f"deferrals, {totals.recorded:,} events recorded): {rate:,.0f} lines/s (target 50,000/s)")
-    print(f"  reference, the same lines only matched against the Postfix line pattern: {ref_rate:,.0f} lines/s; "
-          f"ratio {rate / ref_rate:.2f}x")
+          f"deferrals, {totals.deliveries:,} deliveries, {totals.recorded:,} events recorded): {rate:,.0f} lines/s "
+          f"by the clock, {cpu_rate:,.0f} lines per CPU second (target 50,000/s)")
+    print(f"  reference, the same lines only matched against the Postfix line pattern: {ref_rate:,.0f} lines/s, "
+          f"{ref_cpu_rate:,.0f} per CPU second; ratio {rate / ref_rate:.2f}x by the clock, "
+          f"{cpu_rate / ref_cpu_rate:.2f}x by CPU time")
 
 
 def main() -> int:

@@ -193,3 +193,50 @@ def test_reader_timestamps() -> None:
                                   "2024-03-01 17:08:25 1QRQYT-00033F-G2 **"])
 def test_reader_ignores_what_it_cannot_read(line: str) -> None:
     assert LogReader().read(line) is None
+
+
+def test_deliveries_and_bounces_after_a_restart(
+    http: httpx.Client, engine: Engine, account: Account, db_url: str, tmp_path: Path
+) -> None:
+    """Queue ids seen before a restart: their later lines still find their sends, through the store."""
+    _, activity = campaign_with_activity(http, account.headers)
+    _, later = campaign_with_activity(http, account.headers, "later")
+    for email in ("ann@remote.example", "bob@remote.example"):
+        send_to(http, account, activity, email)
+        send_to(http, account, later, email, "2024-03-02T00:00:00Z")  # their most recent sends: not these
+    mids = {e: headers(SECRET, ref_for(engine, account, activity, e), "sender.example")["Message-ID"]
+            for e in ("ann@remote.example", "bob@remote.example")}
+    log = tmp_path / "mail.log"
+    log.write_text(
+        f"Mar  1 10:00:00 mx postfix/cleanup[1]: AAAA1111: message-id={mids['ann@remote.example']}\n"
+        f"Mar  1 10:00:00 mx postfix/cleanup[1]: BBBB2222: message-id={mids['bob@remote.example']}\n"
+        "Mar  1 10:00:00 mx postfix/cleanup[1]: CCCC3333: message-id=<other.1@elsewhere.example>\n"
+        "Mar  1 10:00:01 mx postfix/smtp[2]: AAAA1111: to=<ann@remote.example>, relay=mx.remote.example[203.0.113.25]:25,"
+        " delay=1, delays=0/0/0/1, dsn=4.4.1, status=deferred (connect to mx.remote.example[203.0.113.25]:25: "
+        "Connection timed out)\n")
+    name = f"restart-{account.name}"
+    first = cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", name)
+    assert first.returncode == 0, first.stderr
+    assert "1 deferrals, 0 deliveries" in first.stdout
+    # A new process: its reader remembers nothing of these queue ids.
+    with log.open("a") as f:
+        f.write("Mar  1 10:05:00 mx postfix/smtp[3]: AAAA1111: to=<ann@remote.example>, "
+                "relay=mx.remote.example[203.0.113.25]:25, delay=300, delays=0/0/0/1, dsn=2.0.0, status=sent "
+                "(250 2.0.0 Ok: queued as 4Nq1FG0Rz8zJrP3)\n"
+                "Mar  1 10:05:00 mx postfix/smtp[3]: CCCC3333: to=<cy@remote.example>, relay=mx.remote.example"
+                "[203.0.113.25]:25, delay=300, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n"
+                "Mar  1 10:05:01 mx postfix/smtp[3]: BBBB2222: to=<bob@remote.example>, relay=mx.remote.example"
+                "[203.0.113.25]:25, delay=301, delays=0/0/0/1, dsn=5.1.1, status=bounced (host mx.remote.example"
+                "[203.0.113.25] said: 550 5.1.1 User unknown (in reply to RCPT TO command))\n")
+    second = cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", name)
+    assert second.returncode == 0, second.stderr
+    assert "3 lines: 1 bounces, 0 deferrals, 1 deliveries; 2 events recorded" in second.stdout
+    assert counts(http, account, activity)["bounces_b"] == 1
+    assert counts(http, account, later)["bounces"] == 0
+    with engine.connect() as conn:
+        delivered = [(r.activity_num, r.dsn_status) for r in conn.execute(
+            select(events.c.activity_num, events.c.dsn_status)
+            .where(events.c.account_id == account.id, events.c.type == "delivery"))]
+    assert [s for _, s in delivered] == ["2.0.0"]  # ann's, not cy's (whose message carried no token of ours)
+    again = cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", f"{name}-again")
+    assert again.returncode == 0 and "0 events recorded" in again.stdout  # the whole file anew: nothing twice

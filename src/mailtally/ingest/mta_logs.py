@@ -26,7 +26,6 @@ from ..bounces.replies import Reply, reply_reason, split_reply
 from ..events import Event
 from ..store import matching
 from ..store import sources as source_state
-from ..store.catalog import get_contact
 from ..store.db import now_ms
 from ..store.writer import write_events
 from ..verp import read_token
@@ -38,7 +37,7 @@ _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Dec"), 1)}
 # `Feb  2 12:34:56 host postfix/smtp[12345]: ` (RFC 3164) or `2024-02-02T12:34:56.123+01:00 host postfix/smtp[1]: `
 _POSTFIX = re.compile(
-    r"(?:(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hms>\d\d:\d\d:\d\d)"
+    r"(?P<ts>(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<hms>\d\d:\d\d:\d\d)"
     r"|(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?))"
     r" \S{1,255} [\w.-]{1,64}/(?P<svc>[\w.-]{1,32})(?:\[\d{1,10}\])?: (?P<qid>[0-9A-Za-z]{5,20}): (?P<msg>.*)"
 )
@@ -79,7 +78,11 @@ class LogReader:
     now: float = field(default_factory=time.time)
     refs: OrderedDict[str, str] = field(default_factory=OrderedDict)
     deferred: OrderedDict[str, dict[str, LogRecord]] = field(default_factory=OrderedDict)
+    # Queue ids whose message this reader saw arrive: a delivery of one not in `refs` is not ours.
+    # A delivery of a queue id it never saw (queued before a restart) may be: `record` asks the store.
+    seen: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _year_cache: dict[tuple[int, int], int] = field(default_factory=dict)
+    _times: dict[str, int] = field(default_factory=dict)  # timestamp text -> ms: a log repeats each second
     _pending: list[LogRecord] = field(default_factory=list)
 
     def read(self, line: str) -> LogRecord | None:
@@ -104,7 +107,7 @@ class LogReader:
         m = _POSTFIX.match(line)
         if m is None:
             return None
-        qid, msg = m.group("qid"), m.group("msg")
+        qid, msg = m.group("qid", "msg")
         if msg.startswith("to=<"):
             d = _DELIVERY.match(msg)
             if d is None:
@@ -113,7 +116,7 @@ class LogReader:
             rec = LogRecord("", self._when(m), qid, d.group("to").lower(), d.group("dsn") or "", d.group("text") or "",
                             d.group("relay"))
             if status == "sent":
-                if qid not in self.refs:
+                if qid not in self.refs and qid in self.seen:
                     return None
                 rec.kind = "delivery"
             elif status == "deferred":
@@ -126,10 +129,12 @@ class LogReader:
         if msg == "removed":
             self.refs.pop(qid, None)
             self.deferred.pop(qid, None)
+            self.seen.pop(qid, None)
             return None
         if msg.startswith(("message-id=", "resent-message-id=")):
+            self._saw(qid)
             mid = _MESSAGE_ID.match(msg)
-            return self._ref(qid, mid.group("mid") if mid else "", self._when(m))
+            return self._ref(qid, mid.group("mid") if mid else "", m)
         f = _FROM.match(msg)
         if f is None:
             return None
@@ -143,7 +148,8 @@ class LogReader:
             self._pending = [LogRecord("bounce", at, qid, r.recipient, r.status, r.text, r.relay, True)
                              for r in rest]
             return LogRecord("bounce", at, qid, first.recipient, first.status, first.text, first.relay, True)
-        return self._ref(qid, f.group("from"), self._when(m))
+        self._saw(qid)
+        return self._ref(qid, f.group("from"), m)
 
     def take_pending(self) -> list[LogRecord]:
         """Records beyond the one `read` returned (the other recipients of an expired message)."""
@@ -158,21 +164,37 @@ class LogReader:
                 self.deferred.popitem(last=False)
         waiting[rec.recipient] = rec
 
-    def _ref(self, qid: str, text: str, at: int) -> LogRecord | None:
+    def _saw(self, qid: str) -> None:
+        if qid not in self.seen:
+            self.seen[qid] = None
+            if len(self.seen) > _MAX_QUEUE:
+                self.seen.popitem(last=False)
+
+    def _ref(self, qid: str, text: str, when: re.Match[str] | int) -> LogRecord | None:
         if not text or _TOKENISH.search(text) is None:
             return None
         self.refs[qid] = text
         if len(self.refs) > _MAX_QUEUE:
             self.refs.popitem(last=False)
-        return LogRecord("ref", at, qid, text=text)
+        return LogRecord("ref", when if isinstance(when, int) else self._when(when), qid, text=text)
 
     def _when(self, m: re.Match[str]) -> int:
-        iso = m.group("iso")
+        ts = m.group("ts")
+        found = self._times.get(ts)
+        if found is None:
+            found = self._times_of(m)
+            if len(self._times) > 4096:
+                self._times.clear()
+            self._times[ts] = found
+        return found
+
+    def _times_of(self, m: re.Match[str]) -> int:
+        mon_name, day_text, hms, iso = m.group("mon", "day", "hms", "iso")
         if iso:
             return _iso_ms(iso)
-        mon, day = _MONTHS.get(m.group("mon"), 1), int(m.group("day"))
+        mon, day = _MONTHS.get(mon_name, 1), int(day_text)
         year = self._year(mon, day)
-        h, mi, s = (int(x) for x in m.group("hms").split(":"))
+        h, mi, s = (int(x) for x in hms.split(":"))
         try:
             # Syslog writes the machine's local time without a year or zone: read it as local time.
             return int(datetime(year, mon, day, h, mi, s).timestamp() * 1000)
@@ -201,6 +223,7 @@ class LogReader:
         flag, rest, qid = m.group("flag"), m.group("rest"), m.group("id")
         at = _iso_ms(m.group("date").replace(" ", "T") + (m.group("tz") or ""))
         if flag == "<=":
+            self._saw(qid)
             sender = rest.split(" ", 1)[0]
             mid = _EXIM_MID.search(rest)
             text = " ".join(x for x in (sender, mid.group("mid") if mid else "") if x)
@@ -210,7 +233,7 @@ class LogReader:
         recipient = rest.split(" ", 1)[0].strip("<>:").lower()
         head, sep, text = rest.partition(": ")
         if flag == "=>":
-            if qid not in self.refs:
+            if qid not in self.refs and qid in self.seen:
                 return None
             return LogRecord("delivery", at, qid, recipient, "", "", _field(head, "H="))
         relay = _field(rest, "H=")
@@ -261,17 +284,21 @@ def _host(relay: str) -> str:
 
 def record(conn: Connection, account: int, secret: bytes, source: str, records: list[LogRecord],
            refs: dict[str, str] | None = None) -> Counts:
-    """Write a batch inside the caller's transaction; replaying the same lines records nothing twice."""
+    """Write a batch inside the caller's transaction; replaying the same lines records nothing twice.
+
+    Set-based: the queue ids, sends and contacts the whole batch needs are read in a few
+    statements per 500, not one lookup per line (`refs` is what the reader still remembers).
+    """
     counts = Counts()
     events: list[Event] = []
-    refs = refs if refs is not None else {}
+    sends = _Sends(conn, account, secret, source, records, refs if refs is not None else {})
     for rec in records:
         if rec.kind == "ref":
-            ref = read_token(secret, rec.text)
-            if ref is not None and ref.account_id == account:
-                source_state.remember_queue_ref(conn, source, rec.queue_id, rec.text, rec.at)
             continue
-        send = _find_send(conn, account, secret, source, rec, refs)
+        found = sends.of(rec)
+        if found is _NOT_OURS:  # a delivery of mail that carried no token of ours
+            continue
+        send = found if isinstance(found, tuple) else None
         day = datetime.fromtimestamp(rec.at / 1000).strftime("%Y-%m-%d")
         if rec.kind == "bounce":
             counts.bounces += 1
@@ -323,19 +350,58 @@ def record(conn: Connection, account: int, secret: bytes, source: str, records: 
     return counts
 
 
-def _find_send(conn: Connection, account: int, secret: bytes, source: str, rec: LogRecord,
-               refs: dict[str, str]) -> matching.Send | None:
-    text = refs.get(rec.queue_id)
-    if text is None:
-        text = source_state.queue_ref(conn, source, rec.queue_id)
-    if text:
-        ref = read_token(secret, text)
-        if ref is not None and ref.account_id == account:
-            send = matching.send_by_numbers(conn, account, ref.activity_num, ref.contact_num)
-            if send is not None:
-                contact = get_contact(conn, account, send[1])
-                if contact is not None and contact.email == rec.recipient:
-                    return send
-    if rec.kind == "delivery" or not rec.recipient:
+_NOT_OURS = object()
+
+
+class _Sends:
+    """The send of each record of a batch: through its queue id's token, else the recipient's latest send.
+
+    Everything the batch needs is read up front: the tokens of queue ids the reader no longer
+    remembers (from before a restart), the sends and contacts those tokens name, and the latest
+    send of each recipient left over. The batch's own token lines are stored for later batches.
+    """
+
+    def __init__(self, conn: Connection, account: int, secret: bytes, source: str, records: list[LogRecord],
+                 refs: dict[str, str]) -> None:
+        ours: dict[str, tuple[str, int]] = {}
+        self.tokens: dict[str, tuple[int, int] | None] = {}
+        for rec in records:
+            if rec.kind == "ref":
+                ref = read_token(secret, rec.text)
+                if ref is not None and ref.account_id == account:
+                    ours[rec.queue_id] = (rec.text, rec.at)
+                    if refs.get(rec.queue_id, rec.text) == rec.text:
+                        self.tokens[rec.queue_id] = (ref.activity_num, ref.contact_num)
+        if ours:
+            source_state.remember_queue_refs(conn, source, ours)
+        texts = {q: t for q, (t, _) in ours.items()}
+        asked = {r.queue_id for r in records if r.kind != "ref" and r.queue_id not in refs and r.queue_id not in texts}
+        stored = source_state.queue_refs(conn, source, asked) if asked else {}
+        for rec in records:
+            qid = rec.queue_id
+            if rec.kind == "ref" or qid in self.tokens:
+                continue
+            text = refs.get(qid) or texts.get(qid) or stored.get(qid)
+            ref = read_token(secret, text) if text else None
+            self.tokens[qid] = (ref.activity_num, ref.contact_num) if ref and ref.account_id == account else None
+        self.numbered = matching.sends_by_numbers(conn, account, {t for t in self.tokens.values() if t})
+        self.had_text = {q for q in self.tokens if q in refs or q in texts or q in stored}
+        leftover = {r.recipient for r in records if r.kind in ("bounce", "deferral") and r.recipient
+                    and self._by_token(r) is None}
+        self.latest = matching.latest_sends_to(conn, account, leftover) if leftover else {}
+
+    def _by_token(self, rec: LogRecord) -> matching.Send | None:
+        token = self.tokens.get(rec.queue_id)
+        found = self.numbered.get(token) if token else None
+        if found is not None and found[2] == rec.recipient:
+            return found[0], found[1]
         return None
-    return matching.latest_send_to(conn, account, rec.recipient)
+
+    def of(self, rec: LogRecord) -> matching.Send | object | None:
+        send = self._by_token(rec)
+        if send is not None:
+            return send
+        if rec.kind == "delivery":
+            # Only deliveries of our mail are kept: one whose queue id carried no token is not ours.
+            return None if rec.queue_id in self.had_text else _NOT_OURS
+        return self.latest.get(rec.recipient) if rec.recipient else None

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, literal_column, select
+from sqlalchemy import Connection, Row, func, insert, literal_column, select
 
 from .accounts import allocate
 from .reports import with_activity, with_contact
 from .schema import activities, contacts, events, unmatched_bounces
 
 Send = tuple[str, str]  # (activity_id, contact_id)
+IN_CHUNK = 500  # values per IN (...) list: well under SQLite's and PostgreSQL's limits on parameters
+
+
+def chunks(values: Iterable[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
+    items = list(values)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def send_by_numbers(conn: Connection, account: int, activity_num: int, contact_num: int) -> Send | None:
@@ -22,6 +30,52 @@ def send_by_numbers(conn: Connection, account: int, activity_num: int, contact_n
         select(contacts.c.id).where(contacts.c.account_id == account, contacts.c.num_id == contact_num)
     ).scalar()
     return (activity, contact) if activity and contact else None
+
+
+def sends_by_numbers(conn: Connection, account: int,
+                     pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, str, str]]:
+    """`send_by_numbers` for many at once: (activity num, contact num) -> (activity id, contact id, email)."""
+    wanted = set(pairs)
+    act: dict[int, str] = {}
+    con: dict[int, tuple[str, str]] = {}
+    for part in chunks({a for a, _ in wanted}):
+        act.update((int(r.num_id), r.id) for r in conn.execute(
+            select(activities.c.num_id, activities.c.id)
+            .where(activities.c.account_id == account, activities.c.num_id.in_(part))))
+    for part in chunks({c for _, c in wanted}):
+        con.update((int(r.num_id), (r.id, r.email)) for r in conn.execute(
+            select(contacts.c.num_id, contacts.c.id, contacts.c.email)
+            .where(contacts.c.account_id == account, contacts.c.num_id.in_(part))))
+    return {(a, c): (act[a], *con[c]) for a, c in wanted if a in act and c in con}
+
+
+def latest_sends_to(conn: Connection, account: int, emails: Iterable[str]) -> dict[str, Send]:
+    """`latest_send_to` for many addresses at once (a few statements per 500 addresses)."""
+    out: dict[str, Send] = {}
+    for part in chunks({e.lower() for e in emails}):
+        people = {int(r.num_id): (r.email, r.id) for r in conn.execute(
+            select(contacts.c.num_id, contacts.c.id, contacts.c.email)
+            .where(contacts.c.account_id == account, contacts.c.email.in_(part)))}
+        if not people:
+            continue
+        ranked = (
+            select(events.c.contact_num, events.c.activity_num,
+                   func.row_number().over(partition_by=events.c.contact_num,
+                                          order_by=(events.c.occurred_at.desc(), events.c.idem.desc())).label("n"))
+            .where(events.c.account_id == account, events.c.contact_num.in_(list(people)),
+                   events.c.type == literal_column("'send'"))
+            .subquery()
+        )
+        latest = {int(r.contact_num): int(r.activity_num)
+                  for r in conn.execute(select(ranked.c.contact_num, ranked.c.activity_num).where(ranked.c.n == 1))}
+        ids = {int(r.num_id): r.id for r in conn.execute(
+            select(activities.c.num_id, activities.c.id)
+            .where(activities.c.account_id == account, activities.c.num_id.in_(set(latest.values()))))}
+        for contact_num, activity_num in latest.items():
+            if activity_num in ids:
+                email, contact_id = people[contact_num]
+                out[email.lower()] = (ids[activity_num], contact_id)
+    return out
 
 
 def numbers_of(conn: Connection, account: int, activity_id: str, contact_id: str) -> tuple[int, int] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .db import now_ms, writing
+from .matching import chunks
 from .schema import log_queue_refs, sources
 
 
@@ -96,6 +98,25 @@ def queue_ref(conn: Connection, source: str, queue_id: str) -> str | None:
     found = conn.execute(select(log_queue_refs.c.ref).where(log_queue_refs.c.source == source,
                                                             log_queue_refs.c.queue_id == queue_id)).scalar()
     return str(found) if found else None
+
+
+def remember_queue_refs(conn: Connection, source: str, refs: dict[str, tuple[str, int]]) -> None:
+    """`remember_queue_ref` for a batch: queue id -> (the text carrying our token, when it was seen)."""
+    for part in chunks(refs):
+        conn.execute(delete(log_queue_refs).where(log_queue_refs.c.source == source,
+                                                  log_queue_refs.c.queue_id.in_(part)))
+        conn.execute(insert(log_queue_refs), [{"source": source, "queue_id": q, "ref": refs[q][0][:128],
+                                               "seen_at": refs[q][1]} for q in part])
+
+
+def queue_refs(conn: Connection, source: str, queue_ids: Iterable[str]) -> dict[str, str]:
+    """`queue_ref` for a batch: the queue ids among these that carried our token, and its text."""
+    out: dict[str, str] = {}
+    for part in chunks(set(queue_ids)):
+        out.update((r.queue_id, r.ref) for r in conn.execute(
+            select(log_queue_refs.c.queue_id, log_queue_refs.c.ref)
+            .where(log_queue_refs.c.source == source, log_queue_refs.c.queue_id.in_(part))))
+    return out
 
 
 def forget_queue_refs(conn: Connection, source: str, before: int) -> None:
