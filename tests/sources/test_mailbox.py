@@ -219,3 +219,28 @@ def test_dovecot_idle_renewed(http: httpx.Client, engine: Engine, account: Accou
         state = next(s for s in list_sources(conn) if s.name == name)
     assert state.last_error is None and state.handled == 2
     c.logout()
+
+
+def _last_success(engine: Engine, name: str) -> int | None:
+    with engine.connect() as conn:
+        return next((s.last_success_at for s in list_sources(conn) if s.name == name), None)
+
+
+def test_empty_polls_are_successes(engine: Engine, account: Account, db_url: str, tmp_path: Path,
+                                   imap: Dovecot) -> None:
+    """A poll that finds nothing new still shows, in `mailtally sources`, that the mailbox was read."""
+    mailbox.Maildir(tmp_path / "Maildir", create=True)
+    mailbox.mbox(tmp_path / "empty.mbox").close()
+    urls = {"maildir": f"maildir://{tmp_path / 'Maildir'}", "mbox": f"mbox://{tmp_path / 'empty.mbox'}",
+            "imap": f"imap://{imap.user}:{imap.password}@127.0.0.1:{imap.port}/INBOX"}
+    for kind, url in urls.items():
+        name = f"empty-{kind}-{account.name}"
+        before = None
+        for _ in range(2):
+            p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--name", name)
+            assert p.returncode == 0 and "0 messages" in p.stdout, p.stderr
+            after = _last_success(engine, name)
+            assert after is not None and (before is None or after > before), (kind, before, after)
+            before = after
+        shown = [ln for ln in cli(db_url, "sources").stdout.splitlines() if ln.startswith(name)]
+        assert len(shown) == 1 and " - " not in shown[0].split("mailbox", 1)[1][:25], shown

@@ -121,6 +121,11 @@ class Watcher:
         with self.engine.connect() as conn:
             return sources.checkpoint(conn, self.name) or {}
 
+    def _polled(self, checkpoint: dict[str, Any]) -> None:
+        """A poll read the mailbox through, new mail or none: `mailtally sources` shows when."""
+        with writing(self.engine) as conn:
+            sources.record_success(conn, self.name, "mailbox", backlog=0, checkpoint=checkpoint)
+
     def _save(self, checkpoint: dict[str, Any]) -> None:
         with writing(self.engine) as conn:
             sources.save_checkpoint(conn, self.name, "mailbox", checkpoint)
@@ -235,10 +240,8 @@ class ImapWatcher(Watcher):
                 stopped = True
                 break
         if uids:
-            self._save({**cp, "pending": []})  # every move owed was done
-        else:  # nothing new is a success too: `mailtally sources` shows the folder was read
-            with writing(self.engine) as conn:
-                sources.record_success(conn, self.name, "mailbox", backlog=0, checkpoint=cp)
+            cp = {**cp, "pending": []}  # every move owed was done
+        self._polled(cp)
         return None if stopped else int(info.get(b"UIDNEXT", 0))
 
     def run_once(self) -> Totals:
@@ -357,7 +360,7 @@ class FileWatcher(Watcher):
         finally:
             box.unlock()
             box.close()
-        self._save({"left": left_now})
+        self._polled({"left": left_now})
         return self.totals
 
     def watch(self, stop: threading.Event) -> None:
