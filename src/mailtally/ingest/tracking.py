@@ -13,7 +13,10 @@ import ipaddress
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -23,10 +26,12 @@ from ..store.db import writing
 from ..store.writer import write_events
 from ..tracking.device import read_agent
 from ..tracking.tokens import HitRef, Kind
-from ..tracking.verdict import Hit, Rules, judge
+from ..tracking.verdict import Hit, Rules, in_networks, judge
 from ..vocab import EventType, IpStorage, MachineCounting, OptoutSource, counts_for_vendors
 
 MAX_UA = 1000
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,7 @@ class PendingHit:
     method: str = "GET"
 
 
+@lru_cache(maxsize=65536)
 def stored_ip(ip: str | None, how: IpStorage) -> str | None:
     """The IP as the log keeps it: whole, cut to its /24 or /48, or not at all."""
     if not ip or how is IpStorage.NONE:
@@ -54,32 +60,40 @@ def stored_ip(ip: str | None, how: IpStorage) -> str | None:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
 
 
-class _Ids:
-    """Numeric ids to UUIDs: they never change, so each process remembers the ones it met."""
+class _Remembered(Generic[K, V]):
+    """Facts that never change (numeric ids to UUIDs, an IP's network), remembered per process."""
 
-    def __init__(self) -> None:
-        self.known: dict[tuple[int, int, int], store.Ids] = {}
+    def __init__(self, limit: int = 200_000) -> None:
+        self.known: dict[K, V] = {}
+        self.limit = limit
 
-    def get(self, conn: Connection, account: int, activity_num: int, contact_num: int) -> store.Ids | None:
-        key = (account, activity_num, contact_num)
-        found = self.known.get(key)
-        if found is None:
-            found = store.ids_for(conn, account, activity_num, contact_num)
-            if found is not None:
-                if len(self.known) > 200_000:
-                    self.known.clear()
-                self.known[key] = found
-        return found
+    def many(self, keys: Iterable[K], look_up: Callable[[list[K]], dict[K, V]]) -> dict[K, V]:
+        """The value of each key that has one; those not remembered are looked up together."""
+        known = self.known
+        missing = [k for k in set(keys) if k not in known]
+        if missing:
+            found = look_up(missing)
+            if len(known) + len(found) > self.limit:
+                known.clear()
+            known.update(found)
+        return known
 
 
 class HitRecorder:
-    """Writes a group of hits in one transaction (the group committer's write function)."""
+    """Writes a group of hits in one transaction (the group committer's write function).
+
+    Set-based: per group and account, one query each for the ids not remembered yet, the send
+    times and the recipients' recent clicks, then one ``write_events``; nothing per hit
+    reaches the database.
+    """
 
     def __init__(self, engine: Engine, rules: Rules, ip_storage: IpStorage):
         self.engine = engine
         self.rules = rules
         self.ip_storage = ip_storage
-        self.ids = _Ids()
+        self.activities: _Remembered[tuple[int, int], str] = _Remembered()
+        self.contacts: _Remembered[tuple[int, int], str] = _Remembered()
+        self._scanner: dict[str, bool] = {}
         self._policy: dict[int, tuple[float, tuple[MachineCounting, MachineCounting]]] = {}
 
     def _counting(self, conn: Connection, account: int) -> tuple[MachineCounting, MachineCounting]:
@@ -93,6 +107,16 @@ class HitRecorder:
     def forget_policy(self, account: int) -> None:
         self._policy.pop(account, None)
 
+    def _in_scanner_network(self, ip: str | None) -> bool:
+        if not ip:
+            return False
+        found = self._scanner.get(ip)
+        if found is None:
+            if len(self._scanner) > 100_000:
+                self._scanner.clear()
+            found = self._scanner[ip] = in_networks(ip, self.rules.scanner_networks)
+        return found
+
     def __call__(self, group: list[PendingHit]) -> None:
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
         for h in group:
@@ -103,17 +127,32 @@ class HitRecorder:
                 if events:
                     write_events(conn, account, events)
 
+    def _ids(self, conn: Connection, account: int, items: list[PendingHit]
+             ) -> tuple[dict[tuple[int, int], str], dict[tuple[int, int], str]]:
+        def look(table: Callable[..., dict[int, str]]) -> Callable[[list[tuple[int, int]]], dict[tuple[int, int], str]]:
+            return lambda keys: {(account, n): u for n, u in table(conn, account, [n for _, n in keys]).items()}
+        return (self.activities.many([(account, h.ref.activity_num) for h in items], look(store.activity_ids)),
+                self.contacts.many([(account, h.ref.contact_num) for h in items], look(store.contact_ids)))
+
     def events(self, conn: Connection, account: int, items: list[PendingHit]) -> list[Event]:
-        known = [(h, ids) for h in items
-                 if (ids := self.ids.get(conn, account, h.ref.activity_num, h.ref.contact_num)) is not None]
+        activity_ids, contact_ids = self._ids(conn, account, items)
+        # Validly signed, but for an activity or contact that is not there: nothing to record.
+        known = [h for h in items if (account, h.ref.activity_num) in activity_ids
+                 and (account, h.ref.contact_num) in contact_ids]
         if not known:
-            return []  # validly signed, but for an activity or contact that is not there: nothing to record
-        sent = store.send_times(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h, _ in known})
+            return []
+        sent = store.send_times(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in known})
         open_policy, click_policy = self._counting(conn, account)
         burst_ms = int(self.rules.burst_seconds * 1000)
-        clicks_seen: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        clicks = [h for h in known if h.ref.kind is Kind.CLICK]
+        seen: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        if clicks:
+            logged = store.recent_clicks(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in clicks},
+                                         min(h.at for h in clicks) - burst_ms)
+            seen = {pair: [(c.occurred_at, c.url_id) for c in found] for pair, found in logged.items()}
+        ip_storage, rules = self.ip_storage, self.rules
         out = []
-        for h, ids in known:
+        for h in sorted(known, key=lambda h: h.at):
             r = h.ref
             is_click = r.kind is Kind.CLICK
             pair = (r.activity_num, r.contact_num)
@@ -121,21 +160,20 @@ class HitRecorder:
             since = (h.at - sent_at) / 1000 if sent_at is not None else None
             other_click = None
             if is_click:
-                seen = clicks_seen.get(pair)
-                if seen is None:
-                    seen = clicks_seen[pair] = store.recent_clicks(conn, account, *pair, h.at - burst_ms)
-                gaps = [(h.at - t) / 1000 for t, u in seen if u != r.url_id and t <= h.at]
+                mine = seen.setdefault(pair, [])
+                gaps = [(h.at - t) / 1000 for t, u in mine if u != r.url_id and t <= h.at]
                 other_click = min(gaps) if gaps else None
-                seen.append((h.at, r.url_id or ""))
+                mine.append((h.at, r.url_id or ""))
             ua = h.user_agent[:MAX_UA]
-            verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click), self.rules)
+            verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click,
+                                     self._in_scanner_network(h.ip)), rules)
             policy = click_policy if is_click else open_policy
             out.append(Event(
-                EventType.CLICK if is_click else EventType.OPEN, ids.activity_id, h.at, contact_id=ids.contact_id,
-                device_type=read_agent(ua).device, url_id=r.url_id if is_click else None, user_agent=ua or None,
-                ip=stored_ip(h.ip, self.ip_storage), since_send_s=int(since) if since is not None else None,
-                verdict=verdict, verdict_why=why, counted=counts_for_vendors(verdict, why, policy),
-                hit_id=secrets.randbits(63),
+                EventType.CLICK if is_click else EventType.OPEN, activity_ids[(account, r.activity_num)], h.at,
+                contact_id=contact_ids[(account, r.contact_num)], device_type=read_agent(ua).device,
+                url_id=r.url_id if is_click else None, user_agent=ua or None, ip=stored_ip(h.ip, ip_storage),
+                since_send_s=int(since) if since is not None else None, verdict=verdict, verdict_why=why,
+                counted=counts_for_vendors(verdict, why, policy), hit_id=secrets.randbits(63),
             ))
         return out
 

@@ -1,20 +1,23 @@
 """Group commit: single writes from many requests, committed together.
 
 A transaction per tracking hit would cap a SQLite server at a few hundred hits a second.
-Here each request hands its item to one writer thread per process and waits; the thread
-takes every item queued (waiting up to ``window`` seconds after the first for more), writes
-them in one transaction, and only after the commit wakes the requests. A request is
-answered only once its item is durable, so ``kill -9`` loses nothing that was answered.
+Here each request adds its item to the group being gathered on the event loop and waits. The
+first item of a group arms a short timer (``window``); when it fires, the whole group goes to
+one writer thread in one transaction, and the requests are woken only after the commit. While
+that write runs, the next group gathers on the loop; it is written the moment the previous
+commit ends, so under load a group is everything that arrived during one commit.
+
+Everything but the write itself stays on the event loop: no queue, lock or thread wake-up per
+item, and the loop never waits for the database. A request is answered only once its item
+is durable, so ``kill -9`` loses nothing that was answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
-import threading
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -26,72 +29,64 @@ class GroupCommitter(Generic[T]):
         self._write = write
         self.window = window
         self.max_items = max_items
-        self._queue: queue.SimpleQueue[tuple[T, asyncio.Future[None]] | None] = queue.SimpleQueue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._items: list[T] = []
+        self._futures: list[asyncio.Future[None]] = []
+        self._writing = False  # a group is being written (at most one at a time per process)
+        self._timer: asyncio.TimerHandle | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self.groups = 0  # transactions committed, for the curious
+        self.items = 0  # items committed
 
     async def submit(self, item: T) -> None:
         """Return once ``item`` is committed; raise what the write raised if it failed."""
         loop = asyncio.get_running_loop()
-        if self._thread is None:
-            self._start(loop)
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((item, future))
+        self._items.append(item)
+        self._futures.append(future)
+        if not self._writing:
+            if len(self._items) >= self.max_items:
+                self._flush()
+            elif self._timer is None:
+                self._timer = loop.call_later(self.window, self._flush)
         await future
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._loop = loop
-                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-                self._thread.start()
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing or not self._items:
+            return
+        n = self.max_items
+        items, futures = self._items[:n], self._futures[:n]
+        del self._items[:n], self._futures[:n]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
+        self._writing = True
+        done = asyncio.get_running_loop().run_in_executor(self._pool, self._write, items)
+        done.add_done_callback(lambda f: self._written(f, futures, len(items)))
+
+    def _written(self, done: asyncio.Future[None], futures: list[asyncio.Future[None]], n: int) -> None:
+        self._writing = False
+        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        if error is None:
+            self.groups += 1
+            self.items += n
+        else:  # the requests answer with an error; the next group is tried all the same
+            log.error("group commit of %d items failed", n, exc_info=error)
+        for f in futures:
+            if not f.done():
+                if error is None:
+                    f.set_result(None)
+                else:
+                    f.set_exception(error)
+        if self._items:  # gathered during that write: they have waited long enough
+            self._flush()
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        get, closing = self._queue.get, False
-        while not closing:
-            first = get()
-            if first is None:
-                return
-            group = [first]
-            deadline = time.monotonic() + self.window
-            while len(group) < self.max_items:
-                try:
-                    left = deadline - time.monotonic()
-                    item = get(timeout=left) if left > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    closing = True
-                    break
-                group.append(item)
-            error: BaseException | None = None
-            try:
-                self._write([item for item, _ in group])
-                self.groups += 1
-            except Exception as e:  # the requests answer with an error; the thread carries on
-                log.exception("group commit of %d items failed", len(group))
-                error = e
-            assert self._loop is not None
-            futures = [f for _, f in group]
-            try:
-                self._loop.call_soon_threadsafe(_settle, futures, error)
-            except RuntimeError:  # the loop is gone (shutting down): nobody is waiting
-                return
-
-
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for f in futures:
-        if f.done():
-            continue
-        if error is None:
-            f.set_result(None)
-        else:
-            f.set_exception(error)
+        """Wait for the write in progress; items not yet handed to a write were never answered."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

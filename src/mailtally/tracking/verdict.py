@@ -61,6 +61,9 @@ class Hit:
     url_id: str | None = None
     # Seconds since this recipient last clicked a *different* link of the same message.
     seconds_since_other_click: float | None = None
+    # Whether ``ip`` is in the rules' scanner networks, when the caller knows already (it
+    # remembers it per address); None: judge looks.
+    in_scanner_network: bool | None = None
 
 
 def in_networks(ip: str | None, networks: tuple[IpNetwork, ...]) -> bool:
@@ -79,7 +82,10 @@ def judge(hit: Hit, rules: Rules) -> tuple[Verdict, VerdictWhy]:
         return machine, VerdictWhy.HONEYPOT
     if hit.method == "HEAD":
         return machine, VerdictWhy.HEAD_REQUEST
-    if in_networks(hit.ip, rules.scanner_networks):
+    scanner = hit.in_scanner_network
+    if scanner is None:
+        scanner = in_networks(hit.ip, rules.scanner_networks)
+    if scanner:
         return machine, VerdictWhy.SCANNER_NETWORK
     named = read_agent(hit.user_agent).machine
     if named is not None and not (hit.is_click and named is VerdictWhy.APPLE_MPP):
