@@ -301,7 +301,7 @@ def contact_listing(request: Request, who: Principal, conn: Connection, raw: Raw
     path = f"/v2/contacts/{contact.num_id}/tracking{suffix}"
     spec = page_spec(request, who.account_id, raw, path)
     rows = contact_events(conn, who.account_id, contact.id, types, since=spec.since, url_id=url_id,
-                          after=spec.after, limit=spec.limit + 1)
+                          after=spec.after, limit=spec.limit + 1, counted_only=True)
     clicks = [(r.activity_id, r.url_id) for r in rows if r.type == EventType.CLICK and r.url_id]
     urls = reports.link_urls(conn, who.account_id, clicks)
 

@@ -14,7 +14,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Generic, TypeVar
 
@@ -22,12 +22,13 @@ from sqlalchemy import Connection, Engine
 
 from ..events import Event
 from ..store import hits as store
+from ..store.accounts import allocate
 from ..store.db import writing
 from ..store.writer import write_events
 from ..tracking.device import read_agent
 from ..tracking.tokens import HitRef, Kind
 from ..tracking.verdict import Hit, Rules, in_networks, judge
-from ..vocab import EventType, IpStorage, MachineCounting, OptoutSource, counts_for_vendors
+from ..vocab import EventType, IpStorage, MachineCounting, OptoutSource, Verdict, VerdictWhy, counts_for_vendors
 
 MAX_UA = 1000
 K = TypeVar("K")
@@ -123,9 +124,20 @@ class HitRecorder:
             by_account[h.ref.account_id].append(h)
         with writing(self.engine) as conn:
             for account, items in by_account.items():
-                events = self.events(conn, account, items)
-                if events:
-                    write_events(conn, account, events)
+                judged = self.events(conn, account, items)
+                if judged.events:
+                    write_events(conn, account, judged.events)
+                if judged.burst_starts:
+                    self._judge_again(conn, account, judged.burst_starts)
+
+    def _judge_again(self, conn: Connection, account: int, clicks: list[store.LoggedClick]) -> None:
+        """Logged human clicks that turned out to open a burst: machine, counted as the policy says."""
+        _, click_policy = self._counting(conn, account)
+        machine, why = Verdict.MACHINE, VerdictWhy.CLICK_BURST
+        store.judge_again(conn, account, clicks, machine.value, why.value,
+                          counts_for_vendors(machine, why, click_policy),
+                          {c.activity_num: self.activities.known[(account, c.activity_num)] for c in clicks},
+                          {c.contact_num: self.contacts.known[(account, c.contact_num)] for c in clicks})
 
     def _ids(self, conn: Connection, account: int, items: list[PendingHit]
              ) -> tuple[dict[tuple[int, int], str], dict[tuple[int, int], str]]:
@@ -134,24 +146,31 @@ class HitRecorder:
         return (self.activities.many([(account, h.ref.activity_num) for h in items], look(store.activity_ids)),
                 self.contacts.many([(account, h.ref.contact_num) for h in items], look(store.contact_ids)))
 
-    def events(self, conn: Connection, account: int, items: list[PendingHit]) -> list[Event]:
+    def events(self, conn: Connection, account: int, items: list[PendingHit]) -> Judged:
+        """The group's hits of one account as events, judged; and the logged clicks they show
+        opened a burst."""
         activity_ids, contact_ids = self._ids(conn, account, items)
         # Validly signed, but for an activity or contact that is not there: nothing to record.
         known = [h for h in items if (account, h.ref.activity_num) in activity_ids
                  and (account, h.ref.contact_num) in contact_ids]
+        judged = Judged()
         if not known:
-            return []
+            return judged
         sent = store.send_times(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in known})
         open_policy, click_policy = self._counting(conn, account)
         burst_ms = int(self.rules.burst_seconds * 1000)
         clicks = [h for h in known if h.ref.kind is Kind.CLICK]
-        seen: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        seen: dict[tuple[int, int], list[_Click]] = {}
         if clicks:
+            # The account's write lock before reading its clicks: a burst whose clicks land in
+            # two processes' groups is then seen whole by whichever writes second.
+            allocate(conn, account, "seq_event", 0)
             logged = store.recent_clicks(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in clicks},
                                          min(h.at for h in clicks) - burst_ms)
-            seen = {pair: [(c.occurred_at, c.url_id) for c in found] for pair, found in logged.items()}
+            seen = {pair: [_Click(c.occurred_at, c.url_id, c.verdict == Verdict.HUMAN.value, logged=c) for c in found]
+                    for pair, found in logged.items()}
         ip_storage, rules = self.ip_storage, self.rules
-        out = []
+        burst_verdict = counts_for_vendors(Verdict.MACHINE, VerdictWhy.CLICK_BURST, click_policy)
         for h in sorted(known, key=lambda h: h.at):
             r = h.ref
             is_click = r.kind is Kind.CLICK
@@ -159,36 +178,73 @@ class HitRecorder:
             sent_at = sent.get(pair)
             since = (h.at - sent_at) / 1000 if sent_at is not None else None
             other_click = None
+            others: list[_Click] = []
             if is_click:
-                mine = seen.setdefault(pair, [])
-                gaps = [(h.at - t) / 1000 for t, u in mine if u != r.url_id and t <= h.at]
-                other_click = min(gaps) if gaps else None
-                mine.append((h.at, r.url_id or ""))
+                others = [c for c in seen.setdefault(pair, []) if c.url_id != r.url_id and c.at <= h.at]
+                other_click = min((h.at - c.at) / 1000 for c in others) if others else None
             ua = h.user_agent[:MAX_UA]
             verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click,
                                      self._in_scanner_network(h.ip)), rules)
             policy = click_policy if is_click else open_policy
-            out.append(Event(
+            event = Event(
                 EventType.CLICK if is_click else EventType.OPEN, activity_ids[(account, r.activity_num)], h.at,
                 contact_id=contact_ids[(account, r.contact_num)], device_type=read_agent(ua).device,
                 url_id=r.url_id if is_click else None, user_agent=ua or None, ip=stored_ip(h.ip, ip_storage),
                 since_send_s=int(since) if since is not None else None, verdict=verdict, verdict_why=why,
                 counted=counts_for_vendors(verdict, why, policy), hit_id=secrets.randbits(63),
-            ))
-        return out
+            )
+            judged.events.append(event)
+            if not is_click:
+                continue
+            # The first click of a burst looked like a person's when it came: judged again with the burst.
+            for c in others:
+                if c.human and h.at - c.at <= burst_ms:
+                    c.human = False
+                    if c.event is not None:  # in this group: not written yet
+                        c.event.verdict, c.event.verdict_why = Verdict.MACHINE, VerdictWhy.CLICK_BURST
+                        c.event.counted = burst_verdict
+                    elif c.logged is not None:
+                        judged.burst_starts.append(c.logged)
+            seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, event=event))
+        return judged
+
+
+@dataclass(slots=True)
+class _Click:
+    """A click of one recipient the burst rule looks back on: logged before, or in this group."""
+
+    at: int
+    url_id: str
+    human: bool
+    logged: store.LoggedClick | None = None
+    event: Event | None = None
+
+
+@dataclass(slots=True)
+class Judged:
+    events: list[Event] = field(default_factory=list)
+    burst_starts: list[store.LoggedClick] = field(default_factory=list)  # logged human clicks a burst began
+
+
+def optout_event(conn: Connection, account: int, activity_num: int, contact_num: int, source: OptoutSource,
+                 reason: str | None, at: int) -> Event | None:
+    """The opt-out of one recipient of one activity, keyed so that it is recorded once whichever
+    way it came (one-click, the page, the mailto: address); None when the ids name nothing here."""
+    ids = store.ids_for(conn, account, activity_num, contact_num)
+    if ids is None:
+        return None
+    return Event(EventType.OPTOUT, ids.activity_id, at, contact_id=ids.contact_id, optout_source=source.value,
+                 optout_reason=(reason or None) and reason[:1000],
+                 idempotency_key=f"optout:{activity_num}:{contact_num}")
 
 
 def record_optout(engine: Engine, ref: HitRef, source: OptoutSource, reason: str | None, at: int) -> bool:
     """The opt-out, once per recipient and activity; False when the token names nothing here."""
     with writing(engine) as conn:
-        ids = store.ids_for(conn, ref.account_id, ref.activity_num, ref.contact_num)
-        if ids is None:
+        event = optout_event(conn, ref.account_id, ref.activity_num, ref.contact_num, source, reason, at)
+        if event is None:
             return False
-        write_events(conn, ref.account_id, [Event(
-            EventType.OPTOUT, ids.activity_id, at, contact_id=ids.contact_id, optout_source=source.value,
-            optout_reason=(reason or None) and reason[:1000],
-            idempotency_key=f"optout:{ref.activity_num}:{ref.contact_num}",
-        )])
+        write_events(conn, ref.account_id, [event])
     return True
 
 

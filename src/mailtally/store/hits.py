@@ -1,17 +1,20 @@
 """What the tracking endpoints and the sender's toolkit read and write besides the event log:
-links registered by URL, send times and recent clicks for the verdicts, forwarded-to
-addresses, and each account's counting policy."""
+links registered by URL, send times and recent clicks for the verdicts, a second verdict on
+logged clicks (the first of a burst), forwarded-to addresses, and each account's counting policy."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, tuple_, update
 
-from ..vocab import DEFAULT_CLICK_COUNTING, DEFAULT_OPEN_COUNTING, MachineCounting
+from ..vocab import DEFAULT_CLICK_COUNTING, DEFAULT_OPEN_COUNTING, DeviceType, MachineCounting, Verdict
 from . import rawsql
+from .db import now_ms
+from .hourly import HOUR
 from .reports import with_contact
 from .schema import accounts, activities, contacts, forward_addresses, links
 
@@ -162,3 +165,79 @@ def forwards_of(conn: Connection, account: int, activity_num: int, limit: int = 
     if after is not None:
         q = q.where(tuple_(f.c.forwarded_at, f.c.contact_num, f.c.friend_email) > tuple_(*after))
     return list(conn.execute(q.order_by(f.c.forwarded_at, f.c.contact_num, f.c.friend_email).limit(limit)))
+
+
+def judge_again(conn: Connection, account: int, clicks: Sequence[LoggedClick], verdict: str, why: str,
+                counted: bool, activity_ids: dict[int, str], contact_ids: dict[int, str]) -> int:
+    """Logged human clicks that a later hit showed were a machine's (the first click of a
+    burst): they get ``verdict`` and ``why``, and when the account's policy does not count that
+    verdict, their counts come off everything the writer added them to — the activity's
+    counters, the recipient's state, the link's counters and clickers, the hourly roll-up —
+    so the counters still equal a recount of the log. Returns how many changed.
+    """
+    m = rawsql.mark(conn)
+    cur = conn.connection.cursor()
+    try:
+        changed = []
+        for c in clicks:  # only those still human: judged once, whoever sees the burst first
+            cur.execute(f"UPDATE events SET verdict = {m}, verdict_why = {m}, uncounted = {m} WHERE account_id = {m} "
+                        f"AND activity_num = {m} AND type = 'click' AND occurred_at = {m} AND idem = {m} "
+                        "AND verdict = 'human'",
+                        (verdict, why, None if counted else True, account, c.activity_num, c.occurred_at, c.idem))
+            if cur.rowcount:
+                changed.append(c)
+        if not changed:
+            return 0
+        deltas: dict[int, dict[str, int]] = {}
+        for c in changed:
+            d = deltas.setdefault(c.activity_num, defaultdict(int))
+            d[f"clicks_{Verdict.HUMAN.value}"] -= 1
+            d[f"clicks_{verdict}"] += 1
+            if not counted:
+                d["clicks_all"] -= 1
+                d[f"clicks_{c.device_type or DeviceType.NONE.value}"] -= 1
+        if not counted:
+            _uncount(conn, cur, m, account, changed, deltas, activity_ids, contact_ids)
+        for num, d in deltas.items():
+            sets = ", ".join(f"{k} = {k} + {m}" for k in d)
+            cur.execute(f"UPDATE activity_counters SET {sets}, updated_at = {m} WHERE account_id = {m} "
+                        f"AND activity_id = {m}", (*d.values(), now_ms(), account, activity_ids[num]))
+        return len(changed)
+    finally:
+        cur.close()
+
+
+def _uncount(conn: Connection, cur: Any, m: str, account: int, changed: list[LoggedClick],
+             deltas: dict[int, dict[str, int]], activity_ids: dict[int, str], contact_ids: dict[int, str]) -> None:
+    """Take uncounted clicks off the recipients' state, the links' counters and the hours."""
+    per_recipient: dict[tuple[int, int], int] = defaultdict(int)
+    per_link: dict[tuple[int, str], int] = defaultdict(int)
+    per_hour: dict[tuple[int, int], int] = defaultdict(int)
+    for c in changed:
+        per_recipient[(c.activity_num, c.contact_num)] += 1
+        per_link[(c.activity_num, c.url_id)] += 1
+        per_hour[(c.activity_num, c.occurred_at // HOUR * HOUR)] += 1
+    for (a, who), n in per_recipient.items():
+        key = f"account_id = {m} AND activity_num = {m} AND contact_num = {m}"
+        cur.execute(f"UPDATE recipients SET clicks = clicks - {m} WHERE {key}", (n, account, a, who))
+        cur.execute(f"SELECT clicks FROM recipients WHERE {key}", (account, a, who))
+        row = cur.fetchone()
+        if row is not None and int(row[0]) <= 0:
+            deltas[a]["clicks"] -= 1  # no longer a contact who clicked
+    for (a, u), n in per_link.items():
+        cur.execute(f"UPDATE link_counters SET clicks_all = clicks_all - {m} WHERE account_id = {m} "
+                    f"AND activity_id = {m} AND url_id = {m}", (n, account, activity_ids[a], u))
+    for a, who, u in sorted({(c.activity_num, c.contact_num, c.url_id) for c in changed}):
+        cur.execute(f"SELECT 1 FROM events WHERE account_id = {m} AND contact_num = {m} AND activity_num + 0 = {m} "
+                    f"AND COALESCE(type, '') = 'click' AND url_id = {m} AND uncounted IS NULL LIMIT 1",
+                    (account, who, a, u))
+        if cur.fetchone() is not None:
+            continue  # another counted click of that link: still one of its clickers
+        cur.execute(f"DELETE FROM link_clickers WHERE account_id = {m} AND activity_id = {m} AND url_id = {m} "
+                    f"AND contact_id = {m}", (account, activity_ids[a], u, contact_ids[who]))
+        if cur.rowcount:
+            cur.execute(f"UPDATE link_counters SET unique_clicks = unique_clicks - 1 WHERE account_id = {m} "
+                        f"AND activity_id = {m} AND url_id = {m}", (account, activity_ids[a], u))
+    for (a, hour), n in per_hour.items():
+        cur.execute(f"UPDATE activity_hourly SET clicks = clicks - {m} WHERE account_id = {m} AND activity_num = {m} "
+                    f"AND hour = {m}", (n, account, a, hour))

@@ -29,6 +29,9 @@ EVENT_COLS = [
     activities.c.id.label("activity_id"),
 ]
 Key = tuple[int, Any]
+# What the vendor surfaces list: every event but the machine hits the account's counting
+# policy keeps out of their counters (so a list never shows what its count leaves out).
+COUNTED = events.c.uncounted.is_(None)
 
 
 def with_contact(table: Any) -> Any:
@@ -91,8 +94,10 @@ def contact_events(
     url_id: str | None = None,
     after: Key | None = None,
     limit: int = 500,
+    counted_only: bool = False,
 ) -> list[Row[Any]]:
-    """Everything that happened to one contact, newest first, with the activity's campaign."""
+    """Everything that happened to one contact, newest first, with the activity's campaign;
+    ``counted_only``: as the vendor surfaces list it (``COUNTED``)."""
     q = (
         select(*EVENT_COLS, *CONTACT_COLS, activities.c.campaign_id, activities.c.num_id.label("activity_num_id"),
                campaigns.c.num_id.label("campaign_num_id"), campaigns.c.name.label("campaign_name"))
@@ -111,6 +116,8 @@ def contact_events(
         q = q.where(events.c.occurred_at < until)
     if url_id is not None:
         q = q.where(events.c.url_id == url_id)
+    if counted_only:
+        q = q.where(COUNTED)
     return list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit)))
 
 

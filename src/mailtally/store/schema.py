@@ -163,6 +163,9 @@ events = Table(
     Column("since_send_s", BigInteger),
     Column("verdict", String(8)),
     Column("verdict_why", String(24)),
+    # TRUE: a machine hit the account's counting policy keeps out of the vendor surfaces (their
+    # counters and their event lists alike); NULL for everything counted.
+    Column("uncounted", Boolean),
     Index("ix_events_contact", "account_id", "contact_num", "occurred_at", "idem"),
     # Account-wide bounce reports (Zoho, WhatCounts) by time; partial, so other events skip it.
     Index("ix_events_bounce_time", "account_id", "occurred_at", "idem",

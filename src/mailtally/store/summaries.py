@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, func, or_, select
 
 from ..vocab import EventType
-from .reports import Key, activity_num, contact_num, newest_first, with_activity
+from .reports import COUNTED, Key, activity_num, contact_num, newest_first, with_activity
 from .schema import accounts, activities, campaigns, contacts, events, link_clickers, link_counters, links
 
 OPEN = EventType.OPEN.value
@@ -38,12 +38,13 @@ def tracking_events(
     after: Key | None = None,
     limit: int = 500,
 ) -> list[Row[Any]]:
-    """One type of event of an activity with the contact's name, newest first; key ``(occurred_at, idem)``."""
+    """One type of event of an activity with the contact's name, newest first; key ``(occurred_at, idem)``.
+    Machine hits the account's policy does not count are left out, as the counters leave them out."""
     q = (
         select(*TRACKING_COLS)
         .select_from(_WITH_CONTACT)
         .where(events.c.account_id == account, events.c.activity_num == activity_num(account, activity_id),
-               events.c.type == event_type)
+               events.c.type == event_type, COUNTED)
     )
     if bounce_codes:
         q = q.where(events.c.bounce_code.in_(list(bounce_codes)))
@@ -83,6 +84,7 @@ def latest_opens(
             func.coalesce(later.c.activity_num, 0) == num,
             func.coalesce(later.c.type, "") == OPEN,
             later.c.id + 0 <= as_of,
+            later.c.uncounted.is_(None),
             later.c.occurred_at >= events.c.occurred_at,
             or_(later.c.occurred_at > events.c.occurred_at, later.c.idem > events.c.idem),
         )
@@ -91,7 +93,7 @@ def latest_opens(
         select(*TRACKING_COLS)
         .select_from(_WITH_CONTACT)
         .where(events.c.account_id == account, events.c.activity_num == num, events.c.type == OPEN,
-               events.c.id + 0 <= as_of, ~newer_open)
+               events.c.id + 0 <= as_of, COUNTED, ~newer_open)
     )
     return list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit)).all())
 
@@ -177,7 +179,7 @@ def contact_tallies(
         select(activities.c.id.label("activity_id"), events.c.type, func.count().label("n"),
                func.max(events.c.occurred_at).label("at"))
         .select_from(with_activity(events))
-        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id), COUNTED)
         .group_by(activities.c.id, events.c.type)
     )
     counts: dict[str, dict[str, int]] = {}

@@ -1,5 +1,6 @@
 """Queries the tracking dialects need beyond ``reports``: campaign-wide event lists and
-per-contact tallies (Constant Contact v2's contact and campaign tracking).
+per-contact tallies (Constant Contact v2's contact and campaign tracking). They list and
+count what the counters count: machine hits the account's policy leaves out are not there.
 
 Same conventions as ``reports``: newest first, keyset ``after=(occurred_at, idem)``.
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select
 
-from .reports import CONTACT_COLS, EVENT_COLS, Key, contact_num, newest_first, with_activity, with_contact
+from .reports import CONTACT_COLS, COUNTED, EVENT_COLS, Key, contact_num, newest_first, with_activity, with_contact
 from .schema import activities, campaigns, events
 
 
@@ -38,7 +39,8 @@ def campaign_events(
     q = (
         select(*EVENT_COLS, *CONTACT_COLS)
         .select_from(with_activity(events, with_contact(events)))
-        .where(events.c.account_id == account, events.c.activity_num.in_(nums), events.c.type.in_(list(types)))
+        .where(events.c.account_id == account, events.c.activity_num.in_(nums), events.c.type.in_(list(types)),
+               COUNTED)
     )
     if since is not None:
         q = q.where(events.c.occurred_at >= since)
@@ -51,7 +53,7 @@ def contact_type_counts(conn: Connection, account: int, contact_id: str) -> dict
     """How many events of each type one contact has, over all campaigns."""
     rows = conn.execute(
         select(events.c.type, func.count())
-        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id), COUNTED)
         .group_by(events.c.type)
     )
     return {str(t): int(n) for t, n in rows}
@@ -75,7 +77,7 @@ def contact_campaign_counts(conn: Connection, account: int, contact_id: str) -> 
             .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
                                   campaigns.c.id == activities.c.campaign_id))
         )
-        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id))
+        .where(events.c.account_id == account, events.c.contact_num == contact_num(account, contact_id), COUNTED)
         .group_by(campaigns.c.num_id, events.c.type)
     )
     tallies: dict[int, CampaignTally] = {}

@@ -218,7 +218,8 @@ _EVENT_SUMS_SQL = (
 )
 _LOG_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num", "device_type",
                 "url_id", "reason", "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta",
-                "optout_source", "optout_reason", "user_agent", "ip", "since_send_s", "verdict", "verdict_why")
+                "optout_source", "optout_reason", "user_agent", "ip", "since_send_s", "verdict", "verdict_why",
+                "uncounted")
 # Plain INSERT, not ON CONFLICT DO NOTHING: on PostgreSQL the speculative insertion that
 # DO NOTHING needs doubles the cost of the append (30 against 16 us an event, measured), and
 # an event already in the log is the exception. So the append runs in a savepoint; when one

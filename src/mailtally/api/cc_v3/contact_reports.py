@@ -89,7 +89,8 @@ def activity_details_report(conn: Connection, page: Page, contact_id: str, types
     campaign activity when ``with_names`` (CC's include_campaign_activity_names)."""
     after = page.after(2)
     rows = reports.contact_events(conn, page.account, contact_id, [t.value for t in types],
-                                  after=(after[0], after[1]) if after else None, limit=page.limit + 1)
+                                  after=(after[0], after[1]) if after else None, limit=page.limit + 1,
+                                  counted_only=True)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     urls = reports.link_urls(conn, page.account,
