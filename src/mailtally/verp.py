@@ -76,6 +76,23 @@ def return_path(secret: bytes, ref: SendRef, domain: str, local: str = "bounces"
     return f"{local}+{token(secret, ref)}@{domain}"
 
 
+UNSUBSCRIBE_LOCAL = "unsubscribe"
+
+
+def unsubscribe_address(secret: bytes, ref: SendRef, domain: str) -> str:
+    """``unsubscribe+mt...@domain``: List-Unsubscribe's mailto: address for this one recipient."""
+    return return_path(secret, ref, domain, UNSUBSCRIBE_LOCAL)
+
+
+def unsubscribe_ref(secret: bytes, address: str) -> SendRef | None:
+    """The recipient an ``unsubscribe+<token>@...`` address opts out; None for any other address
+    (a bounce address carries the same token: only the local part tells the two apart)."""
+    local = address.strip().strip("<>").rpartition("@")[0].lower()
+    if not local.startswith(UNSUBSCRIBE_LOCAL + "+"):
+        return None
+    return read_token(secret, local[len(UNSUBSCRIBE_LOCAL) + 1:])
+
+
 def headers(secret: bytes, ref: SendRef, domain: str) -> dict[str, str]:
     """Headers for the outgoing message; bounces that quote them find the send even without VERP."""
     t = token(secret, ref)

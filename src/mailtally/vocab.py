@@ -268,6 +268,7 @@ class IpStorage(StrEnum):
 class OptoutSource(StrEnum):
     ONE_CLICK = "one_click"  # RFC 8058 POST from the mailbox provider
     PAGE = "page"  # the button on the unsubscribe page
+    MAILTO = "mailto"  # a message to List-Unsubscribe's mailto: address (unsubscribe+<token>@domain)
 
 class SuppressionReason(StrEnum):
     """Why an address is on an account's suppression list."""

@@ -57,6 +57,8 @@ async def post_bounce(who: Ingest, request: Request,
         "duplicates": result.duplicates,
         "unmatched": result.unmatched_new,
         "message_date": result.message_date,
+        # Sent to List-Unsubscribe's mailto: address: the opt-out it made (null for anything else).
+        "unsubscribe": result.unsubscribe.to_dict() if result.unsubscribe else None,
         "records": [
             {**o.record.to_dict(), "event_type": o.event_type.value if o.event_type else None,
              "matched_by": o.matched_by, "activity_id": o.activity_id, "contact_id": o.contact_id,

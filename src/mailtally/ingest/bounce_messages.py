@@ -1,4 +1,5 @@
-"""Raw bounce messages into bounce (and complaint) events of the sends they belong to.
+"""Raw bounce messages into bounce (and complaint) events of the sends they belong to; and
+messages to List-Unsubscribe's ``mailto:`` address (``unsubscribe+<token>@...``) into opt-outs.
 
 The send is found by, in order: a signed VERP token in the address the bounce was sent to;
 a token in the returned original's ``X-Mailtally-Id`` header or Message-ID; the
@@ -22,9 +23,10 @@ from ..events import Event
 from ..store import matching, raw_messages
 from ..store.db import now_ms
 from ..store.writer import write_events
-from ..timefmt import datetime_ms, in_range
-from ..verp import TOKEN_HEADER, SendRef, read_token
-from ..vocab import EventType, Reason
+from ..timefmt import datetime_ms, in_range, iso_ms
+from ..verp import TOKEN_HEADER, SendRef, read_token, unsubscribe_ref
+from ..vocab import EventType, OptoutSource, Reason
+from .tracking import optout_event
 
 # Headers in which a bounce names the address it was delivered to (the VERP address).
 DELIVERY_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
@@ -40,6 +42,20 @@ class Outcome:
     occurred_at: int | None = None  # the time recorded (the record keeps the time the message states)
 
 
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """A message to List-Unsubscribe's mailto: address, and the opt-out it made."""
+
+    activity_id: str
+    contact_id: str
+    occurred_at: int
+    recorded: bool  # False: this recipient had opted out of this activity already
+
+    def to_dict(self) -> dict[str, object]:
+        return {"activity_id": self.activity_id, "contact_id": self.contact_id,
+                "occurred_at": iso_ms(self.occurred_at), "recorded": self.recorded}
+
+
 @dataclass(slots=True)
 class Ingested:
     message_key: str
@@ -49,6 +65,7 @@ class Ingested:
     duplicates: int = 0
     unmatched_new: int = 0
     message_date: str | None = None  # the Date header as the message wrote it
+    unsubscribe: Unsubscribe | None = None  # sent to an unsubscribe+<token> address: not a bounce
 
 
 def _text(value: str, limit: int) -> str | None:
@@ -106,16 +123,21 @@ def ingest_message(
     result = Ingested(message_key(raw))
     kept = raw_messages.keep(conn, account, raw, source=source, envelope_to=envelope_to, cap=keep_bytes)
     result.raw_message_id = kept.id
+    addresses, date, result.message_date = _bounce_headers(raw)
+    if envelope_to:
+        addresses.insert(0, envelope_to)
+    received = now_ms()
+    # Sent to List-Unsubscribe's mailto: address: an opt-out, whatever the message says.
+    optout = next((ref for a in addresses if (ref := unsubscribe_ref(secret, a)) and ref.account_id == account), None)
+    if optout is not None:
+        _unsubscribe(conn, account, optout, result, kept.id, date, received)
+        return result
     records = parse(raw)
     if kept.new and records:
         raw_messages.set_records(conn, account, kept.id, len(records))
     if not records:
         return result
-    addresses, date, result.message_date = _bounce_headers(raw)
-    if envelope_to:
-        addresses.insert(0, envelope_to)
     verp = next((ref for a in addresses if (ref := read_token(secret, a)) and ref.account_id == account), None)
-    received = now_ms()
 
     events: list[Event] = []
     for record in records:
@@ -157,6 +179,23 @@ def ingest_message(
         result.duplicates += written.duplicates
         raw_messages.link_events(conn, account, kept.id, _links(conn, account, events))
     return result
+
+
+def _unsubscribe(conn: Connection, account: int, ref: SendRef, result: Ingested, raw_message_id: int,
+                 date: int | None, received: int) -> None:
+    """Record the opt-out a message to ``unsubscribe+<token>@...`` asks for: once per recipient
+    and activity, however many times it is sent and whichever other way (one-click, the page)
+    the recipient also used."""
+    at = date if date is not None and in_range(date) and date <= received + SKEW_MS else received
+    event = optout_event(conn, account, ref.activity_num, ref.contact_num, OptoutSource.MAILTO, None, at)
+    if event is None:
+        return  # signed, but for an activity or contact that is not there (any more)
+    written = write_events(conn, account, [event])
+    result.recorded += written.accepted
+    result.duplicates += written.duplicates
+    result.unsubscribe = Unsubscribe(event.activity_id, event.contact_id or "", at, bool(written.accepted))
+    if written.accepted:
+        raw_messages.link_events(conn, account, raw_message_id, _links(conn, account, [event]))
 
 
 def _links(conn: Connection, account: int, events: list[Event]) -> list[raw_messages.Link]:

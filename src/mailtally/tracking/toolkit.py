@@ -196,10 +196,9 @@ class Prepared:
         html, text = fill(self.html), fill(self.text)
         ref = verp.SendRef(self.account, self.activity_num, contact_num)
         unsubscribe = slots.get(("u",)) or self.url(Kind.UNSUBSCRIBE, contact_num)
-        send_token = verp.token(self.secret, ref)
         headers = {
             "Return-Path": f"<{verp.return_path(self.secret, ref, self.domain)}>",
-            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:unsubscribe+{send_token}@{self.domain}>",
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{verp.unsubscribe_address(self.secret, ref, self.domain)}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             **verp.headers(self.secret, ref, self.domain),
         }
