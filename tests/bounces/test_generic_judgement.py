@@ -228,3 +228,102 @@ def test_delivery_to_a_program_that_failed_is_a_mailer_error() -> None:
         b"Final-Recipient: rfc822; jane@receiver.example",
         b"Final-Recipient: rfc822; jane@receiver.example\nX-Actual-Recipient: rfc822; |/usr/bin/procmail -f- #jane")
     assert _reasons(raw) == [("jane@receiver.example", Reason.MAILERERROR)]
+
+
+# Recipients found by the shape of the notice, with no format module: the cases below are each a
+# way real notices name (or hide) the address that failed.
+def test_an_address_run_on_into_text_without_spaces_ends_at_its_domain() -> None:
+    from mailtally.bounces.smtp import clean_address
+
+    assert clean_address("jane@receiver.example.jp您好") == "jane@receiver.example.jp"
+    assert clean_address("jane@例え.jp") == "jane@例え.jp"  # a Unicode domain stays whole
+
+
+def test_the_notices_own_addressee_is_not_the_failed_recipient() -> None:
+    raw = (
+        "From: Mail Delivery Subsystem <mailer-daemon@mx.sender.example>\nTo: ann@sender.example\n"
+        "Subject: Delivery Status Notification (Failure)\nX-Failed-Recipients: list@groups.receiver.example\n"
+        "Content-Type: text/plain; charset=utf-8\n\nann@sender.example您好\n\n您的郵件無法送達。\n"
+    ).encode()
+    assert [r.recipient for r in parse(raw)] == ["list@groups.receiver.example"]
+
+
+def test_an_address_as_written_then_as_read() -> None:
+    raw = (
+        b"From: Mail Delivery System <mailer-daemon@mx.sender.example>\nTo: ann@sender.example\n"
+        b"Subject: Mail failure - malformed recipient address\n\n"
+        b"A message that you sent contained one or more recipient addresses that were\nincorrectly constructed:\n\n"
+        b"  bob@receiver.example <jane@receiver.example>: malformed address: <jane@receiver.example> may not "
+        b"follow bob@receiver.example\n\n------ This is a copy of your message, including all the headers. ------\n\n"
+        b"To: bob@receiver.example <jane@receiver.example>\nSubject: hi\n\nhi\n"
+    )
+    assert _reasons(raw) == [("jane@receiver.example", Reason.SYNTAXERROR)]
+
+
+def test_an_envelope_echo_under_the_address_takes_the_error_above_it() -> None:
+    raw = (
+        b"From: post_master@receiver.example\nTo: ann@sender.example\nSubject: Re: offer\n\n"
+        b"Error: Invalid user address\n\nError message below:\n550 - Requested action not taken: no such user here\n\n"
+        b"Message details:\n  Subject: offer\n  MAIL FROM: ann@sender.example\n  RCPT TO: gone@receiver.example\n"
+        b"  Size (in bytes): 222\n"
+    )
+    [rec] = parse(raw)
+    assert (rec.recipient, rec.reply_code, rec.reason) == ("gone@receiver.example", "550", Reason.USERUNKNOWN)
+
+
+def test_a_notice_from_no_daemon_that_returns_the_failed_message() -> None:
+    raw = (
+        b"From: no-reply@carrier.example\nTo: ann@sender.example\nSubject: Mail\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        b"Your mail sent on: Thu, 29 Apr 2013 00:00:00 +0900\n     Could not be delivered to: <jane@carrier.example>\n"
+        b"     As their mailbox is full.\n\n--b\nContent-Type: message/rfc822\n\n"
+        b"From: Ann <ann@sender.example>\nTo: <jane@carrier.example>\nSubject: hi\n\nhi\n--b--\n"
+    )
+    assert _reasons(raw) == [("jane@carrier.example", Reason.MAILBOXFULL)]
+
+
+def test_the_same_words_without_a_returned_message_are_no_bounce() -> None:
+    raw = (
+        b"From: no-reply@carrier.example\nTo: ann@sender.example\nSubject: Mail\n\n"
+        b"Your parcel could not be delivered to: <jane@carrier.example>\n"
+    )
+    assert parse(raw) == []
+
+
+def test_a_failed_list_names_each_recipient_in_its_own_shape() -> None:
+    raw = (
+        b"From: mailer-daemon@mail.sender.example\nTo: ann@sender.example\n"
+        b"Subject: Mail Delivery Status Notification (Delay)\n\nTHIS IS A WARNING MESSAGE ONLY.\n\n"
+        b"----- The following addresses had fatal errors -----\n"
+        b"[Status: Error, Address: <jane@receiver.example>, ResponseCode 421, , Host not reachable.]\n\n"
+        b"Message will be retried for 4 more day(s)\n\n----- Transcript of session follows -----\n\n"
+        b"Received:from mail.sender.example by mx.sender.example\nTo:<jane@receiver.example>\n"
+        b"Message-ID:<1@sender.example>\n"
+    )
+    assert [r.recipient for r in parse(raw)] == ["jane@receiver.example"]
+
+
+def test_a_delivery_report_with_no_recipient_fields() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.sender.example (Mail Delivery System)\nTo: ann@sender.example\n"
+        b"Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nThe mail system\n\n\t--- Delivery report unavailable ---\n\n"
+        b"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.sender.example\n"
+        b"Arrival-Date: Mon, 16 Dec 2019 14:12:15 +0100\n\n"
+        b"--b\nContent-Type: message/rfc822\n\nFrom: <ann@sender.example>\nTo: jane@receiver.example\n"
+        b"Subject: hi\n\nhi\n--b--\n"
+    )
+    assert _reasons(raw) == [("jane@receiver.example", Reason.UNDEFINED)]
+
+
+def test_a_mailing_list_refusing_a_post_from_a_non_member() -> None:
+    raw = (
+        b"From: offers-admin@lists.receiver.example\nTo: ann@sender.example\n"
+        b"Subject: You ann@sender.example are not member (offers ML)\n\n"
+        b"You are not a member of this mailing list <offers@lists.receiver.example>.\n\n"
+        b"Send 'guide' to offers-ctl@lists.receiver.example.\n"
+    )
+    assert _reasons(raw) == [("offers@lists.receiver.example", Reason.REJECTED)]
+    list_post = raw.replace(b"From: offers-admin@", b"From: ann@").replace(b"offers-admin", b"ann")
+    assert parse(list_post) == []

@@ -7,13 +7,15 @@ import re
 
 from mailtally.bounces import reason
 from mailtally.bounces.finding import Finding
-from mailtally.bounces.message import Mail
-from mailtally.bounces.smtp import clean_address, find_command, squash
+from mailtally.bounces.message import Headers, Mail, split_message
+from mailtally.bounces.smtp import clean_address, find_addresses, find_command, squash
 from mailtally.bounces.textscan import complete, cut_original, scan
 
 _QUOTED = re.compile(r"^>[ \t]{0,4}-{3,10}[ \t]{0,4}(?:the following address|transcript of session)", re.I | re.M)
 _QUOTE = re.compile(r"^>[ \t]?", re.M)
-_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?administrator|mailmaster|daemon|\bndr\b", re.I)
+_DAEMON = re.compile(
+    r"mailer-daemon|post[_.-]?master|mail delivery|mail ?administrator|mailmaster|daemon|\bndr\b", re.I
+)
 _SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status|failure|failed|notification|problem)|failure notice|"
     r"returned mail|mail delivery failed|could not be delivered|not delivered|non[- ]?delivery|"
@@ -27,11 +29,93 @@ def looks_like_bounce(mail: Mail) -> bool:
     return bool(_DAEMON.search(mail.from_) or _SUBJECT.search(mail.subject))
 
 
+def _failed_recipients(mail: Mail) -> list[str]:
+    """The addresses of an `X-Failed-Recipients:` header (Exim, Gmail and others write one)."""
+    out: list[str] = []
+    for value in mail.headers.get_all("X-Failed-Recipients"):
+        for part in value.split(","):
+            a = clean_address(part)
+            if a and a not in out:
+                out.append(a)
+    return out
+
+
+def _not_the_sender(mail: Mail, found: list[Finding], failed: list[str]) -> list[Finding]:
+    """The scanned findings, less the notice's own addressee when someone else is named.
+
+    A notice greets the sender it goes to ("kijitora@example.jp, hello"): that address names who
+    is told, not who failed, when the text or an `X-Failed-Recipients:` header names another.
+    """
+    told = {a.lower() for a in find_addresses(mail.headers.get("To") or "")}
+    if not told or not found:
+        return found
+    kept = [f for f in found if f.recipient.lower() not in told]
+    return kept if len(kept) < len(found) and (kept or failed) else found
+
+
+# Words that say a delivery failed, for a notice whose sender and subject do not (a carrier's
+# "Subject: Mail" from no-reply@): with the failed message returned beside them, they are enough.
+_FAILED_WORDS = re.compile(
+    r"could not be delivered|undeliverable|delivery (?:has |to [^\n]{1,80} )?failed|(?:was|were) not delivered|"
+    r"failed to deliver|unable to deliver|returned to sender|delivery failure",
+    re.I,
+)
+
+
+def _original_recipients(mail: Mail) -> set[str]:
+    """The To and Cc addresses of the returned original message (lower case); empty without one."""
+    if mail.original is None:
+        return set()
+    headers = Headers(split_message(mail.original)[0])
+    return {a.lower() for k in ("To", "Cc") for v in headers.get_all(k) for a in find_addresses(v)}
+
+
+def _returned_failures(mail: Mail, report: str) -> list[Finding]:
+    """A notice that returns the failed message and says, in words, that it could not be delivered
+    to an address that message was sent to: a bounce, whoever signs it."""
+    if _FAILED_WORDS.search(report[:4000]) is None:
+        return []
+    sent_to = _original_recipients(mail)
+    if not sent_to:
+        return []
+    return [f for f in scan(report) if f.diagnostic and f.recipient.lower() in sent_to]
+
+
+# A mailing list's refusal of a post, from the list's own address: the list is the recipient that
+# failed, and the reason is the sender (reason/rejected.py has the words).
+_LIST_SENDER = re.compile(r"(?:^|[<\s])(?:owner-[^@\s<>]{1,64}|[^@\s<>]{1,64}-(?:admin|owner|request|bounces?))@", re.I)
+_NOT_MEMBER = re.compile(
+    r"not (?:a )?member of (?:this|the) (?:mailing )?list|only (?:list )?(?:members|subscribers) (?:may|can|are "
+    r"allowed to) post|not allowed to post",
+    re.I,
+)
+_ANGLED = re.compile(r"<([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>")
+
+
+def _list_refusal(mail: Mail) -> list[Finding]:
+    """A list manager's "you are not a member of this mailing list <list@host>" notice."""
+    if _LIST_SENDER.search(mail.from_) is None:
+        return []
+    text = mail.text[:4000]
+    m = _NOT_MEMBER.search(text)
+    if m is None:
+        return []
+    told = {a.lower() for a in find_addresses(mail.headers.get("To") or "")}
+    line_end = text.find("\n\n", m.end())
+    for a in _ANGLED.findall(text[m.start() : line_end if line_end >= 0 else len(text)]):
+        rcpt = clean_address(a)
+        if rcpt and rcpt.lower() not in told:
+            return [Finding(recipient=rcpt, action="failed", diagnostic=squash(text[: line_end], 500))]
+    return []
+
+
 def parse(mail: Mail) -> list[Finding]:
     if not looks_like_bounce(mail):
-        return []
+        returned = _returned_failures(mail, cut_original(mail.text)[0]) if mail.original is not None else []
+        return returned or _list_refusal(mail)
     report, _ = cut_original(mail.text)
-    found = [f for f in scan(report) if f.diagnostic]
+    failed = _failed_recipients(mail)
+    found = _not_the_sender(mail, [f for f in scan(report) if f.diagnostic], failed)
     if found:
         return found
     if _QUOTED.search(mail.text):
@@ -41,20 +125,19 @@ def parse(mail: Mail) -> list[Finding]:
         found = [f for f in scan(report) if f.diagnostic]
         if found:
             return found
-    failed = mail.headers.get("X-Failed-Recipients")
     if failed:
-        out = []
-        for part in str(failed).split(","):
-            a = clean_address(part)
-            if a:
-                out.append(complete(Finding(recipient=a), [report[-2000:]]))
-        return out
+        return [complete(Finding(recipient=a), [report[-2000:]]) for a in failed]
     # A notice from a mail system that names no recipient but says why in words a reason knows
     # ("Message could not be delivered ... No valid recipients"): the recipient is the returned
     # original's To, which the engine fills in.
     text = squash(report, 2000)
     if _DAEMON.search(mail.from_) and _SUBJECT.search(mail.subject) and reason.by_text(text.lower()) is not None:
         return [complete(Finding(), [text])]
+    if mail.dsn.strip() and mail.original is not None:
+        # A delivery-status part with no recipient fields at all ("--- Delivery report unavailable
+        # ---"): the report says a delivery failed and not why. The recipient is the returned
+        # original's To (the engine fills it in); the reason stays undefined.
+        return [Finding(action="failed")]
     return []
 
 

@@ -50,6 +50,14 @@ def clean_address(value: str) -> str:
     if a.startswith("+") or a.count("@") != 1:
         return ""
     local, _, domain = a.rpartition("@")
+    if not domain.isascii():
+        # "a@example.jp您好": text in a language written without spaces runs on after the address. A
+        # top-level label that starts in ASCII is ASCII to its end (IDN TLDs travel as xn--).
+        head, dot, tld = domain.rpartition(".")
+        ascii_end = next((i for i, c in enumerate(tld) if not c.isascii()), len(tld))
+        if dot and 0 < ascii_end < len(tld):
+            domain = head + dot + tld[:ascii_end]
+            a = local + "@" + domain
     if not local or ("." not in domain and domain.lower() != "localhost"):
         return ""
     return a

@@ -23,14 +23,14 @@ from mailtally.bounces.smtp import (
 # Lines after which the returned original message starts, across mail systems.
 ORIGINAL_MARKERS = re.compile(
     r"^[ \t]{0,40}(?:(?:-{2,80}|={2,80}|\*{2,80}|_{2,80})[ \t]{0,40})?(?:"
-    r"this is a copy of the message|below this line is a copy of the message|unsent message follows|"
+    r"this is a copy of (?:the|your) message|below this line is a copy of the message|unsent message follows|"
     r"below is a copy of the original message|"
     r"original message(?: header)?s?(?: follows?)?|the original message (?:was(?! received)|is|headers)|"
     r"message headers? follows?|returned message|unsent message below|"
     r"headers? of (?:the )?(?:original|returned) message|undelivered message (?:follows|headers)|"
     r"original message headers|a copy of the original message|start of (?:returned|original) message|"
     r"the headers of your message|content-type: message/rfc822|copy of (?:the )?(?:original )?message|"
-    r"included is a copy of the message header|received: from"
+    r"included is a copy of the message header|received: ?from"
     r")",
     re.I | re.M,
 )
@@ -39,12 +39,17 @@ ORIGINAL_MARKERS = re.compile(
 # found, or is skipped when there is none. Only for ASCII text, where lower-casing it is exactly
 # what re.I matches. tests/bounces/test_properties.py checks that they stay complete.
 ORIGINAL_NEEDLES: tuple[str, ...] = (
-    "content-type: message/rfc822", "copy of", "header", "original message", "received: from", "returned message",
+    "content-type: message/rfc822", "copy of", "header", "original message", "received:", "returned message",
     "start of ", "undelivered message", "unsent message",
 )
 
 _RCPT_ALONE = re.compile(r"^[ \t]*<?([^\s<>@]{1,128}@[^\s<>@]{1,255}?)>?:?[ \t]*$")
-_RCPT_COLON = re.compile(r"^[ \t]*<([^\s<>@]{1,128}@[^\s<>@]{1,255})>:?[ \t]*(.*)$")
+# "<a@b>: error", and Exim's "as written <a@b>: error" (the address as the sender wrote it, then
+# the one it was read as); no ":" before the "<", which would make it a header ("To: Ann <a@b>").
+_RCPT_COLON = re.compile(
+    r"^[ \t]*(?:<([^\s<>@]{1,128}@[^\s<>@]{1,255})>:?|[^<>:\n]{1,200}[ \t]<([^\s<>@]{1,128}@[^\s<>@]{1,255})>:)"
+    r"[ \t]*(.*)$"
+)
 # "Could not be delivered to: <a@b>", ">>> a@b <a@b>", "Unknown user: a@b", "RCPT TO: a@b",
 # "There was an error delivering your mail to <a@b>.", "a@b on Thu, 29 Apr 2010 ...".
 _RCPT_PREFIXED = re.compile(
@@ -119,8 +124,8 @@ def recipient_line(line: str) -> tuple[str, str] | None:
         return (a, "") if a else None
     m = _RCPT_COLON.match(line)
     if m:
-        a = clean_address(m.group(1))
-        return (a, m.group(2)) if a else None
+        a = clean_address(m.group(1) or m.group(2))
+        return (a, m.group(3)) if a else None
     m = _RCPT_PREFIXED.match(line)
     if m:
         a = clean_address(m.group(1))
@@ -195,6 +200,7 @@ def scan(
     lines: list[str] = []
     preamble: list[str] = []
     current: Finding | None = None
+    in_list = False  # under a "The following addresses had fatal errors" heading
     for line in report.split("\n"):
         r = None
         if rcpt is not None and "@" in line:
@@ -205,6 +211,13 @@ def scan(
                     r = (a, (m.group(2) or "") if m.re.groups > 1 else "")
         if r is None:
             r = recipient_line(line)
+        if in_list:
+            if line.lstrip().startswith(("---", "===", "***")) or (current is not None and not line.strip()):
+                in_list = False  # the next section ("----- Transcript of session follows -----"), or its end
+            elif r is None and "@" in line:
+                r = _listed(line)
+        elif r is None and _FAILED_LIST.search(line) is not None:
+            in_list = True
         if r is not None and current is not None and r[0].lower() == current.recipient.lower():
             lines.append(line)  # the same recipient again: the server's reply naming it is its error text
             continue
@@ -222,7 +235,40 @@ def scan(
             preamble.append(line)
     if current is not None:
         complete(current, lines)
+    preamble_errs = None
     for f in found:
+        if f.diagnostic and _ERROR_CODE.search(f.diagnostic) is not None:
+            continue
+        if preamble_errs is None:
+            preamble_errs = _ERROR_CODE.search("\n".join(preamble)) is not None
         if not f.diagnostic:
             complete(f, preamble)
+        elif preamble_errs:
+            # "Error message below: 550 ... / Message details: RCPT TO: a@b, Size: 222": the lines under
+            # the address only echo the envelope; the error above them is the recipient's.
+            f.diagnostic = f.status = f.reply_code = ""
+            complete(f, preamble)
     return found
+
+
+# Headings of a list of failed recipients, each line of which names one in its own way.
+_FAILED_LIST = re.compile(
+    r"following (?:addresses|recipients?) (?:had (?:permanent |fatal |transient )*errors|failed|could not be "
+    r"delivered)",
+    re.I,
+)
+_ANGLED = re.compile(r"<([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>")
+
+
+def _listed(line: str) -> tuple[str, str] | None:
+    """A line of a failed-recipient list that names one address in angle brackets, in any shape
+    ("[Status: Error, Address: <a@b>, ResponseCode 421, Host not reachable.]"): the line is its error."""
+    found = _ANGLED.findall(line)
+    if len(found) != 1:
+        return None
+    a = clean_address(found[0])
+    return (a, line.strip()) if a else None
+
+
+# An SMTP failure's reply code or DSN status: what makes lines an error rather than an envelope echo.
+_ERROR_CODE = re.compile(r"(?<![\d.])(?:[45][0-7]\d(?:[ -]|$)|[45]\.\d{1,3}\.\d{1,3}(?!\d))", re.M)

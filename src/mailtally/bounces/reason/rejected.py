@@ -52,6 +52,10 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"returned mail not accepted here",
             r"unroutable sender address",
             r"too many spam complaints",
+            # A mailing list refusing a post: the sender is not one of its members.
+            r"not (?:a )?member of (?:this|the) (?:mailing )?list",
+            r"only (?:list )?(?:members|subscribers) (?:may|can|are allowed to) post",
+            r"not allowed to post",
         )
     )
 )
@@ -64,6 +68,7 @@ NEEDLES: tuple[str, ...] = (
     "can't determine purported responsible address", "has an outgoing mail suspension",
     "is not a registered gateway user", "mail from ", "not allowed to send ", "return path",
     "returned mail not accepted here", "sender ", "too many spam complaints", "we do not accept mail from",
+    " post", "member",
 )
 
 

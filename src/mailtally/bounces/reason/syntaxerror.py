@@ -22,6 +22,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"parameter not implemented",
             r"line too long\b.{0,20}command",
             r"invalid command",
+            r"malformed (?:recipient )?address",  # an address the MTA could not parse (Exim)
         )
     )
 )
@@ -30,8 +31,8 @@ PATTERN: re.Pattern[str] | None = re.compile(
 # the regex's scan, which tries each position because not every alternative starts with a literal.
 # tests/bounces/test_properties.py checks that they stay complete.
 NEEDLES: tuple[str, ...] = (
-    "bad sequence of commands", "command ", "invalid command", "line too long", "parameter not implemented",
-    "syntax error", "unrecognized command",
+    "bad sequence of commands", "command ", "invalid command", "line too long", "malformed ",
+    "parameter not implemented", "syntax error", "unrecognized command",
 )
 
 
