@@ -327,3 +327,33 @@ def test_a_mailing_list_refusing_a_post_from_a_non_member() -> None:
     assert _reasons(raw) == [("offers@lists.receiver.example", Reason.REJECTED)]
     list_post = raw.replace(b"From: offers-admin@", b"From: ann@").replace(b"offers-admin", b"ann")
     assert parse(list_post) == []
+    loop = raw.replace(b"You are not a member of this mailing list", b"Duplicated Message-ID in")
+    assert _reasons(loop) == [("offers@lists.receiver.example", Reason.SYSTEMERROR)]
+
+
+# Reasons the text names more precisely than the status beside it.
+def test_an_exchange_code_in_the_text_outweighs_the_status() -> None:
+    raw = _dsn("jane@receiver.example", "5.2.3",
+               "550 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large for this recipient")
+    assert _reasons(raw) == [("jane@receiver.example", Reason.MESGTOOBIG)]
+    assert classify("5.2.3", "552", "552 5.2.3 Message length exceeds limit set by recipient") is Reason.EXCEEDLIMIT
+
+
+def test_iso_2022_jp_is_read_where_no_charset_is_declared() -> None:
+    diagnostic = "ユーザー Neko (jane@receiver.example) は Domino ディレクトリには見つかりません。"
+    raw = _dsn("jane@receiver.example", "5.0.0", diagnostic.encode("iso-2022-jp").decode("ascii"), dtype="X-Notes")
+    [rec] = parse(raw)
+    assert (rec.diagnostic, rec.reason) == (diagnostic, Reason.USERUNKNOWN)
+
+
+def test_euc_jp_declared_as_iso_2022_jp() -> None:
+    body = "次のあて先へのメッセージはエラーのため送信できませんでした。\n\n" \
+        "Your message was not delivered within 0 days and 1 hours.\nRemote host is not responding.\n\n" \
+        "The following recipients did not receive this message:\n\n<jane@carrier.example>\n"
+    raw = (
+        b"From: Postmaster@carrier.example\nTo: ann@sender.example\nSubject: Mail System Error - Returned Mail\n"
+        b'Content-Type: text/plain; charset="ISO-2022-JP"\n\n' + body.encode("euc-jp")
+    )
+    [rec] = parse(raw)
+    assert rec.diagnostic.startswith("次のあて先へ")
+    assert (rec.recipient, rec.reason) == ("jane@carrier.example", Reason.EXPIRED)

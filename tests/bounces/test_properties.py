@@ -150,3 +150,13 @@ def test_cut_original_finds_the_first_marker(lines: list[str]) -> None:
     text = "\n".join(lines)
     m = ORIGINAL_MARKERS.search(text)
     assert cut_original(text) == ((text, "") if m is None else (text[: m.start()], text[m.end() :]))
+
+
+def test_every_known_miss_says_why() -> None:
+    """known_misses.txt lists disagreements with the labels, not open work: each line says what they are."""
+    from tests.bounces._corpus import HERE
+
+    lines = [ln for ln in (HERE / "known_misses.txt").read_text().splitlines() if ln.strip() and ln[0] != "#"]
+    for line in lines:
+        name, _, why = line.partition("#")
+        assert name.strip().endswith(".eml") and len(why.strip()) > 20, f"no reason given: {line!r}"

@@ -82,22 +82,24 @@ def _returned_failures(mail: Mail, report: str) -> list[Finding]:
 
 
 # A mailing list's refusal of a post, from the list's own address: the list is the recipient that
-# failed, and the reason is the sender (reason/rejected.py has the words).
+# failed. It refuses a sender that is not a member (reason/rejected.py has the words) or a message
+# it has seen before, a loop (reason/systemerror.py).
 _LIST_SENDER = re.compile(r"(?:^|[<\s])(?:owner-[^@\s<>]{1,64}|[^@\s<>]{1,64}-(?:admin|owner|request|bounces?))@", re.I)
-_NOT_MEMBER = re.compile(
+_LIST_REFUSAL = re.compile(
     r"not (?:a )?member of (?:this|the) (?:mailing )?list|only (?:list )?(?:members|subscribers) (?:may|can|are "
-    r"allowed to) post|not allowed to post",
+    r"allowed to) post|not allowed to post|duplicated? message-id",
     re.I,
 )
 _ANGLED = re.compile(r"<([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>")
 
 
 def _list_refusal(mail: Mail) -> list[Finding]:
-    """A list manager's "you are not a member of this mailing list <list@host>" notice."""
+    """A list manager's "you are not a member of this mailing list <list@host>" notice, or its
+    "Duplicated Message-ID in <list@host>" (the address named in the sentence is the list's)."""
     if _LIST_SENDER.search(mail.from_) is None:
         return []
     text = mail.text[:4000]
-    m = _NOT_MEMBER.search(text)
+    m = _LIST_REFUSAL.search(text)
     if m is None:
         return []
     told = {a.lower() for a in find_addresses(mail.headers.get("To") or "")}

@@ -49,10 +49,25 @@ def no_surrogates(text: str) -> str:
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """Bytes to text, trusting a declared charset when Python knows it, UTF-8 then Latin-1 otherwise."""
+    if b"\x1b$" in data and (not charset or charset.strip().strip('"').lower() in ("us-ascii", "ascii")):
+        # ISO-2022-JP names itself by its escape sequences, and Japanese systems write it into parts
+        # that declare no charset (a delivery-status part's Diagnostic-Code).
+        try:
+            return data.decode("iso-2022-jp")
+        except UnicodeDecodeError:
+            pass
     if charset:
         cs = charset.strip().strip('"').lower()
         if cs in ("us-ascii", "ascii", "utf-8", "utf8"):
             return data.decode("utf-8", "replace")
+        if cs == "iso-2022-jp" and not data.isascii():
+            # A 7-bit charset declared over 8-bit bytes: Japanese systems that say ISO-2022-JP and
+            # write EUC-JP or Shift_JIS. The one that decodes cleanly is the one written.
+            for guess in ("euc-jp", "cp932", "utf-8"):
+                try:
+                    return data.decode(guess)
+                except UnicodeDecodeError:
+                    continue
         try:
             return no_surrogates(data.decode(cs, "replace"))
         except (LookupError, ValueError):

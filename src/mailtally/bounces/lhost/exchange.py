@@ -7,30 +7,12 @@ message that expired in the queue)."""
 
 from __future__ import annotations
 
-import re
-
 from mailtally.bounces import fallback, rfc3464
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.message import Mail
-from mailtally.vocab import Reason
+from mailtally.bounces.reason import NAMED_CODE_MARKS, named_code
 
-_MARKS = ("RESOLVER.", "QUEUE.Expired", "SMTPSEND.DNS.")
-_CODE = re.compile(r"\b((?:RESOLVER|QUEUE|SMTPSEND)\.[A-Za-z]{1,20}(?:\.[A-Za-z]{1,30})?)\b")
-# Exchange's own codes and what each one means.
-_CODES: dict[str, Reason] = {
-    "SMTPSEND.DNS.NonExistentDomain": Reason.HOSTUNKNOWN,
-    "SMTPSEND.DNS.MxLoopback": Reason.NETWORKERROR,
-    "RESOLVER.ADR.BadPrimary": Reason.SYSTEMERROR,
-    "RESOLVER.ADR.RecipNotFound": Reason.USERUNKNOWN,
-    "RESOLVER.ADR.ExRecipNotFound": Reason.USERUNKNOWN,
-    "RESOLVER.ADR.RecipLimit": Reason.TOOMANYCONN,
-    "RESOLVER.ADR.InvalidInSmtp": Reason.SYSTEMERROR,
-    "RESOLVER.ADR.Ambiguous": Reason.SYSTEMERROR,
-    "RESOLVER.RST.AuthRequired": Reason.SECURITYERROR,
-    "RESOLVER.RST.NotAuthorized": Reason.REJECTED,
-    "RESOLVER.RST.RecipSizeLimit": Reason.MESGTOOBIG,
-    "QUEUE.Expired": Reason.EXPIRED,
-}
+_MARKS = NAMED_CODE_MARKS
 
 
 def matches(mail: Mail) -> bool:
@@ -45,15 +27,7 @@ def probe(mail: Mail) -> list[Finding]:
         fallback.enrich(mail, found)
     else:
         found = fallback.parse(mail)
-    known = False
-    for f in found:
-        if f.reason is not None or "." not in f.diagnostic:
-            continue
-        for m in _CODE.finditer(f.diagnostic[:2000]):
-            r = _CODES.get(m.group(1))
-            if r is not None:
-                f.reason = r
-                known = True
-                break
-    # Without one of its codes this is some other system's report that quotes Exchange: not ours.
+    # The codes decide the reason (reason.decide reads them); here they only say the report is ours.
+    # Without one of them this is some other system's report that quotes Exchange: not ours.
+    known = any(named_code(f.diagnostic) is not None for f in found)
     return found if known else []

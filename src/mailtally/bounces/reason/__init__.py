@@ -16,6 +16,7 @@ from types import ModuleType
 from mailtally.bounces import rhost
 from mailtally.bounces.finding import Finding
 from mailtally.bounces.reason import (
+    _named_codes,
     authfailure,
     badreputation,
     blocked,
@@ -62,6 +63,10 @@ for _mod in (
     suppressed, suspend, syntaxerror, systemerror, systemfull, toomanyconn, userunknown, vacation, virusdetected,
 ):
     _mod.match = lru_cache(maxsize=32)(_mod.match)  # type: ignore[attr-defined]
+
+# Codes with one meaning that diagnostics name in words (Exchange's RESOLVER.ADR.RecipNotFound).
+NAMED_CODE_MARKS = _named_codes.MARKS
+named_code = _named_codes.reason_of
 
 STATUS_TO_REASON: dict[str, Reason] = {}
 for _mod in (
@@ -130,6 +135,9 @@ def decide(f: Finding) -> Reason:
     status = f.status
     if status.startswith("2.") or (not status and f.action in _SUCCESS_ACTIONS):
         return Reason.DELIVERED
+    named = named_code(f.diagnostic)
+    if named is not None:
+        return named  # a code with one meaning, named in words (Exchange's RESOLVER.ADR.RecipNotFound)
     text = f.diagnostic.lower()
     by_host = rhost.decide(
         f.remote_mta, _domain(f.recipient), f.reporting_mta, text, status, f.reply_code, f.command

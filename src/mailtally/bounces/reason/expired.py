@@ -29,6 +29,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"was not reachable within the allowed queue period",
             r"your message could not be delivered for more than",
             r"could not be delivered for (?:more than )?\d+ (?:days|hours)",
+            r"(?:was|has been|could) not (?:be )?delivered within \d+ (?:days?|hours?)",
             r"unable to deliver (?:message )?after (?:multiple|several) (?:retries|attempts)",
             r"queue lifetime",
             r"retry (?:period|limit|timeout) (?:exceeded|expired)",
@@ -52,7 +53,7 @@ NEEDLES: tuple[str, ...] = (
     "delivery failed ", "delivery time expired", "did not accept our requests to connect", "envelope expired",
     "failed to deliver to domain ", "giving up", "it has not been collected after", "message expired",
     "message timed out", "queue lifetime", "retry ", "server did not respond", "unable to deliver ",
-    "was not reachable within the allowed queue period", "will be retried for ",
+    "was not reachable within the allowed queue period", "will be retried for ", "delivered within ",
 )
 
 

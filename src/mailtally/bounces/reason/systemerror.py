@@ -43,6 +43,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"timeout waiting for input",
             r"transaction failed(?:$| )",
             r"unable to connect .{0,200}daemon",
+            r"duplicated? message-id",  # a mailing list that has seen this message before: a loop
         )
     )
 )
@@ -57,7 +58,7 @@ NEEDLES: tuple[str, ...] = (
     "local error in processing", "loop was found in the mail exchanger", "loops back to myself",
     "queue file write error", "recipient deferred because there is no mdb", "remote server is misconfigured",
     "server configuration error", "service currently unavailable", "system config", "temporary local problem",
-    "timeout waiting for input", "transaction failed", "unable to connect ",
+    "timeout waiting for input", "transaction failed", "unable to connect ", "message-id",
 )
 
 

@@ -76,6 +76,7 @@ PATTERN: re.Pattern[str] | None = re.compile(
             r"unknown account",
             r"invalid address",
             r"recipient address rejected\.(?:$| \(in reply to rcpt to command\))",
+            r"ディレクトリ(?:には見つかりません|のリストにありません)",  # not found in (not listed in) the directory
         )
     )
 )
@@ -89,14 +90,17 @@ NEEDLES: tuple[str, ...] = (
     "not a valid ", "not an active", "not available", "not listed in", "not found", "not known", "not our user",
     "rcpt to ", "recipient ",
     "recipnotfound", "resolver.adr.recip", "said: 550", "sorry, no mailbox", "unavailable", "undeliverable address",
-    "unknown", "user reject",
+    "unknown", "user reject", "ディレクトリ",
 )
 
 
 match = matcher(PATTERN, NEEDLES)
 
 # A directory lookup that found no entry: about the address, never how a content filter words it.
-DIRECTORY = re.compile(r"not listed in (?:the )?(?:[\w&]{1,30} ){0,4}(?:directory|address book)")
+DIRECTORY = re.compile(
+    r"not listed in (?:the )?(?:[\w&]{1,30} ){0,4}(?:directory|address book)|"
+    r"ディレクトリ(?:には見つかりません|のリストにありません)"
+)
 
 # Wording that says only that the mailbox cannot take mail now: it fits a disabled mailbox as
 # well as a missing one, so it never outweighs a status code that names something else.
