@@ -357,3 +357,35 @@ def test_euc_jp_declared_as_iso_2022_jp() -> None:
     [rec] = parse(raw)
     assert rec.diagnostic.startswith("次のあて先へ")
     assert (rec.recipient, rec.reason) == ("jane@carrier.example", Reason.EXPIRED)
+
+
+# Free-text notices of old webmail, ISP and university servers: the address inside a sentence.
+@pytest.mark.parametrize(
+    ("subject", "body", "want"),
+    [
+        ("Returned mail", "Your message to jane@isp.example could not be delivered because the recipient's "
+         "mailbox is full.\n", Reason.MAILBOXFULL),
+        ("Message delivery has failed", "Message from ann@sender.example was not delivered to jane@isp.example.\n"
+         "Reason: mailbox is over quota\n", Reason.MAILBOXFULL),
+        ("Undeliverable Mail", "The following message to <jane@isp.example> was undeliverable.\nThe reason for the "
+         "problem:\n5.1.0 - Unknown address error 550-'jane@isp.example... No such user'\n", Reason.USERUNKNOWN),
+        ("Delivery has failed", "Your message cannot be delivered to the following recipients:\n\n  Recipient "
+         "address: jane@isp.example\n  Diagnostic code: smtp;550 5.1.1 unknown or illegal alias: jane@isp.example\n",
+         Reason.USERUNKNOWN),
+        ("Permanent Delivery Failure", "--- Session Transcript ---\n Sat 2006-09-02 10:00:00: Attempting SMTP "
+         "connection to [mx.isp.example]\n Sat 2006-09-02 10:00:01: <-- 550 5.1.1 <jane@isp.example>... User "
+         "unknown\n--- End Transcript ---\n", Reason.USERUNKNOWN),
+    ],
+)
+def test_free_text_notices(subject: str, body: str, want: Reason) -> None:
+    raw = f"From: postmaster@isp.example\nTo: ann@sender.example\nSubject: {subject}\n\n{body}".encode()
+    assert _reasons(raw) == [("jane@isp.example", want)]
+
+
+def test_a_reply_refusing_the_sender_names_no_recipient() -> None:
+    raw = (
+        b"From: postmaster@isp.example\nTo: ann@sender.example\nSubject: Permanent Delivery Failure\n\n"
+        b" 10:00:01: <-- 553 5.1.8 <ann@sender.example>... Domain of sender address does not exist\n"
+        b" 10:00:01: <-- 550 5.7.1 <bounce@mailer.example>: sender rejected\n"
+    )
+    assert parse(raw) == []

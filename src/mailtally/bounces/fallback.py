@@ -111,6 +111,27 @@ def _list_refusal(mail: Mail) -> list[Finding]:
     return []
 
 
+# A remote server's failure reply that names the address it refuses, anywhere in a line of a session
+# log ("Sat 10:00:00: <-- 550 5.1.1 <a@b>... User unknown"). Read only when nothing else names a
+# recipient, and never for the sender's own addresses (a reply can refuse the sender).
+_REPLY_NAMING = re.compile(
+    r"(?<![\d.])[45][0-7]\d[ -](?:[45]\.\d{1,3}\.\d{1,3}[ \t]+)?<([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>"
+    r"(?:\.\.\.|:)[ \t]*(.{1,400})$",
+    re.M,
+)
+
+
+def _replies_naming(mail: Mail, report: str) -> list[Finding]:
+    senders = {a.lower() for k in ("To", "From") for a in find_addresses(mail.headers.get(k) or "")}
+    out: list[Finding] = []
+    for m in _REPLY_NAMING.finditer(report[:20000]):
+        a = clean_address(m.group(1))
+        if a and a.lower() not in senders and "sender" not in m.group(2).lower() \
+                and all(f.recipient.lower() != a.lower() for f in out):
+            out.append(complete(Finding(recipient=a), [m.group(0)]))
+    return out
+
+
 def parse(mail: Mail) -> list[Finding]:
     if not looks_like_bounce(mail):
         returned = _returned_failures(mail, cut_original(mail.text)[0]) if mail.original is not None else []
@@ -129,6 +150,9 @@ def parse(mail: Mail) -> list[Finding]:
             return found
     if failed:
         return [complete(Finding(recipient=a), [report[-2000:]]) for a in failed]
+    found = _replies_naming(mail, report)
+    if found:
+        return found
     # A notice from a mail system that names no recipient but says why in words a reason knows
     # ("Message could not be delivered ... No valid recipients"): the recipient is the returned
     # original's To, which the engine fills in.

@@ -56,9 +56,17 @@ _RCPT_PREFIXED = re.compile(
     r"^[ \t]*(?:>>>[ \t]*(?:rcpt to:[ \t]*)?|[^<>@\n]{0,60}?(?:could not be delivered to|unable "
     r"to deliver(?: message| mail)? to|"
     r"delivering your (?:mail|message) to|delivery to|unknown user|rcpt to|invalid recipient|failed recipient|"
-    r"delivery has failed to|not delivered to|undeliverable to|failed to deliver to|recipient|"
+    r"delivery has failed to|not delivered to|undeliverable to|failed to deliver to|"
+    r"recipient(?: address| name| e-?mail(?: address)?)?|(?:your|the following|this) (?:message|mail) to|"
     r"recipients? returned (?:permanent|temporary) errors?)[ \t]*:?[ \t]*)"
     r"['\"]?<?([^\s<>@()\[\]\"']{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?['\"]?[.:,;]?[ \t]*(.{0,400})$",
+    re.I,
+)
+# "Message from ann@x was not delivered to a@b.": the failure, then the address, anywhere in the line.
+_RCPT_AFTER_FAILURE = re.compile(
+    r"(?:(?:was|were|could) not (?:be )?delivered|undeliverable|(?:could not|unable to|failed to) deliver"
+    r"(?: (?:your |the )?(?:message|mail))?) to:?[ \t]+['\"]?<?"
+    r"([^\s<>@()\[\]\"']{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>?['\"]?[.:,;]?[ \t]*(.{0,400})$",
     re.I,
 )
 # "a@b: 550 5.1.1 ...", "  * a@b", "- a@b", "a@b [User unknown]", "a@b Invalid Address, ERROR_CODE :550"
@@ -151,6 +159,10 @@ def recipient_line(line: str) -> tuple[str, str] | None:
     if m and not _NOT_A_FAILURE.search(m.group(1)):
         a = clean_address(m.group(2))
         return (a, line.strip()) if a else None
+    m = _RCPT_AFTER_FAILURE.search(line)
+    if m:
+        a = clean_address(m.group(1))
+        return (a, line.strip()) if a else None
     return None
 
 
@@ -201,6 +213,7 @@ def scan(
     preamble: list[str] = []
     current: Finding | None = None
     in_list = False  # under a "The following addresses had fatal errors" heading
+    entry_indent = 400  # how far its first entry is indented
     for line in report.split("\n"):
         r = None
         if rcpt is not None and "@" in line:
@@ -212,12 +225,17 @@ def scan(
         if r is None:
             r = recipient_line(line)
         if in_list:
-            if line.lstrip().startswith(("---", "===", "***")) or (current is not None and not line.strip()):
+            bare = line.lstrip("> \t")
+            if bare.startswith(("---", "===", "***")) or (current is not None and not bare) or _HEADERISH.match(bare):
                 in_list = False  # the next section ("----- Transcript of session follows -----"), or its end
-            elif r is None and "@" in line:
+            elif r is None and "@" in line and len(line) - len(line.lstrip()) <= entry_indent:
+                # Lines indented under an entry are its own ("(expanded from: <a@b>)"), not another.
                 r = _listed(line)
+            if r is not None:
+                entry_indent = min(entry_indent, len(line) - len(line.lstrip()))
         elif r is None and _FAILED_LIST.search(line) is not None:
             in_list = True
+            entry_indent = 400
         if r is not None and current is not None and r[0].lower() == current.recipient.lower():
             lines.append(line)  # the same recipient again: the server's reply naming it is its error text
             continue
@@ -257,6 +275,7 @@ _FAILED_LIST = re.compile(
     r"delivered)",
     re.I,
 )
+_HEADERISH = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,40}:[ \t]")  # "Return-Path: <a@b>": a header, not an entry
 _ANGLED = re.compile(r"<([^\s<>@]{1,128}@[A-Za-z0-9][A-Za-z0-9.-]{0,253})>")
 
 
