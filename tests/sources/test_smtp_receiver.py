@@ -160,6 +160,22 @@ def test_broken_clients_do_not_hurt_the_next_one(http: httpx.Client, engine: Eng
     assert stats(http, account, activity)["bounces"] == 1
 
 
+def test_session_time_is_bounded(engine: Engine) -> None:
+    """A client that never falls silent still has its session closed after session_seconds."""
+    with receiver(engine, session_seconds=1, idle_seconds=60) as rx:
+        client = smtplib.SMTP("127.0.0.1", rx.options.port, timeout=10)
+        answered = 0
+        with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError)):
+            for _ in range(200):  # 200 x 0.1 s: far beyond the one second allowed
+                assert client.noop()[0] == 250
+                answered += 1
+                time.sleep(0.1)
+        assert answered >= 1  # it was busy, not idle, when it was cut off
+        client.close()
+        with smtplib.SMTP("127.0.0.1", rx.options.port, timeout=10) as again:
+            assert again.noop()[0] == 250
+
+
 def test_connection_limit(engine: Engine) -> None:
     with receiver(engine, max_connections=2) as rx:
         held = [smtplib.SMTP("127.0.0.1", rx.options.port, timeout=10) for _ in range(2)]
