@@ -240,3 +240,39 @@ def test_deliveries_and_bounces_after_a_restart(
     assert [s for _, s in delivered] == ["2.0.0"]  # ann's, not cy's (whose message carried no token of ours)
     again = cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", f"{name}-again")
     assert again.returncode == 0 and "0 events recorded" in again.stdout  # the whole file anew: nothing twice
+
+
+def test_message_expired_after_a_restart(http: httpx.Client, engine: Engine, account: Account, db_url: str,
+                                         tmp_path: Path) -> None:
+    """Deferred before a restart, expired after it: the recipient the token names bounces, once."""
+    _, activity = campaign_with_activity(http, account.headers)
+    for email in ("slow@remote.example", "late@remote.example"):
+        send_to(http, account, activity, email)
+    mid = headers(SECRET, ref_for(engine, account, activity, "slow@remote.example"), "sender.example")["Message-ID"]
+    verp = return_path(SECRET, ref_for(engine, account, activity, "late@remote.example"), "bounces.example")
+
+    def deferred(qid: str, rcpt: str) -> str:
+        return (f"Jul 10 10:09:22 mx postfix/smtp[2]: {qid}: to=<{rcpt}>, relay=none, delay=5, delays=0/0/5/0, "
+                "dsn=4.4.1, status=deferred (connect to mx.remote.example[203.0.113.25]:25: Connection timed out)\n")
+
+    log = tmp_path / "mail.log"
+    log.write_text(f"Jul 10 10:09:21 mx postfix/cleanup[1]: 718F4DF04E9: message-id={mid}\n"
+                   + deferred("718F4DF04E9", "slow@remote.example") + deferred("92AB4DF04F0", "late@remote.example")
+                   + "Jul 10 10:09:23 mx postfix/smtp[2]: 33CC4DF04F1: to=<other@remote.example>, relay=none, "
+                     "delay=5, delays=0/0/5/0, dsn=4.4.1, status=deferred (Connection timed out)\n")
+    name = f"expire-{account.name}"
+    assert cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", name).returncode == 0
+    with log.open("a") as f:  # five days on, in a new process
+        f.write("Jul 15 10:09:22 mx postfix/qmgr[3]: 718F4DF04E9: from=<news@sender.example>, status=expired, "
+                "returned to sender\n"
+                f"Jul 15 10:09:22 mx postfix/qmgr[3]: 92AB4DF04F0: from=<{verp}>, status=expired, returned to sender\n"
+                "Jul 15 10:09:23 mx postfix/qmgr[3]: 33CC4DF04F1: from=<news@sender.example>, status=expired, "
+                "returned to sender\n")
+    p = cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", name)
+    assert p.returncode == 0, p.stderr
+    assert "3 lines: 2 bounces" in p.stdout  # the third message carried no token of ours: nothing to name
+    assert counts(http, account, activity)["bounces_d"] == 2
+    assert [r for r, _, _ in logged(engine, account, "bounce")] == ["expired", "expired"]
+    again = cli(db_url, "logs", "ingest", str(log), "--account", account.name, "--name", f"{name}-again")
+    assert again.returncode == 0 and "0 events recorded" in again.stdout
+    assert counts(http, account, activity)["bounces"] == 2

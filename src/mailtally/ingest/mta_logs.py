@@ -141,9 +141,17 @@ class LogReader:
         if "status=expired" in msg:
             # The message expired as a whole: each recipient still deferred bounces now, as expired.
             waiting = self.deferred.pop(qid, {})
-            if not waiting:
-                return None
             at = self._when(m)
+            if not waiting:
+                # Deferred before a restart (or never seen deferred): its recipients are not known here.
+                # Our mail names its one recipient in its token (this line's VERP sender, or the queue id's
+                # earlier lines, kept in the store): `record` finds it through the queue id.
+                whole = LogRecord("bounce", at, qid, expired=True)
+                ref = self._ref(qid, f.group("from"), at)
+                if ref is None:
+                    return whole
+                self._pending = [whole]
+                return ref
             first, *rest = waiting.values()
             self._pending = [LogRecord("bounce", at, qid, r.recipient, r.status, r.text, r.relay, True)
                              for r in rest]
@@ -398,6 +406,13 @@ class _Sends:
         return None
 
     def of(self, rec: LogRecord) -> matching.Send | object | None:
+        if not rec.recipient:  # a whole message expired whose recipients this reader never saw deferred
+            token = self.tokens.get(rec.queue_id)
+            named = self.numbered.get(token) if token else None
+            if named is None:
+                return _NOT_OURS
+            rec.recipient = named[2]  # so its key is the one a per-recipient line of it makes
+            return named[0], named[1]
         send = self._by_token(rec)
         if send is not None:
             return send
