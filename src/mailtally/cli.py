@@ -194,6 +194,32 @@ def db_upgrade(database: DatabaseOpt = None) -> None:
     typer.echo(f"database at revision {migrate.current(engine)}")
 
 
+@db_app.command("retention")
+def db_retention(
+    months: Annotated[int | None, typer.Option(
+        "--keep-months", help="Months of the event log kept besides the current one "
+        "(default: $MAILTALLY_EVENT_RETENTION_MONTHS).")] = None,
+    detach: Annotated[bool, typer.Option(
+        "--detach", help="PostgreSQL: keep each removed month as a table events_YYYY_MM_archive.")] = False,
+    database: DatabaseOpt = None,
+) -> None:
+    """Remove the event log's old months (run it daily from cron); statistics are kept."""
+    from .store.db import writing
+    from .store.partitions import retire
+    from .timefmt import iso_ms
+
+    keep = months if months is not None else _settings(database).event_retention_months
+    if keep < 1:
+        raise _fail("no retention set: give --keep-months N or set MAILTALLY_EVENT_RETENTION_MONTHS (N >= 1)")
+    with writing(_engine(database), bulk=True) as conn:
+        done = retire(conn, keep, detach=detach)
+    for name in done.months:
+        typer.echo(f"{'detached' if detach else 'dropped'} {name}")
+    if done.rows:
+        typer.echo(f"deleted {done.rows:,} events")
+    typer.echo(f"the event log keeps events from {iso_ms(done.kept_from)} on")
+
+
 @db_app.command("copy")
 def db_copy(
     to: Annotated[str, typer.Option("--to", help="URL of the (empty) database to copy into.")],

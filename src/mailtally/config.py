@@ -10,7 +10,7 @@ DEFAULT_DATABASE_URL = "sqlite:///mailtally.db"
 _NUMBERS: dict[str, type[int] | type[float]] = {
     "max_body_bytes": int, "max_request_bytes": int, "max_header_bytes": int, "max_token_bytes": int,
     "headers_seconds": float, "body_idle_seconds": float, "body_seconds": float, "max_connections": int,
-    "write_wait_seconds": float,
+    "write_wait_seconds": float, "event_retention_months": int,
 }
 
 
@@ -44,6 +44,8 @@ class Settings:
     # Raw bounce messages: how much of each is kept, and for how long (store/raw_messages.py).
     raw_message_max_bytes: int = 1024 * 1024
     raw_message_retention_days: int = 90
+    # The event log: months kept besides the current one by `mailtally db retention`; 0 keeps all.
+    event_retention_months: int = 0
     # Tracking (docs/tracking.md): how much of a hit's IP the log keeps (vocab.IpStorage), hits
     # within this many seconds of the send judged machine, extra scanner networks (CIDRs, comma
     # separated; "none" drops the built-in list), and how long a hit waits to share a commit.

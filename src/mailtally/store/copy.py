@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, func, insert, select, text
 
-from . import migrate
+from . import migrate, partitions
 from .db import writing
 from .schema import accounts, metadata
 
@@ -32,7 +32,10 @@ def copy_database(source: Engine, target: Engine, progress: Callable[[str, int],
         for table in metadata.sorted_tables:
             n = 0
             result = src.execution_options(stream_results=True, yield_per=CHUNK).execute(select(table))
+            by_month = table.name == "events" and partitions.is_partitioned(dst)
             for part in result.partitions(CHUNK):
+                if by_month:  # the log's months, made as the rows come (store/partitions.py)
+                    partitions.ensure_months(dst, {partitions.Month.of(r.occurred_at) for r in part})
                 dst.execute(insert(table), [dict(r._mapping) for r in part])
                 n += len(part)
                 if progress:

@@ -182,6 +182,8 @@ events = Table(
     Index("ix_events_verdict", "account_id", "activity_num", "type", "verdict", "occurred_at", "idem",
           sqlite_where=text("verdict IS NOT NULL"), postgresql_where=text("verdict IS NOT NULL")),
     sqlite_with_rowid=False,
+    # One partition a month on PostgreSQL, made as events need them (store/partitions.py).
+    postgresql_partition_by="RANGE (occurred_at)",
 )
 
 # Idempotency keys the caller chose (hashed): unique per account whatever the event says.

@@ -24,10 +24,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select, update
 
+from .. import timefmt
 from ..events import Event
 from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
 from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
-from . import catalog, hourly, rawsql, reactions, staging
+from . import catalog, hourly, partitions, rawsql, reactions, staging
 from .accounts import allocate
 from .db import now_ms
 from .reactions import Landed
@@ -289,6 +290,10 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
                     for i, ev in enumerate(batch) if not MIN_MS <= ev.occurred_at < MAX_MS]
     if out_of_range:
         raise BatchRejected(out_of_range)
+    if conn.dialect.name == "sqlite":  # one table there: retention's boundary is checked per batch
+        boundary = partitions.kept_from(conn)
+        if boundary is not None:
+            _refuse_retired(conn, boundary, [i for i, ev in enumerate(batch) if ev.occurred_at < boundary])
     first_id = allocate(conn, account, "seq_event", len(batch))  # also the account's write lock
     result._first_id = first_id
 
@@ -347,23 +352,52 @@ def _landed(conn: Connection, result: WriteResult) -> list[Landed]:
     return out
 
 
+_NO_PARTITION = "23514"  # PostgreSQL's check_violation: "no partition of relation ... found for row"
+
+
 def _append(conn: Connection, account: int, first_id: int) -> int:
-    """Append the staged events to the log, dropping from the stage those it holds already."""
+    """Append the staged events to the log, dropping from the stage those it holds already, and
+    making the log's months that have no partition yet (``store.partitions``)."""
     integrity_error = conn.dialect.loaded_dbapi.IntegrityError
     cur = conn.connection.cursor()
     try:
         cur.execute("SAVEPOINT mt_append")
-        try:
-            cur.execute(_sql(conn, _APPEND_SQL), (account, first_id))
-        except integrity_error:
-            cur.execute("ROLLBACK TO SAVEPOINT mt_append")
-            cur.execute(_sql(conn, _DROP_KNOWN_SQL), (account,))
-            cur.execute(_sql(conn, _APPEND_SQL), (account, first_id))
+        dropped = months_made = False
+        while True:
+            try:
+                cur.execute(_sql(conn, _APPEND_SQL), (account, first_id))
+                break
+            except integrity_error as e:
+                cur.execute("ROLLBACK TO SAVEPOINT mt_append")
+                if getattr(e, "sqlstate", None) == _NO_PARTITION and not months_made:
+                    _make_months(conn)
+                    months_made = True
+                elif not dropped:
+                    cur.execute(_sql(conn, _DROP_KNOWN_SQL), (account,))
+                    dropped = True
+                else:
+                    raise
         appended = int(cur.rowcount)
         cur.execute("RELEASE SAVEPOINT mt_append")
         return appended
     finally:
         cur.close()
+
+
+def _make_months(conn: Connection) -> None:
+    """Partitions for the staged events' months; events before what retention keeps are refused."""
+    boundary = partitions.kept_from(conn)
+    if boundary is not None:
+        _refuse_retired(conn, boundary, _scalars(conn, "SELECT n FROM mt_stage WHERE occurred_at < {p} ORDER BY n",
+                                                 (boundary,)))
+    partitions.ensure_months(conn, partitions.months_in(conn, "mt_stage"))
+
+
+def _refuse_retired(conn: Connection, boundary: int, indices: Sequence[int]) -> None:
+    if indices:
+        since = timefmt.iso_ms(boundary)
+        raise BatchRejected([ItemError(n, "occurred_at", f"the log keeps events from {since} on (retention): "
+                                       "this one's month was removed") for n in indices])
 
 
 def _rows(

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from mailtally.events import Event
-from mailtally.store import schema
+from mailtally.store import partitions, schema
 from mailtally.vocab import BounceCode, DeviceType, EventType, Reason
 
 revision = "0002"
@@ -49,6 +49,9 @@ def upgrade() -> None:
             op.execute(f"ALTER TABLE {old}_v1 RENAME CONSTRAINT {old}_pkey TO {old}_v1_pkey")
     for table in (schema.events, schema.event_keys, schema.recipients):
         table.create(bind, checkfirst=True)
+    if partitions.is_partitioned(bind):  # today's log is by month (0010): its months first
+        partitions.ensure_edges(bind)
+        partitions.ensure_months(bind, partitions.months_in(bind, "events_v1"))
     _copy_events(bind)
     state = ", ".join(c.name for c in schema.recipients.c if c.name not in ("account_id", "activity_num",
                                                                               "contact_num"))
