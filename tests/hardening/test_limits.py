@@ -4,8 +4,10 @@ headers and credentials."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+import threading
 from typing import Any
 
 import httpx
@@ -22,7 +24,16 @@ NO_TOKEN_BODY_ROUTES = [("POST", "/v1/campaigns"), ("POST", "/v1/contacts"), ("P
 def raw_request(server: LiveServer, head: str, body: bytes = b"", timeout: float = 15) -> tuple[int, bytes, bytes]:
     """Send a request head (and maybe part of a body) and read the answer without sending more."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as s:
-        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+
+        def send_body() -> None:
+            # Beside the reading: a server that answers before the body ends closes the connection,
+            # and a send still under way then fails; the answer must be read all the same.
+            with contextlib.suppress(OSError):
+                s.sendall(body)
+
+        sender = threading.Thread(target=send_body, daemon=True)
+        sender.start()
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = s.recv(65536)
@@ -37,6 +48,7 @@ def raw_request(server: LiveServer, head: str, body: bytes = b"", timeout: float
             if not chunk:
                 break
             rest += chunk
+        sender.join(timeout)
     return int(head_part.split()[1]), head_part, rest
 
 
