@@ -81,6 +81,9 @@ class Settings:
     max_connections: int = 1000  # per worker process; more get a 503
     write_wait_seconds: float = 30.0  # a write waiting this long for the database answers 503
     secret_file: str | None = None  # the signing secret read from this file (kept out of the database)
+    # FastAPI's native OpenTelemetry (spans and metrics to the global providers): off unless asked
+    # for, since asking whether any provider is configured costs on every request.
+    telemetry: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -106,6 +109,7 @@ class Settings:
             "bounce_domain": env.get("MAILTALLY_BOUNCE_DOMAIN") or None,
             "bounce_domains": tuple(d.strip() for d in env.get("MAILTALLY_BOUNCE_DOMAINS", "").split(",") if d.strip()),
             "secret_file": env.get("MAILTALLY_SECRET_FILE") or None,
+            "telemetry": env.get("MAILTALLY_TELEMETRY", "0") == "1",
             "webhook_tolerance_seconds": int(env.get("MAILTALLY_WEBHOOK_TOLERANCE_SECONDS", "300")),
             "mailgun_tolerance_seconds": int(env.get("MAILTALLY_MAILGUN_TOLERANCE_SECONDS", str(9 * 3600))),
             "sns_url_prefixes": tuple(p.strip() for p in env.get("MAILTALLY_SNS_URL_PREFIXES", "").split(",")

@@ -27,6 +27,7 @@ from . import (
     query,
     sender,
     suppressions,
+    surfaces,
     tracking,
     webhook_endpoints,
     webhooks,
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         migrate.upgrade(engine)
     with writing(engine) as conn:
         secret = signing_secret(conn, settings.secret)
+
+    app_wide = [Depends(query.refuse_repeats)]
+    telemetry = surfaces.telemetry(settings.telemetry)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -63,7 +67,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         version=__version__,
         description="The tally of every email campaign, served through the reporting APIs "
         "email marketers already use.",
-        dependencies=[Depends(query.refuse_repeats)],
+        dependencies=app_wide,
+        telemetry=telemetry,
         docs_url=None,  # served by api/docs.py from the package
     )
     app.state.settings = settings
@@ -73,23 +78,18 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.secret = secret.encode()
     app.state.tokens = TokenCache(engine)
     app.state.tracker = tracking.Tracker(settings, engine, app.state.secret)
+    routers = [native.router, sender.router, bounces.router, suppressions.router, alerts.router, webhooks.router,
+               webhook_endpoints.router, hooks.router, cc_v3.router, cc_v2.router, zoho.router, whatcounts.router]
+    apps = surfaces.surface_apps(app, routers, app_wide, errors.install, telemetry)
+    app.state.surfaces = apps
+    app.add_middleware(surfaces.Surfaces, surfaces=apps)
     app.add_middleware(tracking.TrackingRoutes)
     errors.install(app)
     limits.install(app, settings)
     docs.install(app)
     openapi.install(app)
-    app.include_router(native.router)
-    app.include_router(sender.router)
-    app.include_router(bounces.router)
-    app.include_router(suppressions.router)
-    app.include_router(alerts.router)
-    app.include_router(webhooks.router)
-    app.include_router(webhook_endpoints.router)
-    app.include_router(hooks.router)
-    app.include_router(cc_v3.router)
-    app.include_router(cc_v2.router)
-    app.include_router(zoho.router)
-    app.include_router(whatcounts.router)
+    for router in routers:
+        app.include_router(router)
     from .. import web
 
     web.install(app)

@@ -12,8 +12,9 @@ from . import contact_reports, email_reports, stats
 from .common import PREFIX
 
 router = APIRouter(prefix=PREFIX)
-router.include_router(email_reports.router)
+# Routes are matched in order, one by one: the statistics, called most, first.
 router.include_router(stats.router)
+router.include_router(email_reports.router)
 router.include_router(contact_reports.router)
 
 __all__ = ["router"]

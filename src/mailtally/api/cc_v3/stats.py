@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from ...store import summaries
 from ...store.db import now_ms
-from ...store.schema import activities, campaigns
-from ...store.stats import Stats, activity_stats, campaign_stats
+from ...store.schema import campaigns
+from ...store.stats import Stats, campaign_stats, owned_activity_stats
 from ...vocab import BounceCode
 from ..deps import inline
 from ..errors import json_response
@@ -93,25 +93,18 @@ def campaign_stats_report(conn: Connection, account: int, campaign_ids: list[str
 def activity_stats_report(conn: Connection, account: int, activity_ids: list[str]) -> dict[str, Any]:
     """Results for the activities found; the others are listed under ``errors`` (as CC does for
     partial failures), and a 404 when none is found. An activity not yet sent reads zeros."""
-    owners = {
-        r.id: r.campaign_id
-        for r in conn.execute(
-            select(activities.c.id, activities.c.campaign_id)
-            .where(activities.c.account_id == account, activities.c.id.in_(activity_ids))
-        )
-    }
-    if not owners:
+    found = owned_activity_stats(conn, account, activity_ids)
+    if not found:
         raise not_found("invalid_path_param.campaign_activity_ids",
                         "Could not find any campaign stats for all requested campaign activities")
-    found = activity_stats(conn, account, owners)
     results, errs = [], []
     for aid in activity_ids:
-        if aid not in owners:
+        if aid not in found:
             errs.append({"error_key": "reportingsvc.not_found.campaign_activity_ids",
                          "error_message": f"Could not find campaign activity {aid}"})
             continue
-        s = found.get(aid) or Stats()
-        results.append({"campaign_id": owners[aid], "campaign_activity_id": aid,
+        campaign_id, s = found[aid]
+        results.append({"campaign_id": campaign_id, "campaign_activity_id": aid,
                         "stats": _stats(s, ACTIVITY_STATS), "percents": s.percents(),
                         "last_refresh_time": _refreshed(s)})
     return {"errors": errs, "results": results}
