@@ -14,6 +14,7 @@ each part gets a fresh database, dropped afterwards. Without a server that part 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
@@ -112,9 +113,16 @@ def timed(events: int, run: Callable[[], None]) -> float:
     return events / (time.perf_counter() - t)
 
 
-def bench_writer(url: str) -> float:
+def by_email(events: list[Event]) -> list[Event]:
+    """The same events naming each (new) contact by address instead of by id."""
+    return [dataclasses.replace(e, contact_id=None, email=f"{e.contact_id}@new.bench.example") for e in events]
+
+
+def bench_writer(url: str, email: bool = False) -> float:
     s = Setup(url)
     events = realistic(s.activity, s.contacts, random.Random(1))
+    if email:
+        events = by_email(events)
 
     def run() -> None:
         for i in range(0, len(events), BATCH):
@@ -256,10 +264,13 @@ def bench_sqlite() -> None:
             floor = bench_floor_sqlite(url)
         with sqlite_db(folder, "writer") as url:
             writer = bench_writer(url)
+        with sqlite_db(folder, "email") as url:
+            email = bench_writer(url, email=True)
         with sqlite_db(folder, "http") as url:
             http = bench_http(url, 18765)
         line("SQLite floor (executemany)", floor)
         line("SQLite writer", writer, floor, "the floor", 0.7)
+        line("SQLite writer, new contacts by email", email, writer, "the writer by id")
         line("SQLite HTTP POST /v1/events", http, writer, "the writer", 0.7)
 
 
@@ -271,10 +282,13 @@ def bench_postgres() -> None:
         floor = bench_floor_postgres(url)
     with postgres_db("writer") as url:
         writer = bench_writer(url)
+    with postgres_db("email") as url:
+        email = bench_writer(url, email=True)
     with postgres_db("http") as url:
         http = bench_http(url, 18766)
     line("PostgreSQL floor (COPY)", floor)
     line("PostgreSQL writer", writer, floor, "the floor", 0.6)
+    line("PostgreSQL writer, new contacts by email", email, writer, "the writer by id")
     line("PostgreSQL HTTP POST /v1/events", http, writer, "the writer", 0.7)
 
 

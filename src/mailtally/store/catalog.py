@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
 
-from ..ids import new_uuid
+from ..ids import new_uuid, new_uuids
 from .accounts import allocate
 from .db import now_ms
 from .schema import activities, campaigns, contacts, links
@@ -111,18 +111,39 @@ def contact_refs_for_emails(conn: Connection, account: int, emails: Iterable[str
             found[r.email] = (r.id, int(r.num_id))
     missing = [e for e in wanted if e not in found]
     if missing:
-        first = allocate(conn, account, "seq_contact", len(missing))
-        t = now_ms()
-        rows = []
-        for i, email in enumerate(missing):
-            cid = new_uuid()
-            found[email] = (cid, first + i)
-            rows.append(
-                {"account_id": account, "id": cid, "num_id": first + i, "email": email,
-                 "custom_fields": {}, "created_at": t, "updated_at": t}
-            )
-        conn.execute(insert(contacts), rows)
+        found.update(create_contacts(conn, account, missing))
     return found
+
+
+_NEW_CONTACT = ("account_id", "id", "num_id", "email", "created_at", "updated_at")
+
+
+def create_contacts(conn: Connection, account: int, emails: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """Create a contact for each (lower-case) address, known not to have one (the caller holds the
+    account's lock, ``allocate``'s); ``(id, num_id)`` by address.
+
+    Rows straight to the driver (``COPY`` on PostgreSQL): SQLAlchemy's per-row processing was
+    most of the cost of a batch of events naming thousands of new contacts by address.
+    """
+    if not emails:
+        return {}
+    first = allocate(conn, account, "seq_contact", len(emails))
+    t = now_ms()
+    ids = new_uuids(len(emails))
+    rows = [(account, cid, first + i, email, "{}", t, t)
+            for i, (email, cid) in enumerate(zip(emails, ids, strict=True))]
+    columns = ", ".join((*_NEW_CONTACT[:4], "custom_fields", *_NEW_CONTACT[4:]))
+    cur = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            with cur.copy(f"COPY contacts ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cur.executemany(f"INSERT INTO contacts ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    finally:
+        cur.close()
+    return {email: (cid, first + i) for i, (email, cid) in enumerate(zip(emails, ids, strict=True))}
 
 
 def existing_ids(conn: Connection, table: Table, account: int, ids: Iterable[str]) -> set[str]:

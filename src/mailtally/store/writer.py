@@ -509,13 +509,22 @@ def _contacts_by_email(
     emails = {(batch[i].email or "").lower() for i in indices if batch[i].contact_id is None}
     if not emails:
         return {}, 0
-    sql = "SELECT email, id FROM contacts WHERE account_id = {p} AND email IN ({in})"
-    existing = {str(e): str(i) for e, i in rawsql.select_in(conn, sql, (account,), sorted(emails))}
+    if conn.dialect.name == "postgresql":
+        # A probe of (account_id, email) per address, whatever the statistics say: a table that grew
+        # since its last ANALYZE got a plan filtering every contact of the account by the IN list.
+        found = _fetch(conn, "SELECT w.email, c.id FROM unnest(CAST({p} AS text[])) w(email) JOIN LATERAL "
+                       "(SELECT id FROM contacts c WHERE c.account_id = {p} AND c.email = w.email) c ON true",
+                       (sorted(emails), account))
+    else:
+        found = list(rawsql.select_in(conn, "SELECT email, id FROM contacts WHERE account_id = {p} AND email IN ({in})",
+                                      (account,), sorted(emails)))
+    existing = {str(e): str(i) for e, i in found}
     if not create:
         return existing, 0
-    refs = catalog.contact_refs_for_emails(conn, account, emails - existing.keys())
-    refs.update((e, (i, 0)) for e, i in existing.items())
-    return {email: ref[0] for email, ref in refs.items()}, len(emails) - len(existing)
+    # The account's lock (taken first, by ``allocate``) keeps any other writer from creating these meanwhile.
+    made = catalog.create_contacts(conn, account, sorted(emails - existing.keys()))
+    existing.update((e, ref[0]) for e, ref in made.items())
+    return existing, len(made)
 
 
 # -- the driver, directly ----------------------------------------------------------------------
