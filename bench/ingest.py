@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ import httpx
 import orjson
 
 from mailtally.events import Event
-from mailtally.store import catalog, migrate
+from mailtally.store import catalog, migrate, partitions
 from mailtally.store.accounts import create_account, create_token
 from mailtally.store.db import open_engine, writing
 from mailtally.store.writer import write_events
@@ -105,6 +106,13 @@ def postgres_reachable() -> bool:
             return True
     except psycopg.Error:
         return False
+
+
+def free_port() -> int:
+    """A fixed port may be another process's on a shared machine: its answers would be measured."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def timed(events: int, run: Callable[[], None]) -> float:
@@ -181,6 +189,8 @@ def bench_floor_postgres(url: str) -> float:
     events = realistic(s.activity, s.contacts, random.Random(1))
     with s.engine.connect() as conn:
         batches = list(floor_rows(s, events, conn))
+    with writing(s.engine) as conn:  # the log's months (the writer makes them as it goes; here, ahead)
+        partitions.ensure_months(conn, partitions.months_between(events[0].occurred_at, events[-1].occurred_at))
 
     def run() -> None:
         for log, states in batches:
@@ -267,7 +277,7 @@ def bench_sqlite() -> None:
         with sqlite_db(folder, "email") as url:
             email = bench_writer(url, email=True)
         with sqlite_db(folder, "http") as url:
-            http = bench_http(url, 18765)
+            http = bench_http(url, free_port())
         line("SQLite floor (executemany)", floor)
         line("SQLite writer", writer, floor, "the floor", 0.7)
         line("SQLite writer, new contacts by email", email, writer, "the writer by id")
@@ -285,7 +295,7 @@ def bench_postgres() -> None:
     with postgres_db("email") as url:
         email = bench_writer(url, email=True)
     with postgres_db("http") as url:
-        http = bench_http(url, 18766)
+        http = bench_http(url, free_port())
     line("PostgreSQL floor (COPY)", floor)
     line("PostgreSQL writer", writer, floor, "the floor", 0.6)
     line("PostgreSQL writer, new contacts by email", email, writer, "the writer by id")
