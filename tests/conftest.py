@@ -35,8 +35,9 @@ REQUIRE_POSTGRES = os.environ.get("MAILTALLY_REQUIRE_POSTGRES") == "1"
 # CI installs every outside part (Postfix, Dovecot, Chromium, ...) itself: there a missing one fails.
 REQUIRE_PARTS = os.environ.get("MAILTALLY_REQUIRE_PARTS") == "1"
 TEST_SECRET = "test-secret-for-signing"
-# Shared fixtures: ``chromium`` and ``page`` (a real browser, tests/support/browser.py).
-pytest_plugins = ["tests.support.browser"]
+# Shared fixtures: ``chromium`` and ``page`` (a real browser, tests/support/browser.py);
+# ``browser_like`` and ``signed_in`` (dashboard clients, tests/support/dashboard.py).
+pytest_plugins = ["tests.support.browser", "tests.support.dashboard"]
 
 # No per-example deadline: on a shared, loaded machine a slow example is not a wrong one.
 hypothesis_settings.register_profile("mailtally", deadline=None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -16,24 +15,9 @@ from sqlalchemy import Engine
 from mailtally.store import catalog, dashboard
 from mailtally.store.db import writing
 
-from .conftest import Account, LiveServer, make_account
+from .conftest import Account, make_account
 from .support.dashboard import PASSWORD, csrf_of, figures, make_user, number, sign_in, table_rows
 from .support.scenario import campaign_with_activity, post_events, seed_004
-
-
-@pytest.fixture
-def browser_like(server: LiveServer) -> Iterator[httpx.Client]:
-    """A client that keeps cookies and does not follow redirects, like a careful browser."""
-    with httpx.Client(base_url=server.url, timeout=30, follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
-def signed_in(engine: Engine, account: Account, browser_like: httpx.Client) -> httpx.Client:
-    email = make_user(engine, account.name)
-    r = sign_in(browser_like, email)
-    assert r.status_code == 303, r.text
-    return browser_like
 
 
 def test_pages_need_sign_in_and_root_opens_the_dashboard(browser_like: httpx.Client) -> None:

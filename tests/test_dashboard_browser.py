@@ -228,3 +228,58 @@ def test_readable_without_javascript_and_by_keyboard(chromium: Any, demo: Demo) 
         assert page.evaluate("document.activeElement.id") == "q"
     finally:
         context.close()
+
+
+def test_a_suppression_added_and_removed(page: Any, demo: Demo, tmp_path: Path) -> None:
+    api = {"Authorization": f"Bearer {demo.token}"}
+    address = "browser-test@example.org"
+    sign_in(page, demo)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Suppressions").click()
+    page.wait_for_url("**/ui/suppressions")
+    assert page.get_by_role("heading", level=1).inner_text() == "Suppressions"
+    screenshot(page, "15-suppressions")
+    listed = int(page.locator("[data-figure=suppressions]").inner_text().replace(",", ""))
+    with httpx.Client(base_url=demo.url, headers=api) as http:
+        assert http.get(f"/v1/suppressions/{address}").status_code == 404
+
+        form = page.get_by_role("region", name="Suppress an address")
+        form.get_by_label("Email address").fill(address)
+        form.get_by_label("Reason").select_option("complaint")
+        form.get_by_label("Note (optional)").fill("added in the browser test")
+        form.get_by_role("button", name="Suppress", exact=True).click()
+        page.wait_for_url("**added=**")
+        assert page.get_by_role("status").inner_text() == f"{address} is suppressed."
+        expect(page.locator(f'tr[data-suppressed="{address}"] td').first).to_have_text("complaint")
+        entry = http.get(f"/v1/suppressions/{address}").json()
+        assert entry["reason"] == "complaint" and entry["note"] == "added in the browser test"
+        screenshot(page, "16-suppression-added")
+
+        page.get_by_role("button", name=f"Remove {address} from the list").click()
+        page.wait_for_url("**removed=**")
+        assert "was taken off the list" in page.get_by_role("status").inner_text()
+        assert page.locator(f'tr[data-suppressed="{address}"]').count() == 0
+        assert http.get(f"/v1/suppressions/{address}").status_code == 404
+        assert int(page.locator("[data-figure=suppressions]").inner_text().replace(",", "")) == listed
+
+        # A CSV file imported from the page.
+        upload = tmp_path / "list.csv"
+        upload.write_text("email,reason,note\nimported-1@example.org,manual,from a file\nimported-2@example.org,,\n")
+        page.get_by_label("CSV file", exact=True).set_input_files(str(upload))
+        page.get_by_role("button", name="Import").click()
+        assert "Imported list.csv: 2 rows read, 2 entries added or changed." in page.get_by_role("status").inner_text()
+        assert http.get("/v1/suppressions/imported-2@example.org").json()["reason"] == "import"
+        screenshot(page, "17-suppressions-imported")
+
+    # The contact page shows a contact's suppression, and takes it off from there.
+    page.goto(demo.url + "/ui/suppressions?reason=hard_bounce")
+    page.locator("#suppressions tbody th a").first.click()
+    page.wait_for_url("**/ui/contacts/**")
+    assert page.locator("#suppression-state").inner_text().startswith("Suppressed (hard_bounce)")
+    screenshot(page, "18-contact-suppressed")
+    page.get_by_role("button", name="Remove from the suppression list").click()
+    page.wait_for_load_state()
+    assert page.locator("#suppression-state").inner_text() == "Not suppressed: gets mail"
+    page.get_by_role("button", name="Suppress this address").click()
+    page.wait_for_load_state()
+    assert page.locator("#suppression-state").inner_text().startswith("Suppressed (manual)")
+    assert page.errors == []

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import httpx
+import pytest
 from sqlalchemy import Engine
 
 from mailtally.store.db import writing
 from mailtally.store.users import create_user
+
+from ..conftest import Account, LiveServer
 
 PASSWORD = "correct horse battery staple"
 
@@ -70,3 +74,21 @@ def figures(html: str) -> Figures:
 
 def table_rows(html: str, tbody_marker: str = '<th scope="row"><a href="/ui/contacts/') -> int:
     return html.count(tbody_marker)
+
+
+# Fixtures (a pytest plugin of tests/conftest.py): a signed-in client for each test.
+
+
+@pytest.fixture
+def browser_like(server: LiveServer) -> Iterator[httpx.Client]:
+    """A client that keeps cookies and does not follow redirects, like a careful browser."""
+    with httpx.Client(base_url=server.url, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+@pytest.fixture
+def signed_in(engine: Engine, account: Account, browser_like: httpx.Client) -> httpx.Client:
+    email = make_user(engine, account.name)
+    r = sign_in(browser_like, email)
+    assert r.status_code == 303, r.text
+    return browser_like

@@ -13,12 +13,12 @@ from sqlalchemy import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from ..store import cursor, outbox, suppressions
+from ..store import cursor, suppressions
 from ..store.db import now_ms, writing
 from ..suppression import csvfile
 from ..suppression.policy import Policy, PolicyError
 from ..timefmt import iso_ms
-from ..vocab import SuppressionReason, WebhookEvent
+from ..vocab import SuppressionReason
 from . import limits
 from .body import body_schema, json_body
 from .deps import declared_length, engine, inline
@@ -118,12 +118,7 @@ async def import_csv(who: Contacts, request: Request) -> Response:
     if len(raw) > limit:
         raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise ApiError(400, "bad_csv", f"line {line}: not UTF-8", {"line": line}) from None
-    try:
-        rows = csvfile.parse(text)
+        rows = csvfile.parse_bytes(raw)
     except csvfile.CsvError as e:
         raise ApiError(400, "bad_csv", str(e), {"line": e.line}) from None
 
@@ -185,12 +180,9 @@ def put_one(who: Contacts, request: Request, email: str,
     """Suppress an address (manually, by default), replacing any entry it had."""
     address = _email(email)
     body = body or EntryIn(expires_at=None, note=None)
-    t = now_ms()
+    entry = suppressions.Entry(address, body.reason, now_ms(), body.expires_at, note=body.note)
     with writing(engine(request)) as conn:
-        entry = suppressions.Entry(address, body.reason, t, body.expires_at, note=body.note)
-        suppressions.add(conn, who.account_id, [entry], replace=True, now=t)
-        outbox.enqueue_one(conn, who.account_id, WebhookEvent.SUPPRESSION_ADDED, t, outbox.suppression_data(entry))
-        row = suppressions.get(conn, who.account_id, address, include_expired=True)
+        row = suppressions.put_by_person(conn, who.account_id, entry)
     return json_response(entry_body(row))
 
 
@@ -199,7 +191,5 @@ def delete_one(who: Contacts, request: Request, email: str) -> Response:
     """Take an address off the list: it gets mail again."""
     address = _email(email)
     with writing(engine(request)) as conn:
-        gone = _found(suppressions.remove(conn, who.account_id, address), email)
-        outbox.enqueue_one(conn, who.account_id, WebhookEvent.SUPPRESSION_REMOVED, now_ms(),
-                           {**outbox.suppression_data(gone), "removed_by": "api"})
+        _found(suppressions.remove_by_person(conn, who.account_id, address, "api"), email)
     return Response(status_code=204)

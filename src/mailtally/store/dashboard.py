@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Float, Row, and_, cast, exists, func, literal_column, or_, select, true
 
 from ..vocab import EventType
+from .db import now_ms
 from .reports import newest_first
 from .schema import (
     COUNTER_COLUMNS,
@@ -26,6 +27,7 @@ from .schema import (
     events,
     link_clickers,
     recipients,
+    suppressions,
     unmatched_bounces,
 )
 
@@ -428,6 +430,27 @@ def find_contacts(conn: Connection, account: int, prefix: str, *, after: str | N
     if after is not None:
         q = q.where(contacts.c.email > after)
     return list(conn.execute(q.order_by(contacts.c.email).limit(limit)))
+
+
+def contact_ids_by_email(conn: Connection, account: int, emails: list[str]) -> dict[str, str]:
+    """The contact id of each of these addresses that is a contact (a page's worth)."""
+    if not emails:
+        return {}
+    rows = conn.execute(select(contacts.c.email, contacts.c.id).where(
+        contacts.c.account_id == account, contacts.c.email.in_(sorted(set(emails)))))
+    return {r.email: r.id for r in rows}
+
+
+# -- suppressions ---------------------------------------------------------------------------
+
+
+def suppression_counts(conn: Connection, account: int) -> dict[str, int]:
+    """Live entries on the list by reason (what ``GET /v1/suppressions?reason=`` pages through)."""
+    t = now_ms()
+    rows = conn.execute(select(suppressions.c.reason, func.count()).where(
+        suppressions.c.account_id == account,
+        or_(suppressions.c.expires_at.is_(None), suppressions.c.expires_at > t)).group_by(suppressions.c.reason))
+    return {str(reason): int(n) for reason, n in rows}
 
 
 # -- API tokens -----------------------------------------------------------------------------

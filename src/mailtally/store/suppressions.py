@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, or_, select
 
 from ..suppression.policy import Policy
-from ..vocab import SuppressionReason
-from . import rawsql
+from ..vocab import SuppressionReason, WebhookEvent
+from . import outbox, rawsql
 from .db import now_ms
 from .schema import account_policies, contacts, suppressions
 
@@ -96,6 +96,27 @@ def remove(conn: Connection, account: int, email: str) -> Row[Any] | None:
         conn.execute(delete(suppressions).where(suppressions.c.account_id == account,
                                                 suppressions.c.email == email.lower()))
     return row
+
+
+def put_by_person(conn: Connection, account: int, entry: Entry) -> Row[Any]:
+    """A person suppresses an address (API or dashboard): it replaces any entry the address had,
+    and subscribers hear of it. Returns the stored entry."""
+    add(conn, account, [entry], replace=True, now=entry.suppressed_at)
+    outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_ADDED, entry.suppressed_at,
+                       outbox.suppression_data(entry))
+    row = get(conn, account, entry.email, include_expired=True)
+    assert row is not None
+    return row
+
+
+def remove_by_person(conn: Connection, account: int, email: str, removed_by: str) -> Row[Any] | None:
+    """A person takes an address off the list (``removed_by``: "api", "dashboard"); subscribers
+    hear of it. Returns the entry it had, None when it had none (and nothing is sent)."""
+    gone = remove(conn, account, email)
+    if gone is not None:
+        outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_REMOVED, now_ms(),
+                           {**outbox.suppression_data(gone), "removed_by": removed_by})
+    return gone
 
 
 def get(conn: Connection, account: int, email: str, *, include_expired: bool = False) -> Row[Any] | None:

@@ -54,6 +54,15 @@ def _time(text: str, line: int, column: str) -> int | None:
     return int(value.timestamp() * 1000)
 
 
+def parse_bytes(raw: bytes) -> list[Row]:
+    """An uploaded file (UTF-8, with or without a BOM): every row, or a CsvError naming the line."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CsvError(raw[:e.start].count(b"\n") + 1, "not UTF-8") from None
+    return parse(text)
+
+
 def parse(text: str) -> list[Row]:
     """Every row of the file, or a CsvError naming the first bad line."""
     if "\x00" in text:

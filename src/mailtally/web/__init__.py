@@ -6,14 +6,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from . import bounces, campaigns, contacts, messages, settings, signin
+from . import bounces, campaigns, contacts, messages, settings, signin, suppressions
 from .common import HERE, PREFIX, PageError, Redirect, error_page
 from .session import LoginThrottle
 
 
 def install(app: FastAPI) -> None:
     app.state.login_throttle = LoginThrottle()
-    for module in (signin, campaigns, bounces, contacts, messages, settings):
+    for module in (signin, campaigns, bounces, contacts, messages, suppressions, settings):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
 

@@ -50,6 +50,13 @@ def url_with(base: str, **params: Any) -> str:
     return base + ("?" + urlencode(kept, doseq=True) if kept else "")
 
 
+def safe_next(value: str | None, default: str = f"{PREFIX}/") -> str:
+    """Only a path of this dashboard: never another site (``//evil``, ``https://…``)."""
+    if value and value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
 env.filters.update(n=fmt_int, pct=fmt_pct, when=fmt_time, iso=iso)
 env.globals.update(url_with=url_with, P=PREFIX)
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import Response
 
-from ..store import catalog, dashboard, raw_messages
+from ..store import catalog, dashboard, raw_messages, suppressions
 from ..store.reports import contact_events
 from .common import PREFIX, PageError, User, csv_response, engine, iso, key_of, parse_key, render, signed_in
 from .messages import as_text, messages_for_events
@@ -61,6 +61,7 @@ def contact_page(request: Request, user: SignedIn, contact_id: str,
     key = parse_key(after)
     with engine(request).connect() as conn:
         contact = _contact(conn, user, contact_id)
+        suppression = suppressions.get(conn, user.account_id, contact.email)
         rows = contact_events(conn, user.account_id, contact.id, after=key, limit=PAGE + 1)
         more = len(rows) > PAGE
         rows = rows[:PAGE]
@@ -76,7 +77,8 @@ def contact_page(request: Request, user: SignedIn, contact_id: str,
             messages.append({"meta": meta, "text": text, "cut": cut,
                              "parsed": raw_messages.events_of(conn, user.account_id, mid),
                              "unmatched": raw_messages.unmatched_of(conn, user.account_id, mid)})
-    return render(request, "contact.html", contact=contact, rows=rows, message_of=of_event, messages=messages,
+    return render(request, "contact.html", contact=contact, suppression=suppression, rows=rows,
+                  message_of=of_event, messages=messages,
                   next_after=key_of(rows[-1].occurred_at, rows[-1].idem) if more else None)
 
 

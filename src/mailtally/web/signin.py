@@ -11,16 +11,9 @@ from starlette.responses import RedirectResponse, Response
 from ..store.db import writing
 from ..store.users import authenticate, end_sessions, normalise_email
 from . import session
-from .common import PREFIX, PageError, User, checked_form, engine, render, secret, signed_in
+from .common import PREFIX, PageError, User, checked_form, engine, render, safe_next, secret, signed_in
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-
-
-def _safe_next(value: str | None) -> str:
-    """Only a path of this dashboard: never another site (``//evil``, ``https://…``)."""
-    if value and value.startswith(PREFIX + "/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return f"{PREFIX}/"
 
 
 def _secure(request: Request) -> bool:
@@ -37,7 +30,7 @@ def _login_page(request: Request, pre: str, status: int = 200, **context: object
 @router.get("/login")
 def login_form(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     pre = request.cookies.get(session.PRE_COOKIE) or secrets.token_urlsafe(16)
-    return _login_page(request, pre, next=_safe_next(next), email="")
+    return _login_page(request, pre, next=safe_next(next), email="")
 
 
 @router.post("/login")
@@ -45,7 +38,7 @@ async def login(request: Request) -> Response:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     pre = request.cookies.get(session.PRE_COOKIE)
-    nxt = _safe_next(fields.get("next"))
+    nxt = safe_next(fields.get("next"))
     email = normalise_email(fields.get("email", ""))[:320]
     if not session.csrf_ok(secret(request), pre, fields.get("csrf")):
         return _login_page(request, pre or secrets.token_urlsafe(16), 403, next=nxt, email=email,
