@@ -283,3 +283,35 @@ def test_a_suppression_added_and_removed(page: Any, demo: Demo, tmp_path: Path) 
     page.wait_for_load_state()
     assert page.locator("#suppression-state").inner_text().startswith("Suppressed (manual)")
     assert page.errors == []
+
+
+def test_a_re_classification(page: Any, demo: Demo) -> None:
+    api = {"Authorization": f"Bearer {demo.token}"}
+    sign_in(page, demo)
+    page.goto(demo.url + "/ui/bounces?code=B")
+    page.locator("#bounces tbody tr").first.get_by_role("link", name=re.compile("^Re-classify the bounce of")).click()
+    page.wait_for_url(re.compile(r".*/ui/bounces/[0-9a-f-]{36}/-?\d+\.-?\d+$"))
+    old_reason = page.locator("#bounce-reason").inner_text()
+    email = page.get_by_role("heading", level=1).inner_text().removeprefix("Bounce of ")
+    href = page.locator("main a[href*='/ui/activities/']").first.get_attribute("href")
+    assert href
+    activity_id = href.rsplit("/", 1)[1]
+    with httpx.Client(base_url=demo.url, headers=api) as http:
+        before = http.get(f"/v1/activities/{activity_id}/stats").json()["counts"]
+        screenshot(page, "19-bounce")
+        page.get_by_label("Correct reason").select_option("mailboxfull")
+        page.get_by_role("button", name="Re-classify").click()
+        page.wait_for_url("**was=**")
+        notice = page.get_by_role("status").inner_text()
+        assert notice.startswith(f"Re-classified from {old_reason} to mailboxfull (code F)")
+        assert page.locator("#bounce-reason").inner_text() == "mailboxfull"
+        screenshot(page, "20-bounce-re-classified")
+        after = http.get(f"/v1/activities/{activity_id}/stats").json()["counts"]
+        assert (after["bounces_b"], after["bounces_f"]) == (before["bounces_b"] - 1, before["bounces_f"] + 1)
+        assert after["bounces"] == before["bounces"]
+        suppressed = http.get(f"/v1/suppressions/{email}")
+        assert suppressed.status_code == 404 or suppressed.json()["reason"] != "hard_bounce"
+    # The activity page shows the API's figure.
+    page.goto(f"{demo.url}/ui/activities/{activity_id}")
+    assert int(page.locator("[data-figure=bounces_f]").inner_text().replace(",", "")) == after["bounces_f"]
+    assert page.errors == []

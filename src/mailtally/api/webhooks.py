@@ -20,7 +20,7 @@ from ..store.db import writing
 from ..timefmt import iso_ms
 from ..vocab import WebhookDeliveryState, WebhookEvent
 from ..webhooks import signing
-from ..webhooks.targets import TargetRefused, TargetUnresolved, resolve
+from ..webhooks.targets import refusal
 from .body import body_schema, json_body
 from .deps import engine, inline
 from .errors import ApiError, json_response
@@ -57,12 +57,9 @@ class SubscriptionPatch(Input):
 
 async def _checked(request: Request, url: str) -> None:
     allow: bool = request.app.state.settings.webhook_allow_private
-    try:
-        await run_in_threadpool(resolve, url, allow)
-    except TargetRefused as e:
-        raise ApiError(400, "target_refused", str(e)) from None
-    except TargetUnresolved:
-        pass  # it may resolve by the time there is something to deliver; checked again then
+    refused = await run_in_threadpool(refusal, url, allow)
+    if refused:
+        raise ApiError(400, "target_refused", refused)
 
 
 def _sub(conn: Connection, account: int, sid: str) -> Row[Any]:

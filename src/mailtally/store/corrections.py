@@ -21,7 +21,7 @@ from ..vocab import EventType, Reason, WebhookEvent, bounce_code_for, is_hard
 from . import outbox, raw_messages, suppressions
 from .db import now_ms
 from .reactions import Landed, suppress
-from .schema import activity_counters, events, recipients, unmatched_bounces
+from .schema import activities, activity_counters, contacts, events, recipients, unmatched_bounces
 
 # Reasons a bounce can be corrected to: those with a bounce code (not feedback, not delivered).
 BOUNCE_REASONS = frozenset(r for r in Reason if bounce_code_for(r) is not None and r is not Reason.SUPPRESSED)
@@ -97,19 +97,48 @@ def override(conn: Connection, account: int, message_id: int, new_reason: Reason
              email: str | None = None) -> list[Correction]:
     """A person's verdict on one stored message's bounce (all of its bounces, or ``email``'s)."""
     policy = suppressions.policy_for(conn, account)
-    out = []
-    for link in raw_messages.events_of(conn, account, message_id):
-        if link.type != EventType.BOUNCE.value or (email and link.recipient != email.lower()):
-            continue
-        c = Correction(message_id, link.recipient, link.activity_id, link.reason, link.bounce_code, new_reason.value,
-                       str(bounce_code_for(new_reason)))
-        if (link.reason, link.bounce_code) != (c.new_reason, c.new_code):
-            c.suppression_lifted = correct_event(conn, account, link, new_reason, policy)
-            c.applied = True
-        out.append(c)
+    out = [_by_person(conn, account, link, new_reason, policy, message_id)
+           for link in raw_messages.events_of(conn, account, message_id)
+           if link.type == EventType.BOUNCE.value and not (email and link.recipient != email.lower())]
     out += _correct_unmatched(conn, account, message_id, {(email or "").lower(): new_reason} if email else None,
                               new_reason, dry_run=False)
     return out
+
+
+def _by_person(conn: Connection, account: int, link: Any, new_reason: Reason, policy: Policy,
+               message_id: int | None) -> Correction:
+    c = Correction(message_id, link.recipient, link.activity_id, link.reason, link.bounce_code, new_reason.value,
+                   str(bounce_code_for(new_reason)))
+    if (link.reason, link.bounce_code) != (c.new_reason, c.new_code):
+        c.suppression_lifted = correct_event(conn, account, link, new_reason, policy)
+        c.applied = True
+    return c
+
+
+def logged_bounce(conn: Connection, account: int, activity_num: int, occurred_at: int, idem: int) -> Any:
+    """One logged bounce by its key, with what ``correct_event`` needs (None when there is none)."""
+    q = (select(events.c.activity_num, events.c.contact_num, events.c.idem, events.c.occurred_at, events.c.type,
+                events.c.reason, events.c.bounce_code, activities.c.id.label("activity_id"),
+                contacts.c.id.label("contact_id"), contacts.c.email.label("recipient"))
+         .select_from(events.join(activities, (activities.c.account_id == events.c.account_id)
+                                  & (activities.c.num_id == events.c.activity_num))
+                      .join(contacts, (contacts.c.account_id == events.c.account_id)
+                            & (contacts.c.num_id == events.c.contact_num)))
+         .where(events.c.account_id == account, events.c.activity_num == activity_num,
+                events.c.type == EventType.BOUNCE.value, events.c.occurred_at == occurred_at,
+                events.c.idem == idem))
+    return conn.execute(q).first()
+
+
+def override_event(conn: Connection, account: int, activity_num: int, occurred_at: int, idem: int,
+                   new_reason: Reason) -> Correction | None:
+    """A person's verdict on one logged bounce, whether or not a stored message came with it
+    (the dashboard's bounce page); None when there is no such bounce."""
+    link = logged_bounce(conn, account, activity_num, occurred_at, idem)
+    if link is None:
+        return None
+    message_id = raw_messages.message_of_event(conn, account, activity_num, idem)
+    return _by_person(conn, account, link, new_reason, suppressions.policy_for(conn, account), message_id)
 
 
 def _correct_unmatched(conn: Connection, account: int, message_id: int, by_email: dict[str, Reason] | None,

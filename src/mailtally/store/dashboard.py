@@ -350,6 +350,33 @@ class BouncePage:
 DOMAIN_WINDOW = 2000
 
 
+def _bounce_rows() -> Any:
+    """Bounce events with their contact, activity and campaign: the rows of every bounce list."""
+    return (
+        select(*_CONTACT, events.c.occurred_at.label("at"), events.c.idem.label("tie"), events.c.reason,
+               events.c.bounce_code, events.c.dsn_status, events.c.reply_code, events.c.diagnostic,
+               events.c.remote_mta, activities.c.id.label("activity_id"), campaigns.c.id.label("campaign_id"),
+               campaigns.c.name.label("campaign_name"))
+        .select_from(
+            events.join(contacts, and_(contacts.c.account_id == events.c.account_id,
+                                       contacts.c.num_id == events.c.contact_num))
+            .join(activities, and_(activities.c.account_id == events.c.account_id,
+                                   activities.c.num_id == events.c.activity_num))
+            .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
+                                  campaigns.c.id == activities.c.campaign_id))
+        )
+    )
+
+
+def bounce_detail(conn: Connection, account: int, activity_num: int, occurred_at: int, idem: int) -> Row[Any] | None:
+    """One bounce by its key, as the bounce list shows it."""
+    row: Row[Any] | None = conn.execute(_bounce_rows().where(
+        events.c.account_id == account, events.c.activity_num == activity_num,
+        events.c.type == literal_column("'bounce'"), events.c.occurred_at == occurred_at,
+        events.c.idem == idem)).first()
+    return row
+
+
 def bounces(
     conn: Connection, account: int, f: BounceFilter, *, after: Key | None = None, limit: int = 50,
 ) -> BouncePage:
@@ -376,21 +403,7 @@ def bounces(
             conds.append(or_(events.c.occurred_at > floor[0],
                              and_(events.c.occurred_at == floor[0], events.c.idem >= floor[1])))
         conds.append(contacts.c.email.endswith("@" + f.domain.lower(), autoescape=True))
-    q = (
-        select(*_CONTACT, events.c.occurred_at.label("at"), events.c.idem.label("tie"), events.c.reason,
-               events.c.bounce_code, events.c.dsn_status, events.c.reply_code, events.c.diagnostic,
-               events.c.remote_mta, activities.c.id.label("activity_id"), campaigns.c.id.label("campaign_id"),
-               campaigns.c.name.label("campaign_name"))
-        .select_from(
-            events.join(contacts, and_(contacts.c.account_id == events.c.account_id,
-                                       contacts.c.num_id == events.c.contact_num))
-            .join(activities, and_(activities.c.account_id == events.c.account_id,
-                                   activities.c.num_id == events.c.activity_num))
-            .join(campaigns, and_(campaigns.c.account_id == activities.c.account_id,
-                                  campaigns.c.id == activities.c.campaign_id))
-        )
-        .where(*conds)
-    )
+    q = _bounce_rows().where(*conds)
     rows = list(conn.execute(newest_first(q, events.c.occurred_at, events.c.idem, after, limit + 1)))
     if len(rows) > limit:
         rows = rows[:limit]

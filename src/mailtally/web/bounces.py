@@ -1,28 +1,34 @@
-"""Bounces across the account, filtered by reason, code, domain and date; unmatched bounces."""
+"""Bounces across the account, filtered by reason, code, domain and date; unmatched bounces;
+one bounce, and a person's correction of its reason (re-classify)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from ..store import dashboard
-from ..vocab import CODE_DESCRIPTION, BounceCode, Reason
+from ..store import catalog, corrections, dashboard, raw_messages
+from ..store.db import writing
+from ..vocab import CODE_DESCRIPTION, BounceCode, Reason, bounce_code_for
 from .common import (
     PREFIX,
     PageError,
     User,
+    checked_form,
     csv_response,
     engine,
+    env,
     iso,
     key_of,
     parse_date,
     parse_key,
     render,
     signed_in,
+    url_with,
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -101,3 +107,60 @@ def unmatched_csv(request: Request, user: SignedIn) -> Response:
     return csv_response("unmatched-bounces.csv", ["received_at", "recipient", "reason", "bounce_code", "dsn_status",
                                                   "reply_code", "diagnostic", "remote_mta", "original_message_id",
                                                   "original_subject"], rows, request)
+
+
+# -- one bounce, and a person's correction of its reason -------------------------------------
+
+CORRECTABLE = sorted(r.value for r in corrections.BOUNCE_REASONS)
+CODE_OF = {r: str(bounce_code_for(Reason(r))) for r in CORRECTABLE}
+env.globals["code_of"] = CODE_OF
+
+
+def _bounce(conn: Connection, user: User, activity_id: str, key: str) -> tuple[Any, Any]:
+    at_tie = parse_key(key)
+    try:
+        activity = catalog.get_activity(conn, user.account_id, str(uuid.UUID(activity_id)))
+    except ValueError:
+        activity = None
+    found = None
+    if activity is not None and at_tie is not None:
+        found = corrections.logged_bounce(conn, user.account_id, activity.num_id, *at_tie)
+    if activity is None or found is None:
+        raise PageError(404, "There is no such bounce in this account.")
+    return activity, found
+
+
+def bounce_href(activity_id: str, at: int, tie: int) -> str:
+    return f"{PREFIX}/bounces/{activity_id}/{key_of(at, tie)}"
+
+
+env.globals["bounce_href"] = bounce_href
+
+
+@router.get("/bounces/{activity_id}/{key}")
+def bounce_page(request: Request, user: SignedIn, activity_id: str, key: str,
+                was: ReasonQ = "", lifted: Annotated[str, Query(pattern="^1?$")] = "",
+                unchanged: Annotated[str, Query(pattern="^1?$")] = "") -> Response:
+    with engine(request).connect() as conn:
+        activity, b = _bounce(conn, user, activity_id, key)
+        full = dashboard.bounce_detail(conn, user.account_id, activity.num_id, b.occurred_at, b.idem)
+        mid = raw_messages.message_of_event(conn, user.account_id, activity.num_id, b.idem)
+    return render(request, "bounce.html", b=full, activity=activity, message_id=mid, reasons=CORRECTABLE,
+                  codes=dict(CODES), was=was, lifted=lifted == "1", unchanged=unchanged == "1")
+
+
+@router.post("/bounces/{activity_id}/{key}/reclassify")
+async def reclassify(request: Request, user: SignedIn, activity_id: str, key: str) -> Response:
+    form = await checked_form(request)
+    reason = form.get("reason", "")
+    if reason not in CORRECTABLE:
+        raise PageError(400, f"Choose one of the bounce reasons listed, not {reason[:40]!r}.")
+    with writing(engine(request)) as conn:
+        activity, b = _bounce(conn, user, activity_id, key)
+        done = corrections.override_event(conn, user.account_id, activity.num_id, b.occurred_at, b.idem,
+                                          Reason(reason))
+    assert done is not None
+    return RedirectResponse(url_with(bounce_href(activity.id, b.occurred_at, b.idem),
+                                     was=done.old_reason if done.applied else None,
+                                     unchanged=None if done.applied else "1",
+                                     lifted="1" if done.suppression_lifted else None), status_code=303)

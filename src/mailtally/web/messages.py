@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Row
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from ..store import raw_messages
-from .common import PREFIX, PageError, User, engine, render, signed_in
+from ..store import corrections, raw_messages
+from ..store.db import writing
+from ..vocab import Reason
+from .common import PREFIX, PageError, User, checked_form, engine, render, signed_in, url_with
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
@@ -45,14 +47,20 @@ def messages_for_events(conn: Connection, account: int, keys: list[tuple[int, in
 
 
 @router.get("/messages/{mid}")
-def message_page(request: Request, user: SignedIn, mid: str) -> Response:
+def message_page(request: Request, user: SignedIn, mid: str,
+                 changed: Annotated[int | None, Query(ge=0, le=10**6)] = None,
+                 lifted: Annotated[int | None, Query(ge=0, le=10**6)] = None,
+                 reread: Annotated[str, Query(pattern="^1?$")] = "") -> Response:
     with engine(request).connect() as conn:
         meta = _message(conn, user, mid)
         raw = raw_messages.body(conn, user.account_id, meta.id) or b""
         parsed = raw_messages.events_of(conn, user.account_id, meta.id)
         unmatched = raw_messages.unmatched_of(conn, user.account_id, meta.id)
     text, cut = as_text(raw)
-    return render(request, "message.html", meta=meta, text=text, cut=cut, parsed=parsed, unmatched=unmatched)
+    return render(request, "message.html", meta=meta, text=text, cut=cut, parsed=parsed, unmatched=unmatched,
+                  reasons=sorted(r.value for r in corrections.BOUNCE_REASONS),
+                  recipients=list(dict.fromkeys([p.recipient for p in parsed] + [u.recipient for u in unmatched])),
+                  changed=changed if changed is not None or reread else None, lifted=lifted, reread=reread == "1")
 
 
 @router.get("/messages/{mid}/raw")
@@ -63,3 +71,36 @@ def message_raw(request: Request, user: SignedIn, mid: str) -> Response:
     return Response(raw, media_type="message/rfc822",
                     headers={"Content-Disposition": f'attachment; filename="bounce-{meta.id}.eml"',
                              "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+
+@router.post("/messages/{mid}/override")
+async def message_override(request: Request, user: SignedIn, mid: str) -> Response:
+    """A person's verdict on a stored message's bounces (all of them, or one recipient's)."""
+    form = await checked_form(request)
+    reason = form.get("reason", "")
+    if reason not in {r.value for r in corrections.BOUNCE_REASONS}:
+        raise PageError(400, f"Choose one of the bounce reasons listed, not {reason[:40]!r}.")
+    email = form.get("email", "").strip().lower()[:320] or None
+    with writing(engine(request)) as conn:
+        meta = _message(conn, user, mid)
+        done = corrections.override(conn, user.account_id, meta.id, Reason(reason), email)
+    if not done:
+        raise PageError(404, "This message produced no bounce" + (f" for {email}." if email else "."))
+    return _after(meta.id, done)
+
+
+@router.post("/messages/{mid}/reclassify")
+async def message_reread(request: Request, user: SignedIn, mid: str) -> Response:
+    """Read the stored message again with today's engine, as ``POST /v1/bounces/reclassify`` does."""
+    await checked_form(request)
+    with writing(engine(request)) as conn:
+        meta = _message(conn, user, mid)
+        done = corrections.reclassify(conn, user.account_id, [meta.id], dry_run=False)
+    return _after(meta.id, done.corrections, reread=True)
+
+
+def _after(message: int, done: list[corrections.Correction], reread: bool = False) -> Response:
+    changed = [c for c in done if c.applied]
+    return RedirectResponse(url_with(f"{PREFIX}/messages/{message}", changed=str(len(changed)),
+                                     lifted=sum(c.suppression_lifted for c in changed) or None,
+                                     reread="1" if reread else None), status_code=303)

@@ -60,3 +60,15 @@ def resolve(url: str, allow_private: bool) -> list[str]:
                 raise TargetRefused(f"{host} resolves to {a}, a loopback or private address "
                                     "(set MAILTALLY_WEBHOOK_ALLOW_PRIVATE=1 to allow)")
     return addresses
+
+
+def refusal(url: str, allow_private: bool) -> str | None:
+    """Why a subscription to ``url`` is refused now, or None when it may be made (a name that
+    does not resolve yet may: deliveries check it again). Shared by the API and the dashboard."""
+    try:
+        resolve(url, allow_private)
+    except TargetRefused as e:
+        return str(e)
+    except TargetUnresolved:
+        return None
+    return None
