@@ -131,8 +131,16 @@ async def measure(url: str, args: argparse.Namespace, activity_id: str, token: s
             ("bounces by code B", "/ui/bounces?code=B"),
             ("bounces by reason and date", "/ui/bounces?reason=blocked&from=2024-05-01&to=2024-05-02"),
             ("bounces by domain (every one matches)", "/ui/bounces?domain=bench.example.com"),
+            ("bounces by a rare domain (none matches)", "/ui/bounces?domain=nowhere.example"),
+            ("one bounce (re-classify)", f"/ui/bounces/{activity_id}/{bounce_at}.{n_bounces}"),
             ("unmatched bounces", "/ui/bounces/unmatched"),
+            ("suppressions (figures by reason, first page)", "/ui/suppressions"),
+            ("suppressions, searched", "/ui/suppressions?q=c05"),
+            ("suppressions, by reason", "/ui/suppressions?reason=hard_bounce"),
             ("API tokens", "/ui/settings/tokens"),
+            ("alerts (rules, alerts fired)", "/ui/settings/alerts"),
+            ("outgoing webhooks", "/ui/settings/webhooks"),
+            ("provider webhook endpoints", "/ui/settings/endpoints"),
         ]
         print(f"\ndashboard pages in-process on {args.sends:,} sends, {n} renders each "
               f"(target p99 < {TARGET_MS:g} ms); reference: v3 activity stats p50 {ref[0]:.2f} ms, p99 {ref[1]:.2f} ms")

@@ -315,3 +315,92 @@ def test_a_re_classification(page: Any, demo: Demo) -> None:
     page.goto(f"{demo.url}/ui/activities/{activity_id}")
     assert int(page.locator("[data-figure=bounces_f]").inner_text().replace(",", "")) == after["bounces_f"]
     assert page.errors == []
+
+
+# Accessibility checks run on each page (tests/support/a11y.js): names, contrast, landmarks.
+A11Y = (Path(__file__).parent / "support" / "a11y.js").read_text()
+
+
+def test_every_page_screenshot_and_accessibility(page: Any, demo: Demo) -> None:
+    from .support.mail import dsn
+
+    with httpx.Client(base_url=demo.url, headers={"Authorization": f"Bearer {demo.token}"}) as http:
+        stored = http.post("/v1/bounces", content=dsn("nobody-here@remote.example"),
+                           headers={"Content-Type": "message/rfc822"}).json()["id"]
+    sign_in(page, demo)
+    page.goto(demo.url + "/ui/bounces")
+    bounce = page.get_by_role("link", name=re.compile("^Re-classify the bounce of")).first.get_attribute("href")
+    page.goto(demo.url + "/ui/suppressions?reason=hard_bounce")
+    contact = page.locator("#suppressions tbody th a").first.get_attribute("href")
+    page.goto(demo.url + "/ui/campaigns")
+    page.get_by_role("link", name="Holiday Sale").click()
+    page.wait_for_url("**/ui/activities/**")
+    activity = page.url.removeprefix(demo.url)
+    pages = [("campaigns", "/ui/campaigns"), ("activity", activity),
+             ("activity-opens", activity + "/contacts?list=opens"), ("contacts", "/ui/contacts"), ("contact", contact),
+             ("bounces", "/ui/bounces"), ("bounce", bounce),
+             ("unmatched", "/ui/bounces/unmatched"), ("message", f"/ui/messages/{stored}"),
+             ("suppressions", "/ui/suppressions"), ("tokens", "/ui/settings/tokens"), ("alerts", "/ui/settings/alerts"),
+             ("webhooks", "/ui/settings/webhooks"), ("endpoints", "/ui/settings/endpoints")]
+    for n, (name, path) in enumerate(pages, 21):
+        response = page.goto(demo.url + str(path))
+        assert response.status == 200, path
+        screenshot(page, f"{n}-{name}")
+        assert page.evaluate(A11Y) == [], path
+    page.goto(demo.url + "/ui/login")
+    assert page.evaluate(A11Y) == []
+    assert page.errors == []
+
+
+def test_settings_in_the_browser(page: Any, demo: Demo) -> None:
+    sign_in(page, demo)
+    api = {"Authorization": f"Bearer {demo.token}"}
+    page.goto(demo.url + "/ui/settings/alerts")
+    page.get_by_label("complaint_rate threshold (%)").fill("0.2")
+    page.get_by_role("button", name="Save the rules").click()
+    page.wait_for_url("**saved=1")
+    with httpx.Client(base_url=demo.url, headers=api) as http:
+        assert http.get("/v1/alerts/rules").json()["complaint_rate"]["threshold"] == 0.2
+
+        page.get_by_role("navigation", name="Settings").get_by_role("link", name="Outgoing webhooks").click()
+        page.get_by_label("URL").fill("https://hooks.example.invalid/mailtally")
+        page.get_by_label("suppression.added").check()
+        page.get_by_role("button", name="Subscribe").click()
+        assert page.get_by_label("Signing secret").input_value().startswith("whsec_")
+        screenshot(page, "35-webhook-created")
+        [sub] = http.get("/v1/webhooks").json()["webhooks"]
+        assert "suppression.added" in sub["events"]
+        page.goto(demo.url + "/ui/settings/webhooks")
+        page.get_by_role("button", name="Remove the webhook to https://hooks.example.invalid/mailtally").click()
+        page.wait_for_url("**removed=1")
+        assert http.get("/v1/webhooks").json()["webhooks"] == []
+
+        page.get_by_role("navigation", name="Settings").get_by_role("link", name="Provider webhook endpoints").click()
+        page.get_by_label("Provider").select_option("mailgun")
+        page.get_by_label("Secret", exact=True).fill("key-0123456789abcdef")
+        page.get_by_role("button", name="Create endpoint").click()
+        url = page.get_by_label("Endpoint URL").input_value()
+        assert "/hooks/mailgun/wh" in url
+        screenshot(page, "36-endpoint-created")
+        [endpoint] = http.get("/v1/webhook-endpoints").json()["webhook_endpoints"]
+        assert endpoint["url"] == url
+        page.goto(demo.url + "/ui/settings/endpoints")
+        page.get_by_role("button", name=f"Remove the mailgun endpoint {endpoint['id']}").click()
+        page.wait_for_url("**removed=1")
+        assert http.get("/v1/webhook-endpoints").json()["webhook_endpoints"] == []
+
+    # By keyboard alone: the suppression form is filled and sent with Tab and Enter.
+    page.goto(demo.url + "/ui/suppressions")
+    page.focus("#add-email")
+    page.keyboard.type("keyboard@example.org")
+    order = []
+    while page.evaluate("document.activeElement.id") != "add-note" and len(order) < 6:
+        page.keyboard.press("Tab")  # the reason keeps "manual", the date (three parts) stays empty
+        order.append(page.evaluate("document.activeElement.id"))
+    assert order[0] == "add-reason" and order[-1] == "add-note" and set(order) <= {"add-reason", "add-expires",
+                                                                                  "add-note"}
+    page.keyboard.type("from the keyboard")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**added=**")
+    expect(page.locator('tr[data-suppressed="keyboard@example.org"] td').first).to_have_text("manual")
+    assert page.errors == []
