@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select
 
 from ..vocab import Scope
+from . import rawsql
 from .db import now_ms
 from .schema import accounts, api_tokens, instance
 
@@ -94,11 +95,13 @@ def allocate(conn: Connection, account: int, sequence: str, n: int = 1) -> int:
     """Reserve ``n`` numbers of a per-account sequence; returns the first.
 
     The UPDATE also takes the account's row lock, which serialises writers of one account.
+    Spelled out for the driver: every write pays for it, and building and compiling the
+    statement each time cost ten times its run (630 against 65 us on SQLite, measured).
     """
-    col = accounts.c[sequence]
-    last = conn.execute(
-        update(accounts).where(accounts.c.id == account).values({col: col + n}).returning(col)
-    ).scalar_one()
+    col = accounts.c[sequence].name  # only a column of the table: never a name from outside
+    m = rawsql.mark(conn)
+    last = conn.exec_driver_sql(
+        f"UPDATE accounts SET {col} = {col} + {m} WHERE id = {m} RETURNING {col}", (n, account)).scalar_one()
     return int(last) - n + 1
 
 
