@@ -104,6 +104,7 @@ def serve(
     settings = _settings(database, host=host or sources_config.api_host, port=port or sources_config.api_port)
     host, port = host or sources_config.api_host, port or sources_config.api_port
     engine = _engine(settings.database_url)  # migrate once before workers start
+    _instance_policy(engine, sources_config)
     os.environ["MAILTALLY_DATABASE_URL"] = settings.database_url
     if port is not None:
         os.environ["MAILTALLY_PORT"] = str(port)
@@ -142,6 +143,15 @@ def serve(
         from .serving import run
 
         run(settings, workers)
+
+
+def _instance_policy(engine: Engine, cfg: SourcesConfig) -> None:
+    """The config's [suppression] table becomes the instance's default policy (none: the built-in one)."""
+    from .store import suppressions
+    from .store.db import writing
+
+    with writing(engine) as conn:
+        suppressions.set_instance_policy(conn, cfg.suppression)
 
 
 def _sources_config(path: str | None, smtp: str | None) -> SourcesConfig:

@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from ..store import cursor, suppressions
 from ..store.db import now_ms, writing
 from ..suppression import csvfile
-from ..suppression.policy import Policy, PolicyError
+from ..suppression.policy import PolicyError
 from ..timefmt import iso_ms
 from ..vocab import SuppressionReason
 from . import limits
@@ -133,14 +133,14 @@ async def import_csv(who: Contacts, request: Request) -> Response:
 @router.get("/suppressions/policy")
 @inline
 def get_policy(who: Contacts, conn: Conn) -> Response:
-    """The account's suppression policy (the defaults, with its changes)."""
+    """The account's suppression policy (the instance's default, with the account's changes)."""
     return json_response(suppressions.policy_for(conn, who.account_id).to_dict())
 
 
 @router.put("/suppressions/policy",
             openapi_extra=body_schema({"type": "object", "description": "policy fields to change"}))
 async def put_policy(who: Contacts, request: Request) -> Response:
-    """Change some policy fields; the others keep their values."""
+    """Change some policy fields (null: back to the instance default); the others keep their values."""
     try:
         data = await request.json()
     except ValueError:
@@ -149,10 +149,9 @@ async def put_policy(who: Contacts, request: Request) -> Response:
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     with writing(engine(request)) as conn:
         try:
-            policy = Policy.from_dict(data, suppressions.policy_for(conn, who.account_id))
+            policy = suppressions.change_policy(conn, who.account_id, data)
         except PolicyError as e:
             raise ApiError(400, "bad_policy", str(e), {"field": e.field}) from None
-        suppressions.save_policy(conn, who.account_id, policy)
     return json_response(policy.to_dict())
 
 

@@ -14,7 +14,7 @@ from ..store import corrections, raw_messages, suppressions
 from ..store.accounts import UnknownAccount, account_id
 from ..store.db import writing
 from ..suppression import csvfile
-from ..suppression.policy import Policy, PolicyError
+from ..suppression.policy import PolicyError
 
 err = Console(stderr=True)
 
@@ -82,12 +82,10 @@ def policy(engine: Engine, account: str, changes: list[str]) -> int:
             data[key.strip()] = value  # a bare word, e.g. blocks=soft
     with writing(engine) as conn:
         try:
-            chosen = Policy.from_dict(data, suppressions.policy_for(conn, acc))
+            chosen = suppressions.change_policy(conn, acc, data)
         except PolicyError as e:
             err.print(f"[red]Error:[/] {e}")
             return 1
-        if data:
-            suppressions.save_policy(conn, acc, chosen)
     print(json.dumps(chosen.to_dict(), indent=2))
     return 0
 

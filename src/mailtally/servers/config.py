@@ -52,6 +52,9 @@ class SourcesConfig:
     feedback: dict[str, str] = field(default_factory=dict)  # feedback-loop address -> account name
     mailboxes: tuple[MailboxConfig, ...] = ()
     logs: tuple[LogConfig, ...] = ()
+    # [suppression]: the instance-wide default policy (fields of suppression.policy.Policy);
+    # each account's changes (PUT /v1/suppressions/policy) override it field by field.
+    suppression: dict[str, Any] | None = None
 
 
 def _take(table: dict[str, Any], cls: type, where: str, hidden: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def host_port(text: str, default_port: int, where: str) -> tuple[str, int]:
 
 
 def parse(data: dict[str, Any], where: str = "config") -> SourcesConfig:
-    top = {"database_url", "bounce_domains", "api", "smtp", "mailbox", "log"}
+    top = {"database_url", "bounce_domains", "api", "smtp", "mailbox", "log", "suppression"}
     for key in data:
         if key not in top:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(top))})")
@@ -118,6 +121,8 @@ def parse(data: dict[str, Any], where: str = "config") -> SourcesConfig:
         if bool(opts.get("tls_cert")) != bool(opts.get("tls_key")) and opts.get("tls_key"):
             raise ConfigError(f"{where}.smtp: tls_key needs tls_cert")
         out["smtp"] = SmtpOptions(host=host, port=port, **opts)
+    if "suppression" in data:
+        out["suppression"] = _policy(data["suppression"], f"{where}.suppression")
     mailboxes = []
     for i, box in enumerate(_tables(data.get("mailbox", []), f"{where}.mailbox")):
         at = f"{where}.mailbox[{i}]"
@@ -147,6 +152,18 @@ def parse(data: dict[str, Any], where: str = "config") -> SourcesConfig:
     if dup:
         raise ConfigError(f"{where}: two sources are named {sorted(dup)[0]!r}; give each its own name")
     return SourcesConfig(mailboxes=tuple(mailboxes), logs=tuple(logs), **out)
+
+
+def _policy(value: Any, where: str) -> dict[str, Any]:
+    from ..suppression.policy import Policy, PolicyError
+
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a table")
+    try:
+        Policy.from_dict(value)
+    except PolicyError as e:
+        raise ConfigError(f"{where}.{e.field}: {e.message}") from None
+    return dict(value)
 
 
 def _tables(value: Any, where: str) -> list[dict[str, Any]]:

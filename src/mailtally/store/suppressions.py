@@ -7,17 +7,18 @@ query and replaced by the next suppression of the address.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, or_, select
 
-from ..suppression.policy import Policy
+from ..suppression.policy import Policy, PolicyError
 from ..vocab import SuppressionReason, WebhookEvent
 from . import outbox, rawsql
 from .db import now_ms
-from .schema import account_policies, contacts, suppressions
+from .schema import account_policies, contacts, instance, suppressions
 
 # Values per IN list: SQLite since 3.32 takes 32,766 variables; fewer statements, less overhead.
 BIG_CHUNK = 10_000
@@ -211,17 +212,62 @@ def emails_of(conn: Connection, account: int, contact_nums: Iterable[int]) -> di
     return out
 
 
-# -- the per-account policy ----------------------------------------------------------------
+# -- the policy: the instance's default, each account's changes ---------------------------
+
+INSTANCE_POLICY_KEY = "suppression_policy"
+
+
+def instance_policy(conn: Connection) -> Policy:
+    """The instance-wide default: the built-in one with the ``[suppression]`` table of the
+    config ``serve`` started with (``set_instance_policy``)."""
+    stored = conn.execute(select(instance.c.value).where(instance.c.key == INSTANCE_POLICY_KEY)).scalar()
+    return Policy.from_dict(json.loads(stored)) if stored else Policy()
+
+
+def set_instance_policy(conn: Connection, changes: Mapping[str, Any] | None) -> Policy:
+    """Store the instance-wide default (``None``: the built-in one); raises ``PolicyError``.
+
+    Kept in the database, so every process (API workers, the CLI, the bounce sources) applies
+    the same default whatever it was started with.
+    """
+    policy = Policy.from_dict(changes or {})
+    conn.execute(delete(instance).where(instance.c.key == INSTANCE_POLICY_KEY))
+    if changes:
+        conn.execute(instance.insert().values(key=INSTANCE_POLICY_KEY, value=json.dumps(dict(changes))))
+    return policy
+
+
+def _account_changes(conn: Connection, account: int) -> dict[str, Any]:
+    stored = conn.execute(select(account_policies.c.suppression).where(
+        account_policies.c.account_id == account)).scalar()
+    return dict(stored) if stored else {}
 
 
 def policy_for(conn: Connection, account: int) -> Policy:
-    stored = conn.execute(select(account_policies.c.suppression).where(
-        account_policies.c.account_id == account)).scalar()
-    return Policy.from_dict(stored) if stored else Policy()
+    """The account's policy: the instance default with the fields the account changed."""
+    return Policy.from_dict(_account_changes(conn, account), instance_policy(conn))
 
 
 def save_policy(conn: Connection, account: int, policy: Policy) -> None:
+    """Fix every field of the account's policy (none follows the instance default any more)."""
     _save_settings(conn, account, suppression=policy.to_dict())
+
+
+def change_policy(conn: Connection, account: int, changes: Mapping[str, Any]) -> Policy:
+    """Change some of the account's fields (``None`` for a field: back to the instance default);
+    returns the policy now in force. Raises ``PolicyError`` and changes nothing on a bad field."""
+    mine = _account_changes(conn, account)
+    for key, value in changes.items():
+        if value is None:
+            if key not in Policy.__dataclass_fields__:
+                raise PolicyError(key, "is not a policy field")
+            mine.pop(key, None)
+        else:
+            mine[key] = value
+    policy = Policy.from_dict(mine, instance_policy(conn))
+    if changes:
+        _save_settings(conn, account, suppression=mine)
+    return policy
 
 
 def _save_settings(conn: Connection, account: int, **values: Any) -> None:

@@ -20,7 +20,7 @@ from ..config import Settings
 from ..store import outbox, raw_messages
 from ..store.db import now_ms, writing
 from . import signing
-from .targets import TargetRefused, TargetUnresolved, resolve
+from .targets import TargetRefused, TargetUnresolved, post
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -40,9 +40,8 @@ def deliver_one(client: httpx.Client, engine: Engine, row: Any, settings: Settin
     else:
         body = row.payload.encode()
         try:
-            resolve(sub.url, settings.webhook_allow_private)
             headers = signing.headers(sub.secret, row.msg_id, int(time.time()), body)
-            response = client.post(sub.url, content=body, headers=headers)
+            response = post(client, sub.url, body, headers, settings.webhook_allow_private)
             status = response.status_code
             ok = 200 <= status < 300
             if not ok:
