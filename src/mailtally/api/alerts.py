@@ -13,7 +13,7 @@ from ..store import alerts
 from ..store.db import writing
 from ..timefmt import iso_ms
 from .body import body_schema
-from .deps import engine, inline
+from .deps import engine, inline, json_object
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, _uuid
 
@@ -52,12 +52,7 @@ def get_rules(who: Campaigns, conn: Conn) -> Response:
 @router.put("/alerts/rules", openapi_extra=body_schema({"type": "object", "description": "rules to change"}))
 async def put_rules(who: Campaigns, request: Request) -> Response:
     """Change some rules (``{"complaint_rate": {"threshold": 0.05}}``); the others stay."""
-    try:
-        data = await request.json()
-    except ValueError:
-        raise ApiError(400, "bad_json", "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    data = await json_object(request)
     with writing(engine(request)) as conn:
         try:
             rules = rules_from(data, alerts.rules_for(conn, who.account_id))

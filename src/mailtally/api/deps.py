@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request
 from sqlalchemy import Connection, Engine
@@ -26,6 +26,33 @@ def declared_length(request: Request) -> int:
     """The Content-Length the client announced (0 when absent or not a number)."""
     value = request.headers.get("content-length", "")
     return int(value) if value.isdigit() else 0
+
+
+async def capped_body(request: Request) -> bytes:
+    """The body, refused with a 413 (native shape) over ``max_body_bytes``: routes that take
+    events-sized bodies (a CSV import, a provider's batch)."""
+    from .errors import ApiError
+
+    limit: int = request.app.state.settings.max_body_bytes
+    if declared_length(request) > limit:
+        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
+    body = await request.body()
+    if len(body) > limit:
+        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
+    return body
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 ``bad_json`` (settings bodies: policies, rules)."""
+    from .errors import ApiError
+
+    try:
+        data = await request.json()
+    except ValueError:
+        raise ApiError(400, "bad_json", "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    return data
 
 
 def inline(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:

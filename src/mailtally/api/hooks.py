@@ -22,7 +22,7 @@ from ..store import webhooks as store
 from ..store.db import writing
 from ..store.writer import BatchRejected
 from . import limits
-from .deps import declared_length, engine
+from .deps import capped_body, engine
 from .errors import ApiError, json_response
 
 router = APIRouter(tags=["provider webhooks"])
@@ -38,12 +38,7 @@ async def receive(provider: str, endpoint_id: str, request: Request) -> Response
     module = PROVIDERS.get(provider)
     if module is None or len(endpoint_id) > 64:
         raise ApiError(404, "not_found", "no such webhook endpoint")
-    limit: int = request.app.state.settings.max_body_bytes
-    if declared_length(request) > limit:
-        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
-    body = await request.body()
-    if len(body) > limit:
-        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
+    body = await capped_body(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     app_state = request.app.state
     eng = engine(request)

@@ -21,7 +21,7 @@ from ..timefmt import iso_ms
 from ..vocab import SuppressionReason
 from . import limits
 from .body import body_schema, json_body
-from .deps import declared_length, engine, inline
+from .deps import capped_body, engine, inline, json_object
 from .errors import ApiError, json_response
 from .native import Conn, Contacts, Input
 
@@ -111,12 +111,7 @@ def export(who: Contacts, request: Request) -> Response:
                                             "required": True}})
 async def import_csv(who: Contacts, request: Request) -> Response:
     """Add (or overwrite) entries from CSV; a bad line refuses the whole file, naming the line."""
-    limit: int = request.app.state.settings.max_body_bytes
-    if declared_length(request) > limit:
-        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise ApiError(413, "too_large", f"bodies over {limit} bytes are refused")
+    raw = await capped_body(request)
     try:
         rows = csvfile.parse_bytes(raw)
     except csvfile.CsvError as e:
@@ -141,12 +136,7 @@ def get_policy(who: Contacts, conn: Conn) -> Response:
             openapi_extra=body_schema({"type": "object", "description": "policy fields to change"}))
 async def put_policy(who: Contacts, request: Request) -> Response:
     """Change some policy fields (null: back to the instance default); the others keep their values."""
-    try:
-        data = await request.json()
-    except ValueError:
-        raise ApiError(400, "bad_json", "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    data = await json_object(request)
     with writing(engine(request)) as conn:
         try:
             policy = suppressions.change_policy(conn, who.account_id, data)

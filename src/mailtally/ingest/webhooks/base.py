@@ -11,10 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from ... import bounces
 from ...bounces.smtp import find_reply_code, find_status, squash
@@ -132,6 +134,31 @@ def check_password(req: HookRequest, secret: str, *, bearer: bool = True, realm:
         raise Refused(401, "unauthorized", "send this endpoint's credentials (HTTP basic auth"
                       + (" or a bearer token)" if bearer else ")"),
                       headers={"WWW-Authenticate": f'Basic realm="{realm}"'})
+
+
+def secret_required(what: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
+    """A provider module's ``options`` when its endpoint needs only a secret: ``what`` says which."""
+    def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
+        if not secret:
+            raise ValueError(f"secret: give {what}")
+        return {}
+
+    return options
+
+
+def json_body(body: bytes, what: str = "body is not JSON") -> Any:
+    """The body as JSON, or ``Malformed`` naming what it should have been."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise Malformed(f"{what}: {e}") from None
+
+
+def password_json(req: HookRequest, realm: str) -> Any:
+    """The body as JSON of a request authenticated by the endpoint's password or bearer token
+    (Postmark, SparkPost, Brevo: providers that do not sign)."""
+    check_password(req, req.endpoint.secret, realm=realm)
+    return json_body(req.body)
 
 
 def classify(status: str, reply_code: str, diagnostic: str, provider_reason: Reason | None) -> tuple[Reason, str, str]:

@@ -22,9 +22,10 @@ from .base import (
     Malformed,
     ProviderEvent,
     address,
-    check_password,
     ms_from_epoch,
     obj,
+    password_json,
+    secret_required,
     text,
 )
 
@@ -41,18 +42,11 @@ REASONS = {"hard_bounce": Reason.USERUNKNOWN, "soft_bounce": Reason.UNDEFINED, "
            "invalid_email": Reason.SYNTAXERROR, "error": Reason.MAILERERROR}
 
 
-def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
-    if not secret:
-        raise ValueError("secret: give the password (or bearer token) the Brevo webhook will send")
-    return {}
+options = secret_required("the password (or bearer token) the Brevo webhook will send")
 
 
 def receive(req: HookRequest) -> Delivery:
-    check_password(req, req.endpoint.secret, realm="brevo")
-    try:
-        doc = orjson.loads(req.body)
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not JSON: {e}") from None
+    doc = password_json(req, "brevo")
     items = doc if isinstance(doc, list) else [doc]
     return Delivery([event(obj(item, f"event {i}"), i) for i, item in enumerate(items)])
 

@@ -14,8 +14,6 @@ import hashlib
 import hmac
 from typing import Any
 
-import orjson
-
 from ...vocab import ProviderEventKind as K
 from ...vocab import Reason
 from .base import (
@@ -27,9 +25,11 @@ from .base import (
     address,
     check_timestamp,
     equal,
+    json_body,
     metadata_id,
     ms_from_epoch,
     obj,
+    secret_required,
     sub,
     text,
 )
@@ -48,18 +48,11 @@ REASONS = {
 }
 
 
-def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
-    if not secret:
-        raise ValueError("secret: give Mailgun's HTTP webhook signing key")
-    return {}
+options = secret_required("Mailgun's HTTP webhook signing key")
 
 
 def receive(req: HookRequest) -> Delivery:
-    try:
-        doc = orjson.loads(req.body)
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not JSON: {e}") from None
-    doc = obj(doc, "body")
+    doc = obj(json_body(req.body), "body")
     sig = doc.get("signature")
     if not isinstance(sig, dict):
         raise Refused(401, "unsigned", "the body has no signature object")

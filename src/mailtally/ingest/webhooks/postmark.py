@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ...vocab import DeviceType, Reason
 from ...vocab import ProviderEventKind as K
 from .base import (
@@ -20,10 +18,11 @@ from .base import (
     Malformed,
     ProviderEvent,
     address,
-    check_password,
     metadata_id,
     ms_from_iso,
     obj,
+    password_json,
+    secret_required,
     text,
 )
 
@@ -57,18 +56,11 @@ PLATFORMS = {"desktop": DeviceType.COMPUTER, "webmail": DeviceType.COMPUTER, "mo
              "unknown": DeviceType.OTHER}
 
 
-def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
-    if not secret:
-        raise ValueError("secret: give the password Postmark's HTTP Auth will send")
-    return {}
+options = secret_required("the password Postmark's HTTP Auth will send")
 
 
 def receive(req: HookRequest) -> Delivery:
-    check_password(req, req.endpoint.secret, realm="postmark")
-    try:
-        doc = orjson.loads(req.body)
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not JSON: {e}") from None
+    doc = password_json(req, "postmark")
     # One record per request; a list is accepted too (a replayed export).
     records = doc if isinstance(doc, list) else [doc]
     return Delivery([event(obj(r, "record")) for r in records])

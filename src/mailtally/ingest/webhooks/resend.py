@@ -16,8 +16,6 @@ import hashlib
 import hmac
 from typing import Any
 
-import orjson
-
 from ...verp import TOKEN_HEADER
 from ...vocab import ProviderEventKind as K
 from ...vocab import Reason
@@ -32,6 +30,7 @@ from .base import (
     check_timestamp,
     equal,
     header,
+    json_body,
     ms_from_iso,
     obj,
     sub,
@@ -114,10 +113,7 @@ def receive(req: HookRequest) -> Delivery:
 
 
 def _events(req: HookRequest, event_id: str) -> list[ProviderEvent]:
-    try:
-        doc = obj(orjson.loads(req.body), "body")
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not JSON: {e}") from None
+    doc = obj(json_body(req.body), "body")
     name = text(doc.get("type"), 64)
     kind = KINDS.get(name, K.UNKNOWN)
     data = obj(doc.get("data"), "data")

@@ -14,7 +14,6 @@ import hashlib
 from functools import lru_cache
 from typing import Any
 
-import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,6 +31,7 @@ from .base import (
     address,
     check_timestamp,
     header,
+    json_body,
     ms_from_epoch,
     text,
 )
@@ -93,10 +93,7 @@ def verify(req: HookRequest) -> str:
 
 def receive(req: HookRequest) -> Delivery:
     signature = verify(req)
-    try:
-        items = orjson.loads(req.body)
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not JSON: {e}") from None
+    items = json_body(req.body)
     if not isinstance(items, list):
         raise Malformed("body must be a JSON array of events")
     # The same signed request shown twice is a replay (a retry is signed anew); remembered for as

@@ -46,6 +46,7 @@ from .base import (
     address,
     check_password,
     header,
+    json_body,
     ms_from_iso,
     obj,
     sub,
@@ -169,10 +170,7 @@ def verify_signature(envelope: dict[str, Any], settings: Settings) -> None:
 def receive(req: HookRequest) -> Delivery:
     if req.endpoint.secret:
         check_password(req, req.endpoint.secret, bearer=False, realm="sns")
-    try:
-        envelope = obj(orjson.loads(req.body), "body")
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not an SNS message (JSON): {e}") from None
+    envelope = obj(json_body(req.body, "body is not an SNS message (JSON)"), "body")
     kind = envelope.get("Type")
     if kind not in TYPES:
         raise Malformed(f"Type must be one of {', '.join(TYPES)}")

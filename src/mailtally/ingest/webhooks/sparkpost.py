@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ...vocab import ProviderEventKind as K
 from ...vocab import Reason
 from .base import (
@@ -20,10 +18,11 @@ from .base import (
     Malformed,
     ProviderEvent,
     address,
-    check_password,
     metadata_id,
     ms_from_epoch,
     ms_from_iso,
+    password_json,
+    secret_required,
     text,
 )
 
@@ -45,18 +44,11 @@ BOUNCE_CLASSES: dict[str, Reason] = {
 NOT_BOUNCES = {"80": K.SUBSCRIBED, "90": K.UNSUBSCRIBED}
 
 
-def options(secret: str, given: dict[str, Any]) -> dict[str, Any]:
-    if not secret:
-        raise ValueError("secret: give the password (or bearer token) the SparkPost webhook will send")
-    return {}
+options = secret_required("the password (or bearer token) the SparkPost webhook will send")
 
 
 def receive(req: HookRequest) -> Delivery:
-    check_password(req, req.endpoint.secret, realm="sparkpost")
-    try:
-        doc = orjson.loads(req.body)
-    except orjson.JSONDecodeError as e:
-        raise Malformed(f"body is not JSON: {e}") from None
+    doc = password_json(req, "sparkpost")
     if not isinstance(doc, list):
         raise Malformed("body must be a JSON array of {\"msys\": ...} objects")
     events = []
