@@ -219,6 +219,28 @@ class OverrideIn(Input):
     email: str | None = Field(None, max_length=320, description="one recipient of the message; all when absent")
 
 
+class RecipientOverrideIn(Input):
+    activity_id: str = Field(max_length=36)
+    email: str = Field(min_length=3, max_length=320)
+    reason: Reason
+
+
+@router.post("/bounces/override", openapi_extra=body_schema(RecipientOverrideIn.model_json_schema()))
+def override_recipient(who: Ingest, request: Request,
+                       body: Annotated[RecipientOverrideIn, json_body(RecipientOverrideIn)]) -> Response:
+    """A person's verdict on a recipient's bounce in one activity, whatever brought it (a stored
+    message, a provider's webhook, a log line, ``/v1/events``): the event is corrected, the
+    counters follow, and a suppression it caused is lifted unless the new reason suppresses too."""
+    if body.reason not in corrections.BOUNCE_REASONS:
+        raise ApiError(400, "bad_reason", f"{body.reason.value} is not a bounce reason")
+    with writing(engine(request)) as conn:
+        activity = _activity(conn, who, body.activity_id)
+        done = corrections.override_recipient(conn, who.account_id, activity.id, body.email, body.reason)
+    if not done:
+        raise ApiError(404, "not_found", f"{body.email} has no bounce in activity {activity.id}")
+    return json_response({"changes": [c.to_dict() for c in done]})
+
+
 @router.post("/bounces/{message_id}/override", openapi_extra=body_schema(OverrideIn.model_json_schema()))
 def override(who: Ingest, request: Request, body: Annotated[OverrideIn, json_body(OverrideIn)],
              message_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:

@@ -1,9 +1,15 @@
 """Correcting logged bounces: a person's override, and re-classifying stored messages.
 
-A bounce's reason changes in the log; the recipient's counted bounce (its earliest) is read
-again so the counters move from the old code to the new; a suppression the bounce caused is
-lifted, and the policy decides afresh on the corrected event. All in the caller's
-transaction, so the counters always equal a recount of the log.
+A bounce's reason changes in the log, or, when today's engine no longer reads its message as a
+bounce at all, the bounce leaves the log. The recipient's bounce state (its earliest bounce) is
+folded again from the log and the counters move by the difference; a suppression the bounce
+caused is lifted, and the policy decides afresh on the corrected event. Subscribers hear of
+each suppression removed or added (``suppression.removed``, ``suppression.added``). All in the
+caller's transaction, so the counters always equal a recount of the log.
+
+Any logged bounce can be overridden: by its stored message (``override``), or by activity and
+address (``override_recipient``) for bounces that came without one (provider webhooks, logs,
+``/v1/events``).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, delete, select, update
 
 from ..bounces import BounceRecord, parse
 from ..events import Event
@@ -21,7 +27,7 @@ from ..vocab import EventType, Reason, WebhookEvent, bounce_code_for, is_hard
 from . import outbox, raw_messages, suppressions
 from .db import now_ms
 from .reactions import Landed, suppress
-from .schema import activities, activity_counters, contacts, events, recipients, unmatched_bounces
+from .schema import activities, activity_counters, contacts, events, raw_message_events, recipients, unmatched_bounces
 
 # Reasons a bounce can be corrected to: those with a bounce code (not feedback, not delivered).
 BOUNCE_REASONS = frozenset(r for r in Reason if bounce_code_for(r) is not None and r is not Reason.SUPPRESSED)
@@ -34,8 +40,8 @@ class Correction:
     activity_id: str | None
     old_reason: str | None
     old_code: str | None
-    new_reason: str
-    new_code: str
+    new_reason: str | None  # None: not a bounce any more, the event leaves the log
+    new_code: str | None
     suppression_lifted: bool = False
     applied: bool = False
 
@@ -43,54 +49,123 @@ class Correction:
         return {"message_id": self.message_id, "email": self.email, "activity_id": self.activity_id,
                 "from": {"reason": self.old_reason, "bounce_code": self.old_code},
                 "to": {"reason": self.new_reason, "bounce_code": self.new_code},
+                "removed": self.new_reason is None,
                 "suppression_lifted": self.suppression_lifted, "applied": self.applied}
 
 
-def correct_event(conn: Connection, account: int, link: Any, new_reason: Reason, policy: Policy) -> bool:
-    """Give one logged bounce (``link``: a row of ``raw_messages.events_of``) a new reason.
+def correct_event(conn: Connection, account: int, link: Any, new_reason: Reason | None, policy: Policy) -> bool:
+    """Give one logged bounce (``link``: a row of ``raw_messages.events_of`` or ``bounces_of``) a
+    new reason, or take it out of the log (``new_reason`` None).
 
     Returns whether a suppression it caused was lifted (and not made again by the policy).
     """
-    code = bounce_code_for(new_reason)
-    assert code is not None
     key = ((events.c.account_id == account) & (events.c.activity_num == link.activity_num)
            & (events.c.type == EventType.BOUNCE.value) & (events.c.occurred_at == link.occurred_at)
            & (events.c.idem == link.idem))
-    conn.execute(update(events).where(key).values(reason=new_reason.value, bounce_code=code.value,
-                                                  hard=is_hard(code)))
+    code = bounce_code_for(new_reason) if new_reason is not None else None
+    if new_reason is None:
+        conn.execute(delete(events).where(key))
+        conn.execute(delete(raw_message_events).where(
+            raw_message_events.c.account_id == account, raw_message_events.c.activity_num == link.activity_num,
+            raw_message_events.c.type == EventType.BOUNCE.value, raw_message_events.c.idem == link.idem))
+    else:
+        assert code is not None
+        conn.execute(update(events).where(key).values(reason=new_reason.value, bounce_code=code.value,
+                                                      hard=is_hard(code)))
     _recount_recipient(conn, account, link.activity_id, link.activity_num, link.contact_num)
 
     caused = suppressions.caused_by(conn, account, link.activity_num, link.idem)
     for entry in caused:
         suppressions.remove(conn, account, entry.email)
-    ev = Event(EventType.BOUNCE, link.activity_id, link.occurred_at, link.contact_id, reason=new_reason,
-               bounce_code=code, hard=is_hard(code))
-    again = {e.email for e in suppress(conn, account, policy,
-                                       [Landed(ev, link.activity_num, link.contact_id, link.contact_num, link.idem)])}
-    lifted = [e for e in caused if e.email not in again]
+    again = []
+    if new_reason is not None and code is not None:
+        ev = Event(EventType.BOUNCE, link.activity_id, link.occurred_at, link.contact_id, reason=new_reason,
+                   bounce_code=code, hard=is_hard(code))
+        again = suppress(conn, account, policy,
+                         [Landed(ev, link.activity_num, link.contact_id, link.contact_num, link.idem)])
+    remade = {e.email: e.reason.value for e in again}
+    lifted = [e for e in caused if e.email not in remade]
+    t = now_ms()
     for entry in lifted:
-        outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_REMOVED, now_ms(),
+        outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_REMOVED, t,
                            {**outbox.suppression_data(entry), "removed_by": "correction"})
+    before = {e.email: e.reason for e in caused}
+    for made in again:
+        if before.get(made.email) != made.reason.value:
+            outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_ADDED, made.suppressed_at,
+                               {**outbox.suppression_data(made), "added_by": "correction"})
     return bool(lifted)
 
 
+def _state(sent_at: int | None, first_open_at: int | None, bounced_at: int | None, code: str | None) -> dict[str, int]:
+    """The recipient's part of the bounce counters (``writer.STATE_COUNTERS``) in one state."""
+    out = {"bounces": int(bounced_at is not None),
+           "not_opened": int(sent_at is not None and first_open_at is None and bounced_at is None)}
+    if code is not None:
+        out["bounces_" + code.lower()] = 1
+    return out
+
+
 def _recount_recipient(conn: Connection, account: int, activity_id: str, activity_num: int, contact_num: int) -> None:
-    """The recipient's counted bounce is its earliest (by time, then arrival): move the counters if its code changed."""
-    first = conn.execute(select(events.c.bounce_code).where(
+    """Fold the recipient's bounce again from the log (its earliest, by time then arrival) and
+    move the activity's counters by the difference."""
+    first = conn.execute(select(events.c.occurred_at, events.c.bounce_code).where(
         events.c.account_id == account, events.c.activity_num == activity_num, events.c.contact_num == contact_num,
         events.c.type == EventType.BOUNCE.value,
-    ).order_by(events.c.occurred_at, events.c.id).limit(1)).scalar()
+    ).order_by(events.c.occurred_at, events.c.id).limit(1)).first()
     rkey = ((recipients.c.account_id == account) & (recipients.c.activity_num == activity_num)
             & (recipients.c.contact_num == contact_num))
-    held = conn.execute(select(recipients.c.bounce_code).where(rkey)).scalar()
-    new = first or "X"
-    if held is None or held == new:
+    held = conn.execute(select(recipients.c.sent_at, recipients.c.first_open_at, recipients.c.bounced_at,
+                               recipients.c.bounce_code).where(rkey)).first()
+    if held is None:
         return
-    conn.execute(update(recipients).where(rkey).values(bounce_code=new))
-    old_col, new_col = activity_counters.c["bounces_" + held.lower()], activity_counters.c["bounces_" + new.lower()]
-    conn.execute(update(activity_counters).where(
-        activity_counters.c.account_id == account, activity_counters.c.activity_id == activity_id,
-    ).values({old_col: old_col - 1, new_col: new_col + 1, activity_counters.c.updated_at: now_ms()}))
+    new_at, new_code = (int(first.occurred_at), first.bounce_code or "X") if first is not None else (None, None)
+    if (held.bounced_at, held.bounce_code) == (new_at, new_code):
+        return
+    conn.execute(update(recipients).where(rkey).values(bounced_at=new_at, bounce_code=new_code))
+    old = _state(held.sent_at, held.first_open_at, held.bounced_at, held.bounce_code)
+    new = _state(held.sent_at, held.first_open_at, new_at, new_code)
+    moves = {k: new.get(k, 0) - old.get(k, 0) for k in old.keys() | new.keys()}
+    values: dict[Any, Any] = {activity_counters.c[k]: activity_counters.c[k] + d for k, d in moves.items() if d}
+    if values:
+        values[activity_counters.c.updated_at] = now_ms()
+        conn.execute(update(activity_counters).where(
+            activity_counters.c.account_id == account, activity_counters.c.activity_id == activity_id,
+        ).values(values))
+
+
+def bounces_of(conn: Connection, account: int, activity_id: str, email: str) -> list[Row[Any]]:
+    """The logged bounces of one recipient of one activity, shaped as ``raw_messages.events_of`` rows."""
+    q = (select(events.c.activity_num, events.c.contact_num, events.c.idem, contacts.c.email.label("recipient"),
+                activities.c.id.label("activity_id"), contacts.c.id.label("contact_id"), events.c.type,
+                events.c.occurred_at, events.c.reason, events.c.bounce_code)
+         .select_from(events.join(activities, (activities.c.account_id == events.c.account_id)
+                                  & (activities.c.num_id == events.c.activity_num))
+                      .join(contacts, (contacts.c.account_id == events.c.account_id)
+                            & (contacts.c.num_id == events.c.contact_num)))
+         .where(events.c.account_id == account, activities.c.id == activity_id, contacts.c.email == email.lower(),
+                events.c.type == EventType.BOUNCE.value)
+         .order_by(events.c.occurred_at, events.c.id))
+    return list(conn.execute(q))
+
+
+def override_recipient(conn: Connection, account: int, activity_id: str, email: str,
+                       new_reason: Reason) -> list[Correction]:
+    """A person's verdict on a recipient's bounces in one activity, stored message or not (a
+    provider's webhook, a log line, ``/v1/events``); a suppressed send's bounce is left alone."""
+    policy = suppressions.policy_for(conn, account)
+    out = []
+    for link in bounces_of(conn, account, activity_id, email):
+        if link.reason == Reason.SUPPRESSED.value:
+            continue
+        c = Correction(raw_messages.message_of_event(conn, account, link.activity_num, link.idem), link.recipient,
+                       link.activity_id, link.reason, link.bounce_code, new_reason.value,
+                       str(bounce_code_for(new_reason)))
+        if (link.reason, link.bounce_code) != (c.new_reason, c.new_code):
+            c.suppression_lifted = correct_event(conn, account, link, new_reason, policy)
+            c.applied = True
+        out.append(c)
+    return out
 
 
 def override(conn: Connection, account: int, message_id: int, new_reason: Reason,
@@ -160,6 +235,19 @@ def _correct_unmatched(conn: Connection, account: int, message_id: int, by_email
     return out
 
 
+def _drop_unmatched(conn: Connection, account: int, message_id: int, dry_run: bool) -> list[Correction]:
+    """The unmatched bounces of a message that is no longer read as a bounce: they go."""
+    out = []
+    for u in raw_messages.unmatched_of(conn, account, message_id):
+        c = Correction(message_id, u.recipient, None, u.reason, u.bounce_code, None, None)
+        if not dry_run:
+            conn.execute(delete(unmatched_bounces).where(unmatched_bounces.c.account_id == account,
+                                                         unmatched_bounces.c.id == u.id))
+            c.applied = True
+        out.append(c)
+    return out
+
+
 @dataclass(slots=True)
 class Reclassified:
     messages: int = 0
@@ -184,22 +272,26 @@ def reclassify(conn: Connection, account: int, message_ids: Sequence[int], *, dr
             continue
         result.messages += 1
         records = [r for r in parse(raw) if r.reason in BOUNCE_REASONS]
-        if not records:
-            continue
         for link in raw_messages.events_of(conn, account, mid):
             if link.type != EventType.BOUNCE.value or (only_reason and link.reason != only_reason):
                 continue
             if link.reason == Reason.SUPPRESSED.value:
                 continue
-            record = _pair(records, link.recipient)
-            if record is None or record.reason.value == link.reason:
+            # No bounce in the message any more (a false positive of an older engine): the event goes.
+            record = _pair(records, link.recipient) if records else None
+            if records and (record is None or record.reason.value == link.reason):
                 continue
-            c = Correction(mid, link.recipient, link.activity_id, link.reason, link.bounce_code, record.reason.value,
-                           str(bounce_code_for(record.reason)))
+            reason = record.reason if record is not None else None
+            c = Correction(mid, link.recipient, link.activity_id, link.reason, link.bounce_code,
+                           reason.value if reason else None, str(bounce_code_for(reason)) if reason else None)
             if not dry_run:
-                c.suppression_lifted = correct_event(conn, account, link, record.reason, policy)
+                c.suppression_lifted = correct_event(conn, account, link, reason, policy)
                 c.applied = True
             result.corrections.append(c)
+        if not records:
+            result.corrections += [c for c in _drop_unmatched(conn, account, mid, dry_run)
+                                   if not only_reason or c.old_reason == only_reason]
+            continue
         by_email = {r.recipient.lower(): r.reason for r in records}
         result.corrections += [c for c in _correct_unmatched(conn, account, mid, by_email, None, dry_run)
                                if not only_reason or c.old_reason == only_reason]

@@ -27,7 +27,7 @@ def _run_many(conn: Connection, query: str, rows: list[tuple[Any, ...]]) -> int:
         cursor.close()
 
 
-def _fetch(conn: Connection, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+def fetch(conn: Connection, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Plain tuples from the driver's own cursor: building result rows costs more than these lookups."""
     cursor = conn.connection.cursor()
     try:
@@ -35,6 +35,7 @@ def _fetch(conn: Connection, query: str, params: Sequence[Any]) -> list[tuple[An
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
 
 
 def select_in(
@@ -45,7 +46,7 @@ def select_in(
     for i in range(0, len(values), chunk):
         part = values[i : i + chunk]
         query = sql.replace("{p}", m).replace("{in}", ",".join([m] * len(part)))
-        yield from _fetch(conn, query, (*params, *part))
+        yield from fetch(conn, query, (*params, *part))
 
 
 def select_rows_in(
@@ -62,7 +63,7 @@ def select_rows_in(
     for i in range(0, len(rows), per):
         part = rows[i : i + per]
         query = sql.replace("{p}", m).replace("{values}", "(VALUES " + ",".join([one] * len(part)) + ")")
-        yield from _fetch(conn, query, (*(v for row in part for v in row), *params))
+        yield from fetch(conn, query, (*(v for row in part for v in row), *params))
 
 
 def insert_new(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> int:

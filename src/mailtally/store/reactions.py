@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection
 
 from ..events import Event
 from ..suppression.policy import DAY_MS, RESETS, Fact, Policy, counts_as_soft, decide
 from ..vocab import BounceCode, EventType, Reason, SuppressionReason
-from . import rawsql, suppressions
+from . import rawsql, staging, suppressions
 from .suppressions import Entry
 
+if TYPE_CHECKING:
+    from .writer import WriteResult
+
 _SUPPRESSING = frozenset({EventType.BOUNCE, EventType.ABUSE, EventType.OPTOUT})
-_ACTING = _SUPPRESSING | {EventType.SEND, EventType.FORWARD}
+_ACTING = _SUPPRESSING | {EventType.FORWARD}  # what the policy, alerts and the outbox look at
+_ACTING_IN = ", ".join(f"'{t.value}'" for t in sorted(_ACTING))
 
 
 class Landed(NamedTuple):
@@ -36,14 +40,36 @@ class Landed(NamedTuple):
     idem: int
 
 
-def react(conn: Connection, account: int, landed: Sequence[Landed]) -> None:
-    # Opens and clicks (most hits) need none of this: no query at all for them.
-    acting = [x for x in landed if x.event.type in _ACTING]
-    if not acting:
+# The staged (accepted) events the later steps act on: bounces, complaints, opt-outs, forwards,
+# a few in a hundred. Sends, opens and clicks (most of a batch) stay in the database.
+_ACTING_SQL = f"SELECT n, activity_num, contact_num, idem FROM mt_stage WHERE type IN ({_ACTING_IN}) ORDER BY n"
+# The staged sends to addresses suppressed at the send's time, found by a probe per send.
+_HELD_SENDS_SQL = (
+    "SELECT s.n, s.activity_num, s.idem FROM mt_stage s "
+    + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num") + " "
+    + staging.left_join_one("suppressions", "x", "x.account_id = {p} AND x.email = c.email")
+    + f" WHERE s.type = '{EventType.SEND.value}' AND x.suppressed_at <= s.occurred_at "
+    "AND (x.expires_at IS NULL OR x.expires_at > s.occurred_at) ORDER BY s.n"
+)
+
+
+def react(conn: Connection, account: int, result: WriteResult) -> None:
+    """What follows from the batch ``write_events`` just recorded (its events still in ``mt_stage``)."""
+    dialect = conn.dialect.name
+    acting = []
+    for n, a, c, i in rawsql.fetch(conn, staging.expand(_ACTING_SQL, dialect), ()):
+        ev, contact_id = result.event(int(n))
+        acting.append(Landed(ev, int(a), contact_id, int(c), int(i)))
+    held = []
+    if suppressions.any_for(conn, account):
+        held = [(int(n), int(a), int(i)) for n, a, i in
+                rawsql.fetch(conn, staging.expand(_HELD_SENDS_SQL, dialect), (account, account))]
+    if not acting and not held:
         return
+    # Read everything from mt_stage above: recording the held sends' bounces stages again.
     added = suppress(conn, account, suppressions.policy_for(conn, account), acting) \
         if any(x.event.type in _SUPPRESSING for x in acting) else []
-    _suppressed_sends(conn, account, acting)
+    _suppressed_sends(conn, account, result, held)
     from . import alerts, outbox
 
     fired = alerts.evaluate(conn, account, acting)
@@ -94,24 +120,16 @@ def _history(conn: Connection, account: int, policy: Policy,
     return out
 
 
-def _suppressed_sends(conn: Connection, account: int, landed: Sequence[Landed]) -> None:
+def _suppressed_sends(conn: Connection, account: int, result: WriteResult,
+                     held: Sequence[tuple[int, int, int]]) -> None:
     """Sends to suppressed addresses are kept, and reported as bounces: reason suppressed, code S."""
-    sends = [x for x in landed if x.event.type is EventType.SEND]
-    if not sends or not suppressions.any_for(conn, account):
-        return
-    held = suppressions.suppressed_contacts(conn, account, [x.contact_num for x in sends])
-    if not held:
-        return
     bounces = []
-    for x in sends:
-        entry = held.get(x.contact_num)
-        t = x.event.occurred_at
-        if entry is None or entry[0] > t or (entry[1] is not None and entry[1] <= t):
-            continue
+    for n, activity_num, idem in held:
+        send, contact_id = result.event(n)
         bounces.append(Event(
-            EventType.BOUNCE, x.event.activity_id, t, x.contact_id, reason=Reason.SUPPRESSED,
+            EventType.BOUNCE, send.activity_id, send.occurred_at, contact_id, reason=Reason.SUPPRESSED,
             bounce_code=BounceCode.SUSPENDED, hard=True, diagnostic="address is on the suppression list",
-            idempotency_key=f"suppressed:{x.activity_num}:{x.idem}",
+            idempotency_key=f"suppressed:{activity_num}:{idem}",
         ))
     if bounces:
         from .writer import write_events

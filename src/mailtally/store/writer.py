@@ -31,7 +31,6 @@ from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictW
 from . import catalog, hourly, partitions, rawsql, reactions, staging
 from .accounts import allocate
 from .db import now_ms
-from .reactions import Landed
 from .schema import COUNTER_COLUMNS, activities, campaigns
 
 
@@ -70,6 +69,11 @@ class WriteResult:
     _indices: Sequence[int] = field(default=(), repr=False)
     _first_id: int = field(default=0, repr=False)
     _by_email: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def event(self, n: int) -> tuple[Event, str]:
+        """The batch's ``n``-th event and its contact's id (resolved for events given by address)."""
+        ev = self._batch[n]
+        return ev, ev.contact_id or self._by_email[(ev.email or "").lower()]
 
     @property
     def new_events(self) -> list[NewEvent]:
@@ -337,19 +341,8 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()})
     hourly.add_staged(conn, account)
     if react:
-        reactions.react(conn, account, _landed(conn, result))
+        reactions.react(conn, account, result)
     return result
-
-
-def _landed(conn: Connection, result: WriteResult) -> list[Landed]:
-    """The accepted events with their log keys, for ``store.reactions`` (read before it may stage again)."""
-    keys = {int(n): (int(a), int(c), int(i)) for n, a, c, i in
-            _fetch(conn, "SELECT n, activity_num, contact_num, idem FROM mt_stage", ())}
-    out = []
-    for x in result.new_events:
-        a, c, i = keys[x[0]]  # x.index: its place in the batch (the name clashes with tuple.index)
-        out.append(Landed(x.event, a, x.contact_id, c, i))
-    return out
 
 
 _NO_PARTITION = "23514"  # PostgreSQL's check_violation: "no partition of relation ... found for row"
