@@ -162,7 +162,11 @@ class LiveServer:
         self.app = create_app(settings)
         self.port = settings.port
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        # uvicorn closes an idle kept-alive connection after 5 s, httpx reuses one for up to 5 s: a test that
+        # pauses about that long (a watcher stopping under load) sends into a closing socket and reads a reset.
+        # Idle connections outlive any pause in a test here.
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                timeout_keep_alive=120)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
