@@ -53,7 +53,7 @@ def expand(sql: str, dialect: str) -> str:
         table, alias, on = m[1], m[2], m[3]
         if dialect == "sqlite":
             return f"LEFT JOIN {table} {alias} ON {on}"
-        return f"LEFT JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on}) {alias} ON true"
+        return f"LEFT JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on} LIMIT 1) {alias} ON true"
 
     sql = _JOIN.sub(join, sql)
     return sql.replace("{p}", "?" if dialect == "sqlite" else "%s")

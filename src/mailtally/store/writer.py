@@ -28,7 +28,7 @@ from .. import timefmt
 from ..events import Event
 from ..timefmt import MAX_MS, MIN_MS, RANGE_TEXT
 from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictWhy
-from . import catalog, hourly, partitions, rawsql, reactions, staging
+from . import catalog, hourly, partitions, rawsql, reactions, staging, statistics
 from .accounts import allocate
 from .db import now_ms
 from .schema import COUNTER_COLUMNS, activities, campaigns
@@ -314,6 +314,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     create = len(activity_nums) == len(wanted)
     by_email, result.contacts_created = _contacts_by_email(conn, account, batch, seen.values(), create)
     result._by_email = by_email
+    statistics.analyse_stale(conn)  # the probes below are planned on them
 
     errors: list[ItemError] = []
     groups = _rows(batch, seen, activity_nums, by_email, errors)
