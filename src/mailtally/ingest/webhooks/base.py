@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from ... import bounces
 from ...bounces.smtp import find_reply_code, find_status, squash
 from ...config import Settings
 from ...store.webhooks import Endpoint
-from ...timefmt import RANGE_TEXT, in_range
+from ...timefmt import MAX_MS, MIN_MS, RANGE_TEXT, in_range
 from ...vocab import DeviceType, ProviderEventKind, Reason
 
 MAILTALLY_ID = "mailtally_id"  # the name a sender gives our id in custom args, metadata or tags
@@ -161,11 +162,14 @@ def password_json(req: HookRequest, realm: str) -> Any:
     return json_body(req.body)
 
 
+@lru_cache(maxsize=8192)
 def classify(status: str, reply_code: str, diagnostic: str, provider_reason: Reason | None) -> tuple[Reason, str, str]:
     """The bounce reason, by our engine (``bounces.classify``), from what the remote server said; the
     provider's own class only when there is nothing to read (or nothing our engine can tell from it).
 
     Returns the reason, and the status and reply code (found in the diagnostic when not given).
+    Remembered: the verdict depends on these four alone, and providers repeat the same few
+    diagnostics for thousands of recipients (a mailbox provider's "user unknown", a blocklist's notice).
     """
     diagnostic = squash(diagnostic or "")
     if not status or status.endswith(".0.0"):
@@ -223,6 +227,10 @@ def address(value: Any) -> str:
 
 
 def ms_from_epoch(value: Any, what: str, *, millis: bool = False) -> int:
+    if value.__class__ is int:  # the usual case, first
+        ms = value if millis else value * 1000
+        if MIN_MS <= ms < MAX_MS:
+            return ms
     try:
         n = float(value)
     except (TypeError, ValueError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,34 +91,36 @@ def _ref(secret: bytes, account: int, ev: ProviderEvent) -> SendRef | None:
 
 
 def record(conn: Connection, account: int, secret: bytes, provider: str, events: list[ProviderEvent]) -> Recorded:
-    """Record ``events`` for ``account``; call inside a write transaction. Replaying changes nothing."""
+    """Record ``events`` for ``account``; call inside a write transaction. Replaying changes nothing.
+
+    Set-based: the sends our ids name, the recipients' latest sends and the links are each read
+    in a statement or two for the whole batch, never one event at a time.
+    """
     result = Recorded(received=len(events))
-    wanted: list[tuple[ProviderEvent, EventType]] = []
+    wanted: list[tuple[ProviderEvent, EventType, SendRef | None]] = []
+    kinds = EVENT_TYPE
     for ev in events:
-        etype = EVENT_TYPE[ev.kind]
+        etype = kinds[ev.kind]
         if etype is None:
             result.ignored += 1
             log.info("%s webhook: %s event %r for %s acknowledged, not recorded", provider, ev.kind,
                      ev.provider_kind, ev.recipient)
         else:
-            wanted.append((ev, etype))
-    refs = {id(ev): r for ev, _ in wanted if (r := _ref(secret, account, ev)) is not None}
-    sends = store.sends_by_numbers(conn, account, {(r.activity_num, r.contact_num) for r in refs.values()})
-    recent: dict[str, matching.Send | None] = {}
+            wanted.append((ev, etype, _ref(secret, account, ev)))
+    sends = store.sends_by_numbers(conn, account, {(r.activity_num, r.contact_num) for _, _, r in wanted if r})
     # A provider's "sent" for a send already recorded adds nothing (the sends report lists the log's sends).
-    sent = store.already_sent(conn, account, {(r.activity_num, r.contact_num) for ev, _ in wanted
-                                              if ev.kind in BY_TOKEN_ONLY and (r := refs.get(id(ev)))})
+    sent = store.already_sent(conn, account, {(r.activity_num, r.contact_num) for ev, _, r in wanted
+                                              if r is not None and ev.kind in BY_TOKEN_ONLY})
 
-    found: list[tuple[ProviderEvent, EventType, str, str]] = []
-    for ev, etype in wanted:
-        send: tuple[str, str] | None = None
-        hit = refs.get(id(ev))
+    # found: (event, type, activity id, contact id, matched by our id)
+    found: list[tuple[ProviderEvent, EventType, str, str, bool]] = []
+    by_recipient: list[tuple[ProviderEvent, EventType]] = []
+    for ev, etype, hit in wanted:
         if hit is not None:
             info = sends.get((hit.activity_num, hit.contact_num))
             # One id names one recipient: trust it alone, or for the address it names.
             if info is not None and (ev.recipients_in_message == 1 or info.email == ev.recipient
                                      or info.email in ev.alternates):
-                send = (info.activity_id, info.contact_id)
                 ev.recipient = info.email
                 if ev.kind in BY_TOKEN_ONLY:
                     pair = (hit.activity_num, hit.contact_num)
@@ -125,21 +128,25 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
                         result.duplicates += 1
                         continue
                     sent.add(pair)
-        if send is None and ev.kind not in BY_TOKEN_ONLY and ev.recipient:
-            if ev.recipient not in recent:
-                recent[ev.recipient] = matching.latest_send_to(conn, account, ev.recipient)
-            send = recent[ev.recipient]
-        if send is None:
-            if ev.kind in KEPT_UNMATCHED:
-                _keep_unmatched(conn, account, provider, ev, result)
+                found.append((ev, etype, info.activity_id, info.contact_id, True))
+                continue
+        if ev.kind not in BY_TOKEN_ONLY and ev.recipient:
+            by_recipient.append((ev, etype))
+        else:
+            _not_found(conn, account, provider, ev, result)
+    if by_recipient:
+        recent = matching.latest_sends_to(conn, account, {ev.recipient for ev, _ in by_recipient})
+        for ev, etype in by_recipient:
+            send = recent.get(ev.recipient)
+            if send is None:
+                _not_found(conn, account, provider, ev, result)
             else:
-                result.unmatched += 1
-            continue
-        found.append((ev, etype, *send))
+                found.append((ev, etype, *send, False))
 
-    links = store.link_ids(conn, account, {a for ev, t, a, _ in found if t is EventType.CLICK and ev.url})
+    links = store.link_ids(conn, account, {a for ev, t, a, *_ in found if t is EventType.CLICK and ev.url})
     policy = hits.counting(conn, account) if any(ev.machine is not None for ev, *_ in found) else None
-    batch = [_event(provider, ev, etype, activity, contact, links, policy) for ev, etype, activity, contact in found]
+    batch = [_event(provider, ev, etype, activity, contact, links, policy, mine)
+             for ev, etype, activity, contact, mine in found]
     if batch:
         written = write_events(conn, account, batch)
         result.recorded += written.accepted
@@ -150,7 +157,21 @@ def record(conn: Connection, account: int, secret: bytes, provider: str, events:
 def _bounce(ev: ProviderEvent) -> tuple[Reason, str, str]:
     if ev.kind is K.COMPLAINED:
         return Reason.FEEDBACK, ev.status, ev.reply_code
-    return classify(ev.status, ev.reply_code, "" if ev.own_words else ev.diagnostic, ev.provider_reason)
+    diagnostic = "" if ev.own_words else _neutral(ev.diagnostic, ev.recipient)
+    return classify(ev.status, ev.reply_code, diagnostic, ev.provider_reason)
+
+
+_NEUTRAL_LOCAL = "x"  # a local part no reason's pattern reads
+
+
+def _neutral(diagnostic: str, recipient: str) -> str:
+    """The diagnostic with the recipient's own address as ``x@<its domain>``: the verdict does not
+    depend on whose mailbox it was, and the same words for every recipient are then one verdict,
+    remembered (``classify``'s cache), instead of one reading of the engine per recipient."""
+    if not recipient or "@" not in recipient or recipient not in diagnostic.lower():
+        return diagnostic
+    neutral = _NEUTRAL_LOCAL + recipient[recipient.rindex("@"):]
+    return re.sub(re.escape(recipient), neutral, diagnostic, flags=re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)
@@ -159,8 +180,14 @@ def _device(user_agent: str) -> DeviceType:
 
 
 def _event(provider: str, ev: ProviderEvent, etype: EventType, activity: str, contact: str,
-           links: dict[tuple[str, str], str], policy: tuple[MachineCounting, MachineCounting] | None) -> Event:
+           links: dict[tuple[str, str], str], policy: tuple[MachineCounting, MachineCounting] | None,
+           mine: bool) -> Event:
     out = Event(etype, activity, ev.occurred_at, contact, idempotency_key=_key(provider, ev.event_id))
+    if mine:
+        # Found by our id: a redelivery names the same send, type and time, so the log's own key
+        # (activity, type, time, idem) refuses it, and the event needs no row in event_keys. The
+        # idem is the keyed one, so events recorded before under the key are refused alike.
+        out.hit_id, out.idempotency_key = out.idem(), None
     if etype is EventType.BOUNCE:
         reason, status, reply = _bounce(ev)
         code = bounce_code_for(reason)
@@ -187,6 +214,14 @@ def _event(provider: str, ev: ProviderEvent, etype: EventType, activity: str, co
         out.diagnostic = ev.diagnostic or None
         out.remote_mta = ev.remote_mta[:255] or None
     return out
+
+
+def _not_found(conn: Connection, account: int, provider: str, ev: ProviderEvent, result: Recorded) -> None:
+    """An event of no send we know: a bounce or complaint is kept as unmatched, the rest only counted."""
+    if ev.kind in KEPT_UNMATCHED:
+        _keep_unmatched(conn, account, provider, ev, result)
+    else:
+        result.unmatched += 1
 
 
 def _keep_unmatched(conn: Connection, account: int, provider: str, ev: ProviderEvent, result: Recorded) -> None:

@@ -105,16 +105,19 @@ def receive(req: HookRequest) -> Delivery:
 def event(item: Any, i: int) -> ProviderEvent:
     if not isinstance(item, dict):
         raise Malformed(f"event {i} must be a JSON object")
-    name = text(item.get("event"), 64)
+    get = item.get  # this runs for every event of every batch: no work that only an error needs
+    name = text(get("event"), 64)
     kind = KINDS.get(name, K.UNKNOWN)
-    event_id = text(item.get("sg_event_id"), 200)
-    recipient = address(item.get("email"))
+    event_id = text(get("sg_event_id"), 200)
+    recipient = address(get("email"))
     if not event_id or not recipient:
         raise Malformed(f"event {i} needs sg_event_id and email")
-    ev = ProviderEvent(kind, recipient, ms_from_epoch(item.get("timestamp"), f"event {i} timestamp"), event_id,
-                       provider_kind=name, mailtally_id=text(item.get(MAILTALLY_ID), 200) or None,
-                       message_id=text(item.get("smtp-id"), 998) or None,
-                       provider_message_id=text(item.get("sg_message_id"), 200) or None)
+    try:
+        at = ms_from_epoch(get("timestamp"), "timestamp")
+    except Malformed as e:
+        raise Malformed(f"event {i} {e}") from None
+    ev = ProviderEvent(kind, recipient, at, event_id, name, text(get(MAILTALLY_ID), 200) or None,
+                       text(get("smtp-id"), 998) or None, text(get("sg_message_id"), 200) or None)
     if kind is K.BOUNCED or kind is K.DEFERRED or kind is K.REJECTED or kind is K.DELIVERED:
         ev.status = text(item.get("status"), 16)
         # "reason" says why it bounced or was dropped; "response" is the server's reply otherwise.
@@ -125,8 +128,8 @@ def event(item: Any, i: int) -> ProviderEvent:
             ev.provider_reason = DROPPED.get(ev.diagnostic.lower(), Reason.SUPPRESSED)
             ev.own_words = ev.diagnostic.lower() in DROPPED
     elif kind is K.OPENED or kind is K.CLICKED:
-        ev.user_agent = text(item.get("useragent"), 1000) or None
-        ev.url = text(item.get("url"), 4000) or None
-        machine = item.get("sg_machine_open")
+        ev.user_agent = text(get("useragent"), 1000) or None
+        ev.url = text(get("url"), 4000) or None
+        machine = get("sg_machine_open")
         ev.machine = machine if isinstance(machine, bool) else None
     return ev
