@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import sys
 import time
@@ -29,6 +30,7 @@ from reports import build, percentiles
 
 from mailtally.api.app import create_app
 from mailtally.config import Settings
+from mailtally.serving import settle_heap
 from mailtally.store import migrate
 from mailtally.store.accounts import create_token
 from mailtally.store.db import open_engine, writing
@@ -40,17 +42,23 @@ LOGIN, PASSWORD = "bench@bench.example.com", "bench dashboard password"
 TARGET_MS = 100.0
 
 
-async def timed(client: httpx.AsyncClient, path: str, n: int, warmup: int = 3) -> tuple[float, float]:
+async def timed(client: httpx.AsyncClient, path: str, n: int, warmup: int = 3) -> tuple[float, float, float]:
+    """(p50, p99) by the clock and p99 of the process's CPU time, in ms, over ``n`` renders.
+
+    The CPU time is the server's own work for the request (every thread of this process: the
+    page handler runs on the thread pool), without the waits of a machine shared with others."""
     for _ in range(warmup):
         r = await client.get(path)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
-    samples = []
+    samples, cpu = [], []
     for _ in range(n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = await client.get(path)
         samples.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
         assert r.status_code == 200
-    return percentiles(samples)
+    p50, p99 = percentiles(samples)
+    return p50, p99, percentiles(cpu)[1]
 
 
 def main() -> None:
@@ -90,7 +98,9 @@ def main() -> None:
 async def measure(url: str, args: argparse.Namespace, activity_id: str, token: str, sent: Any,
                   deep_bounce: tuple[int, int], contact: str) -> None:
     bounce_at, n_bounces = deep_bounce
-    app = create_app(Settings(database_url=url), run_migrations=False)
+    # The outbox worker off: it is no part of a page (and polls the database meanwhile).
+    app = create_app(Settings(database_url=url, webhook_worker=False), run_migrations=False)
+    settle_heap()  # as each server worker does once its app is built (mailtally.serving.worker_app)
     # In-process, on one event loop: what the server does for a request (the sync page handlers
     # run on its thread pool as under uvicorn), without a socket or a client thread in the way.
     transport = httpx.ASGITransport(app=app)
@@ -143,15 +153,19 @@ async def measure(url: str, args: argparse.Namespace, activity_id: str, token: s
             ("provider webhook endpoints", "/ui/settings/endpoints"),
         ]
         print(f"\ndashboard pages in-process on {args.sends:,} sends, {n} renders each "
-              f"(target p99 < {TARGET_MS:g} ms); reference: v3 activity stats p50 {ref[0]:.2f} ms, p99 {ref[1]:.2f} ms")
-        worst = 0.0
+              f"(target p99 < {TARGET_MS:g} ms); reference: v3 activity stats p50 {ref[0]:.2f} ms, "
+              f"p99 {ref[1]:.2f} ms, CPU p99 {ref[2]:.2f} ms; load average {os.getloadavg()[0]:.1f}")
+        print(f"  {'page':<56} {'p50':>10}   {'p99':>10}   {'CPU p99':>10}   (p99 / reference p99)")
+        worst = worst_cpu = 0.0
         for label, path in pages:
-            p50, p99 = await timed(client, path, n)
-            worst = max(worst, p99)
+            p50, p99, cpu99 = await timed(client, path, n)
+            worst, worst_cpu = max(worst, p99), max(worst_cpu, cpu99)
             ok = "ok" if p99 < TARGET_MS else "MISSED"
-            print(f"  {label:<56} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   ({p99 / ref[1]:5.1f}x reference p99: {ok})")
+            print(f"  {label:<56} {p50:7.2f} ms   {p99:7.2f} ms   {cpu99:7.2f} ms   "
+                  f"({p99 / ref[1]:5.1f}x: {ok})")
         verdict = "ok" if worst < TARGET_MS else "MISSED"
-        print(f"\nslowest page p99 {worst:.2f} ms (target < {TARGET_MS:g} ms: {verdict})")
+        print(f"\nslowest page p99 {worst:.2f} ms, {worst / ref[1]:.1f}x the reference "
+              f"(target < {TARGET_MS:g} ms: {verdict}); slowest CPU p99 {worst_cpu:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from mailtally.config import Settings
 from mailtally.store import migrate
 from mailtally.store.accounts import create_account, create_token
-from mailtally.store.db import open_engine
+from mailtally.store.db import open_engine, writing
 from mailtally.vocab import Scope
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,7 +131,9 @@ class Account:
 
 def make_account(engine: Engine, scopes: tuple[Scope, ...] = tuple(Scope)) -> Account:
     name = f"acct-{uuid.uuid4().hex[:12]}"
-    with engine.begin() as conn:
+    # Through the store's write path: a server may be writing the same SQLite file meanwhile, and a
+    # plain engine.begin() that read first fails at once ("database is locked") when it has.
+    with writing(engine) as conn:
         account = create_account(conn, name)
         token = create_token(conn, account, frozenset(s.value for s in scopes))
     return Account(account, name, token)

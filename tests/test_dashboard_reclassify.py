@@ -133,3 +133,21 @@ def test_csrf_and_other_accounts(engine: Engine, account: Account, http: httpx.C
     assert http.get(f"/v1/activities/{activity_id}/stats", headers=account.headers).json()["counts"]["bounces_b"] == 1
     for bad in (link.rsplit("/", 1)[0] + "/1.x", link.rsplit("/", 1)[0] + "/1.2", "/ui/bounces/not-a-uuid/1.2"):
         assert signed_in.get(bad).status_code in (400, 404), bad
+
+
+def test_reasons_are_offered_in_the_vocabularys_order(account: Account, http: httpx.Client,
+                                                      signed_in: httpx.Client) -> None:
+    """The vocabulary's order (vocab.Reason, as the docs' table lists it: userunknown first), not
+    alphabetical (authfailure first), on the message page, a bounce's page and the filters."""
+    from mailtally.store import corrections
+    from mailtally.vocab import Reason
+
+    expected = [r.value for r in corrections.BOUNCE_REASONS]
+    assert expected[0] == Reason.USERUNKNOWN.value and expected == [r.value for r in Reason if r in expected]
+    mid = http.post("/v1/bounces", content=dsn("order@remote.example"),
+                    headers={**account.headers, "Content-Type": "message/rfc822"}).json()["id"]
+    page = signed_in.get(f"/ui/messages/{mid}").text
+    offered = re.findall(r'<option value="([a-z]+)">\1 \(code', page)
+    assert offered == expected
+    filters = re.findall(r'<option value="([a-z]+)"', signed_in.get("/ui/bounces").text)
+    assert filters[0] == Reason.USERUNKNOWN.value and "authfailure" in filters[1:]

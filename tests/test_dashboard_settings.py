@@ -14,6 +14,8 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 
+from mailtally.store.db import writing
+
 from .conftest import Account, make_account
 from .support.dashboard import csrf_of, make_user, sign_in
 from .support.scenario import campaign_with_activity, post_events
@@ -197,7 +199,7 @@ def test_settings_forms_need_csrf_and_refuse_another_accounts_ids(engine: Engine
                 + [{"type": "bounce", "activity_id": activity_id, "email": f"t{i}@example.com",
                     "occurred_at": "2024-03-01T10:05:00Z", "reason": "userunknown"} for i in range(10)])
     their_alert = http.get("/v1/alerts", headers=stranger.headers).json()["alerts"][0]["id"]
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         from mailtally.store import outbox
         from mailtally.vocab import WebhookEvent
         their_sub = outbox.create_subscription(conn, stranger.id, "https://theirs.example.com/",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     func,
     inspect,
     select,
@@ -233,3 +235,27 @@ def test_dashboard_tables_added_to_a_database_with_events(blank_url: str) -> Non
             assert sum(tl.opens) == 5 and sum(tl.clicks) == 1
     finally:
         engine.dispose()
+
+
+def test_0012_counts_suppressions_off_a_covering_index(tmp_path: Path) -> None:
+    """A database 0011 left (the reason index without the expiry) gets the covering index, and
+    the dashboard's count by reason reads it alone."""
+    from mailtally.store.dashboard import suppression_counts
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate.upgrade(engine, "0011")
+    with engine.begin() as conn:  # as 0005 made it, before 0012
+        conn.exec_driver_sql("DROP INDEX ix_suppressions_reason_live")
+        conn.exec_driver_sql("CREATE INDEX ix_suppressions_reason ON suppressions (account_id, reason, email)")
+    migrate.upgrade(engine)
+    names = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("suppressions")}
+    assert names["ix_suppressions_reason_live"] == ["account_id", "reason", "email", "expires_at"]
+    assert "ix_suppressions_reason" not in names
+    seen: list[tuple[str, Any]] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: seen.append((a[2], a[3])))
+    with engine.connect() as conn:
+        assert suppression_counts(conn, 1) == {}
+        [(sql, params)] = [s for s in seen if "count(" in s[0]]
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    assert "COVERING INDEX ix_suppressions_reason_live" in str(plan), plan
+    engine.dispose()

@@ -16,9 +16,12 @@ from .events import Event
 from .store import catalog
 from .store.accounts import TOKEN_PREFIX, create_account, hash_token, signing_secret
 from .store.db import now_ms, writing
+from .store.hits import counting
 from .store.schema import accounts, api_tokens
 from .store.writer import write_events
-from .vocab import REASON_TO_CODE, DeviceType, EventType, Reason, Scope, is_hard
+from .tracking.device import read_agent
+from .tracking.verdict import Hit, Rules, judge
+from .vocab import REASON_TO_CODE, EventType, MachineCounting, Reason, Scope, counts_for_vendors, is_hard
 
 DEMO_ACCOUNT = "demo"
 DEMO_LOGIN = "demo@demo.example.com"
@@ -45,8 +48,27 @@ BOUNCES = [
     (Reason.MESGTOOBIG, "5.3.4", "552", "552 5.3.4 Message size exceeds fixed limit"),
 ]
 BOUNCE_WEIGHTS = [30, 6, 5, 10, 6, 8, 5, 8, 3]
-DEVICES = [DeviceType.MOBILE, DeviceType.COMPUTER, DeviceType.TABLET, DeviceType.OTHER]
-DEVICE_WEIGHTS = [55, 30, 8, 7]
+# What fetches a reader's pixel and follows their links, as the tracking endpoints see it: (User-Agent,
+# client address, weight). People on phones, computers and tablets; Apple's and Gmail's image proxies
+# (machine opens, counted as opens by default); the device and verdict are read from these as for a real hit.
+READERS = [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+     "198.51.100.{}", 26),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile "
+     "Safari/537.36", "198.51.100.{}", 14),
+    ("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17029; Pro)", "203.0.113.{}", 14),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)", "203.0.113.{}", 8),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:115.0) Gecko/20100101 Thunderbird/115.10.1", "203.0.113.{}", 3),
+    ("Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+     "198.51.100.{}", 6),
+    ("Mozilla/5.0", "17.58.100.{}", 18),  # Apple Mail Privacy Protection's prefetch
+    ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", "66.249.84.{}", 11),
+]
+# A mail filter that follows every link within seconds of delivery (Microsoft's scanner network):
+# machine clicks, which the vendor surfaces leave out by default.
+SCANNER = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 "
+           "Safari/537.36", "40.107.{}.{}")
+SCANNED_DOMAIN = "corp.example.net"
 
 
 def demo_token(secret: str) -> str:
@@ -96,9 +118,27 @@ def ensure_demo(engine: Engine, *, progress: bool = False, secret: str | None = 
     return token, True
 
 
+def _hit(rng: random.Random, kind: EventType, activity_id: str, contact_id: str, at: int, sent: int, ua: str,
+         ip: str, policy: tuple[MachineCounting, MachineCounting], url_id: str | None = None) -> Event:
+    """An open or click as the tracking endpoints record it: device and verdict read from the hit."""
+    is_click = kind is EventType.CLICK
+    since = (at - sent) / 1000
+    verdict, why = judge(Hit(is_click, ua, ip, "GET", since, url_id), RULES)
+    return Event(kind, activity_id, at, contact_id, device_type=read_agent(ua).device, url_id=url_id,
+                 user_agent=ua, ip=ip, since_send_s=int(since), verdict=verdict, verdict_why=why,
+                 counted=counts_for_vendors(verdict, why, policy[1] if is_click else policy[0]),
+                 hit_id=rng.getrandbits(63))
+
+
+RULES = Rules()
+
+
 def _build(conn: Connection, account: int) -> list[Event]:
     rng = random.Random(20261123)
     now = now_ms()
+    policy = counting(conn, account)
+    readers = [(ua, ip) for ua, ip, _ in READERS]
+    reader_weights = [w for _, _, w in READERS]
     people = []
     for i in range(3000):
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -111,6 +151,9 @@ def _build(conn: Connection, account: int) -> list[Event]:
         })
         people.append((row.id, email))
     events: list[Event] = []
+    # Addresses the suppression list stops (a hard bounce, an opt-out, a complaint): a sender that
+    # heeds it mails them no more, so later campaigns leave them out.
+    stopped: set[str] = set()
     for n, (name, size) in enumerate(CAMPAIGNS):
         # Nine days apart, the newest six days ago: recent enough for 7-day report windows.
         start = now - ((len(CAMPAIGNS) - 1 - n) * 9 + 6) * DAY
@@ -120,7 +163,7 @@ def _build(conn: Connection, account: int) -> list[Event]:
         urls = [("1", "https://demo.example.com/"), ("2", "https://demo.example.com/offer"),
                 ("3", "https://demo.example.com/blog")]
         catalog.put_links(conn, account, activity.id, [{"url_id": u, "url": url} for u, url in urls])
-        for contact_id, email in rng.sample(people, size):
+        for contact_id, email in rng.sample([p for p in people if p[0] not in stopped], size):
             t = start + rng.randrange(0, 3_600_000)
             events.append(Event(EventType.SEND, activity.id, t, contact_id))
             if rng.random() < 0.07:
@@ -130,24 +173,36 @@ def _build(conn: Connection, account: int) -> list[Event]:
                                     reason=reason, bounce_code=code, hard=is_hard(code), dsn_status=status or None,
                                     reply_code=reply or None, diagnostic=diag.format(e=email, d=email.split("@")[1]),
                                     remote_mta="mx." + email.split("@")[1]))
+                if is_hard(code):
+                    stopped.add(contact_id)
                 continue
+            if email.endswith("@" + SCANNED_DOMAIN) and rng.random() < 0.3:
+                ua, ip = SCANNER[0], SCANNER[1].format(rng.randrange(256), rng.randrange(1, 255))
+                for k, (url_id, _) in enumerate(urls):
+                    events.append(_hit(rng, EventType.CLICK, activity.id, contact_id, t + 4_000 + k * 300, t, ua, ip,
+                                       policy, url_id))
             if rng.random() < 0.45:
-                device = rng.choices(DEVICES, DEVICE_WEIGHTS)[0]
+                ua, ip = rng.choices(readers, reader_weights)[0]
+                ip = ip.format(rng.randrange(1, 255))
                 t_open = t + rng.randrange(60_000, 5 * DAY)
                 for k in range(rng.choice([1, 1, 1, 2, 3])):
-                    events.append(Event(EventType.OPEN, activity.id, t_open + k * 3_600_000, contact_id,
-                                        device_type=device))
+                    events.append(_hit(rng, EventType.OPEN, activity.id, contact_id, t_open + k * 3_600_000, t, ua, ip,
+                                       policy))
                 if rng.random() < 0.3:
                     url_id = rng.choice(urls)[0]
-                    events.append(Event(EventType.CLICK, activity.id, t_open + 30_000, contact_id,
-                                        device_type=device, url_id=url_id))
+                    if read_agent(ua).machine is not None:  # the person behind a proxy clicks from their own device
+                        ua, ip = readers[0][0], readers[0][1].format(rng.randrange(1, 255))
+                    events.append(_hit(rng, EventType.CLICK, activity.id, contact_id, t_open + 30_000, t, ua, ip,
+                                       policy, url_id))
                 if rng.random() < 0.03:
                     events.append(Event(EventType.FORWARD, activity.id, t_open + 60_000, contact_id))
             if rng.random() < 0.015:
+                stopped.add(contact_id)
                 events.append(Event(EventType.OPTOUT, activity.id, t + rng.randrange(60_000, 2 * DAY), contact_id,
                                     optout_source="Unsubscribe link", optout_reason=rng.choice(
                                         ["Too many emails", "No longer interested", None])))
             elif rng.random() < 0.003:
+                stopped.add(contact_id)
                 events.append(Event(EventType.ABUSE, activity.id, t + rng.randrange(60_000, DAY), contact_id))
     return events
 

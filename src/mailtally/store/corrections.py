@@ -29,8 +29,9 @@ from .db import now_ms
 from .reactions import Landed, suppress
 from .schema import activities, activity_counters, contacts, events, raw_message_events, recipients, unmatched_bounces
 
-# Reasons a bounce can be corrected to: those with a bounce code (not feedback, not delivered).
-BOUNCE_REASONS = frozenset(r for r in Reason if bounce_code_for(r) is not None and r is not Reason.SUPPRESSED)
+# Reasons a bounce can be corrected to: those with a bounce code (not feedback, not delivered), in the
+# vocabulary's own order (vocab.Reason: the order of the docs' table, userunknown first).
+BOUNCE_REASONS = tuple(r for r in Reason if bounce_code_for(r) is not None and r is not Reason.SUPPRESSED)
 
 
 @dataclass(slots=True)

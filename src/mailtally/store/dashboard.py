@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Float, Row, and_, cast, exists, func, literal
 
 from ..vocab import EventType
 from .db import now_ms
-from .reports import newest_first
+from .reports import COUNTED, newest_first
 from .schema import (
     COUNTER_COLUMNS,
     activities,
@@ -236,12 +236,14 @@ def _first_of_kind(kind: EventType) -> Any:
     return ~exists(select(earlier.c.idem).where(
         earlier.c.account_id == events.c.account_id, earlier.c.contact_num == events.c.contact_num,
         func.coalesce(earlier.c.activity_num, 0) == events.c.activity_num,
-        func.coalesce(earlier.c.type, "") == kind.value,
+        func.coalesce(earlier.c.type, "") == kind.value, earlier.c.uncounted.is_(None),
         earlier.c.occurred_at <= events.c.occurred_at,
         or_(earlier.c.occurred_at < events.c.occurred_at, earlier.c.idem < events.c.idem)))
 
 
 def _list_query(account: int, num: int, f: ListFilter) -> tuple[Any, Any, Any]:
+    # Lists of opens, clicks and forwards hold what their figures count: the machine hits the
+    # account's policy leaves out of the counters (``COUNTED``) are only in the verdict lists.
     r = recipients.c
     if f.kind == "sends":
         return _recipient_list(account, num, r.sent_at)
@@ -257,17 +259,17 @@ def _list_query(account: int, num: int, f: ListFilter) -> tuple[Any, Any, Any]:
     if f.kind == "abuse":
         return _event_list(account, num, EventType.ABUSE, source=_first_of(EventType.ABUSE, r.abuse_at, account, num))
     if f.kind == "opens_device":
-        return _event_list(account, num, EventType.OPEN, _device(f.device))
+        return _event_list(account, num, EventType.OPEN, _device(f.device), COUNTED)
     if f.kind == "clicks_device":
-        return _event_list(account, num, EventType.CLICK, _device(f.device))
+        return _event_list(account, num, EventType.CLICK, _device(f.device), COUNTED)
     if f.kind == "opens_verdict":
         return _event_list(account, num, EventType.OPEN, events.c.verdict == f.verdict)
     if f.kind == "clicks_verdict":
         return _event_list(account, num, EventType.CLICK, events.c.verdict == f.verdict)
     if f.kind == "forwards":
-        return _event_list(account, num, EventType.FORWARD)
+        return _event_list(account, num, EventType.FORWARD, COUNTED)
     if f.kind == "clicks":
-        return _event_list(account, num, EventType.CLICK, _first_of_kind(EventType.CLICK))
+        return _event_list(account, num, EventType.CLICK, COUNTED, _first_of_kind(EventType.CLICK))
     if f.kind == "link":
         clicked_here = exists(select(link_clickers.c.url_id).where(
             link_clickers.c.account_id == account, link_clickers.c.contact_id == contacts.c.id,
@@ -280,9 +282,10 @@ def _list_query(account: int, num: int, f: ListFilter) -> tuple[Any, Any, Any]:
             later.c.account_id == events.c.account_id, later.c.contact_num == events.c.contact_num,
             func.coalesce(later.c.activity_num, 0) == events.c.activity_num,
             func.coalesce(later.c.type, "") == EventType.CLICK.value, later.c.url_id.in_(list(f.url_ids)),
-            later.c.occurred_at >= events.c.occurred_at,
+            later.c.uncounted.is_(None), later.c.occurred_at >= events.c.occurred_at,
             or_(later.c.occurred_at > events.c.occurred_at, later.c.idem > events.c.idem)))
-        return _event_list(account, num, EventType.CLICK, events.c.url_id.in_(list(f.url_ids)), clicked_here, ~newer)
+        return _event_list(account, num, EventType.CLICK, events.c.url_id.in_(list(f.url_ids)), COUNTED, clicked_here,
+                           ~newer)
     if f.kind == "bounces" and f.reason:
         # As the reasons table counts: every bounce event with that reason (and code).
         extra = [events.c.reason == f.reason] + ([events.c.bounce_code == f.code] if f.code else [])

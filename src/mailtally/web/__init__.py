@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from . import bounces, campaigns, contacts, messages, settings, signin, suppressions
-from .common import HERE, PREFIX, PageError, Redirect, error_page
+from .common import HERE, PREFIX, PageError, Redirect, env, error_page
 from .session import LoginThrottle
 
 
@@ -24,3 +24,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
         return error_page(exc.status, exc.message)
+
+
+def load_templates() -> None:
+    """Compile every page's template now (at start-up) rather than in its first request."""
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)

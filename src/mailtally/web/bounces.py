@@ -34,7 +34,8 @@ from .common import (
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 PAGE = 50
-REASONS = sorted(r.value for r in Reason if r not in (Reason.DELIVERED, Reason.FEEDBACK))
+# In the vocabulary's order (vocab.Reason), as the docs list them: never alphabetical.
+REASONS = [r.value for r in Reason if r not in (Reason.DELIVERED, Reason.FEEDBACK)]
 CODES = [(c.value, CODE_DESCRIPTION[c]) for c in BounceCode]
 ReasonQ = Annotated[str, Query(pattern="^(|" + "|".join(r.value for r in Reason) + ")$")]
 CodeQ = Annotated[str, Query(pattern="^[" + "".join(c.value for c in BounceCode) + "]?$")]
@@ -111,7 +112,7 @@ def unmatched_csv(request: Request, user: SignedIn) -> Response:
 
 # -- one bounce, and a person's correction of its reason -------------------------------------
 
-CORRECTABLE = sorted(r.value for r in corrections.BOUNCE_REASONS)
+CORRECTABLE = [r.value for r in corrections.BOUNCE_REASONS]
 CODE_OF = {r: str(bounce_code_for(Reason(r))) for r in CORRECTABLE}
 env.globals["code_of"] = CODE_OF
 

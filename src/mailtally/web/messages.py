@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from ..store import corrections, raw_messages
 from ..store.db import writing
 from ..vocab import Reason
+from .bounces import CORRECTABLE
 from .common import PREFIX, PageError, User, checked_form, engine, render, signed_in, url_with
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -58,7 +59,7 @@ def message_page(request: Request, user: SignedIn, mid: str,
         unmatched = raw_messages.unmatched_of(conn, user.account_id, meta.id)
     text, cut = as_text(raw)
     return render(request, "message.html", meta=meta, text=text, cut=cut, parsed=parsed, unmatched=unmatched,
-                  reasons=sorted(r.value for r in corrections.BOUNCE_REASONS),
+                  reasons=CORRECTABLE,
                   recipients=list(dict.fromkeys([p.recipient for p in parsed] + [u.recipient for u in unmatched])),
                   changed=changed if changed is not None or reread else None, lifted=lifted, reread=reread == "1")
 
@@ -78,7 +79,7 @@ async def message_override(request: Request, user: SignedIn, mid: str) -> Respon
     """A person's verdict on a stored message's bounces (all of them, or one recipient's)."""
     form = await checked_form(request)
     reason = form.get("reason", "")
-    if reason not in {r.value for r in corrections.BOUNCE_REASONS}:
+    if reason not in CORRECTABLE:
         raise PageError(400, f"Choose one of the bounce reasons listed, not {reason[:40]!r}.")
     email = form.get("email", "").strip().lower()[:320] or None
     with writing(engine(request)) as conn:
