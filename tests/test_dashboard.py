@@ -212,6 +212,27 @@ def test_timeline_hourly_then_daily(engine: Engine, account: Account, http: http
     page = signed_in.get(f"/ui/activities/{activity_id}").text
     assert 'id="timeline-data"' in page and "2024-05-01 08:00 UTC" in page
 
+    # Each figure of the chart's table lists the opens or clicks of its period; all opens and all
+    # clicks list every one.
+    periods = list(tl.periods())
+    assert periods[0][4:] == (None, start + 3_600_000) and periods[-1][5] is None
+    linked = re.findall(r'<a href="([^"]+list=(opens|clicks)_all[^"]*)">([\d,]+)</a>', page)
+    by_period = [(href.replace("&amp;", "&"), int(n)) for href, _, n in linked if "from=" in href or "to=" in href]
+    assert sorted(n for _, n in by_period) == sorted([o for o in tl.opens if o] + [k for k in tl.clicks if k])
+    for href, n in by_period:
+        listed = signed_in.get(href)
+        assert listed.status_code == 200 and table_rows(listed.text) == n, href
+        assert f"{n} contact" in listed.text or f"{n} " in listed.text
+    shown = figures(page)
+    for name, n in (("opens_all", 5), ("clicks_all", 1)):
+        assert number(shown.values[name]) == n and table_rows(signed_in.get(shown.links[name]).text) == n
+    assert signed_in.get(f"/ui/activities/{activity_id}/contacts?list=sends&from=1").status_code == 400
+    timeline_csv = list(csv.DictReader(io.StringIO(signed_in.get(f"/ui/activities/{activity_id}/timeline.csv").text)))
+    assert [(r["from"], r["period"], int(r["opens"]), int(r["clicks"])) for r in timeline_csv[:3]] == [
+        ("2024-05-01T08:00:00Z", "hour", 1, 0), ("2024-05-01T09:00:00Z", "hour", 1, 0),
+        ("2024-05-01T10:00:00Z", "hour", 0, 1)]
+    assert len(timeline_csv) == len(rows)
+
 
 def test_bounce_list_filters_pages_and_csv(account: Account, http: httpx.Client, signed_in: httpx.Client) -> None:
     _, activity_id = campaign_with_activity(http, account.headers, "Many bounces")
@@ -264,6 +285,21 @@ def test_csv_of_every_table(account: Account, http: httpx.Client, signed_in: htt
     for path in ("/ui/bounces/unmatched.csv", "/ui/settings/tokens.csv"):
         r = signed_in.get(path)
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), path
+
+    # The activity page's own tables, as it shows them.
+    def table(name: str) -> list[dict[str, str]]:
+        r = signed_in.get(f"/ui/activities/{activity_id}/{name}.csv")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv"), name
+        return list(csv.DictReader(io.StringIO(r.text)))
+
+    api = http.get(f"/v1/activities/{activity_id}/stats", headers=account.headers).json()["counts"]
+    assert {r["bounce_code"]: int(r["contacts"]) for r in table("bounce-codes")} == {
+        c: api["bounces_" + c.lower()] for c in "BDFSVXZ"}
+    assert sum(int(r["bounce_messages"]) for r in table("bounce-reasons")) == api["bounces"] == 6
+    assert [(r["device_type"], int(r["opens"]), int(r["clicks"])) for r in table("devices")] == [
+        (d, api["opens_" + d], api["clicks_" + d]) for d in ("computer", "mobile", "tablet", "other", "none")]
+    assert [(r["url"], r["unique_clicks"]) for r in table("links")] == [("https://example.com/a", "2")]
+    assert signed_in.get(f"/ui/activities/{activity_id}/nothing.csv").status_code in (400, 404)
 
 
 def test_contact_timeline(account: Account, http: httpx.Client, signed_in: httpx.Client) -> None:
@@ -483,3 +519,19 @@ def test_the_demo_has_human_and_machine_hits_and_each_list_holds_its_figure(tmp_
         assert conn.execute(select(func.count()).select_from(events).where(
             events.c.account_id == account, events.c.reason == "suppressed")).scalar_one() == 0
     engine.dispose()
+
+
+def test_a_campaigns_activities_link_their_figures_and_export(account: Account, http: httpx.Client,
+                                                              signed_in: httpx.Client) -> None:
+    campaign_id, activity_id = _seeded(http, account)
+    second = http.post(f"/v1/campaigns/{campaign_id}/activities", json={"subject": "Resend"},
+                       headers=account.headers).json()["id"]
+    post_events(http, account.headers, [{"type": "send", "activity_id": second, "email": "late@example.com",
+                                         "occurred_at": "2024-05-03T10:00:00Z"}])
+    page = signed_in.get(f"/ui/campaigns/{campaign_id}").text
+    for act, list_name, n in ((activity_id, "sends", 15), (activity_id, "bounces", 6), (second, "sends", 1)):
+        href = f"/ui/activities/{act}/contacts?list={list_name}"
+        assert f'<a href="{href}">{n}</a>' in page, (act, list_name)
+        assert table_rows(signed_in.get(href).text) == n
+    rows = list(csv.DictReader(io.StringIO(signed_in.get(f"/ui/campaigns/{campaign_id}/activities.csv").text)))
+    assert sorted((r["activity_id"], r["sends"]) for r in rows) == sorted([(activity_id, "15"), (second, "1")])

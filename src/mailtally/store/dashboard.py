@@ -132,6 +132,13 @@ class Timeline:
         for t, o, c in zip(self.buckets, self.opens, self.clicks, strict=True):
             yield t, o, c, t < self.start + HOURLY_FOR
 
+    def periods(self) -> Iterator[tuple[int, int, int, bool, int | None, int | None]]:
+        """Each bucket's row with the times its events fall in, [since, until) (None: open-ended):
+        the first bucket also holds anything before the first send, the last everything after."""
+        n = len(self.buckets)
+        for i, (t, o, c, hourly) in enumerate(self.rows()):
+            yield t, o, c, hourly, (t if i else None), (self.buckets[i + 1] if i + 1 < n else None)
+
 
 def bucket_start(start: int, t: int) -> int:
     if t < start + HOURLY_FOR:
@@ -163,6 +170,20 @@ def timeline(conn: Connection, account: int, activity_num: int, start: int | Non
     return Timeline(start, buckets, [opens.get(b, 0) for b in buckets], [clicks.get(b, 0) for b in buckets])
 
 
+def hourly_totals(conn: Connection, account: int, activity_num: int, since: int | None,
+                  until: int | None) -> tuple[int, int]:
+    """The roll-up's (opens, clicks) of the hours in [since, until): a bucket of the chart."""
+    h = activity_hourly.c
+    q = select(func.coalesce(func.sum(h.opens), 0), func.coalesce(func.sum(h.clicks), 0)).where(
+        h.account_id == account, h.activity_num == activity_num)
+    if since is not None:
+        q = q.where(h.hour >= since)
+    if until is not None:
+        q = q.where(h.hour < until)
+    opens, clicks = conn.execute(q).one()
+    return int(opens), int(clicks)
+
+
 def bounce_reasons(conn: Connection, account: int, activity_num: int) -> list[tuple[str, str | None, int]]:
     """Bounce events (each bounce message, as the bounce reports list them) by reason: (reason, code, n).
 
@@ -191,8 +212,8 @@ def _first_of(kind: EventType, at: Any, account: int, activity_num: int) -> Any:
 # -- the contacts behind a number --------------------------------------------------------------
 
 # What each figure of an activity counts, and so which contacts its link lists.
-CONTACT_LISTS = ("sends", "delivered", "opens", "opens_device", "opens_verdict", "did_not_open", "clicks", "link",
-                 "clicks_device", "clicks_verdict", "forwards", "optouts", "abuse", "bounces")
+CONTACT_LISTS = ("sends", "delivered", "opens", "opens_all", "opens_device", "opens_verdict", "did_not_open", "clicks",
+                 "clicks_all", "link", "clicks_device", "clicks_verdict", "forwards", "optouts", "abuse", "bounces")
 _CONTACT = (contacts.c.id.label("contact_id"), contacts.c.email, contacts.c.first_name, contacts.c.last_name)
 
 
@@ -204,6 +225,8 @@ class ListFilter:
     device: str | None = None
     url_ids: tuple[str, ...] = ()
     verdict: str | None = None
+    since: int | None = None  # opens_all, clicks_all: those of a period (a bucket of the chart), [since, until)
+    until: int | None = None
 
 
 def _event_list(account: int, num: int, kind: EventType, *extra: Any, source: Any = None) -> tuple[Any, Any, Any]:
@@ -258,6 +281,11 @@ def _list_query(account: int, num: int, f: ListFilter) -> tuple[Any, Any, Any]:
                            source=_first_of(EventType.OPTOUT, r.optout_at, account, num))
     if f.kind == "abuse":
         return _event_list(account, num, EventType.ABUSE, source=_first_of(EventType.ABUSE, r.abuse_at, account, num))
+    if f.kind in ("opens_all", "clicks_all"):
+        window = ([events.c.occurred_at >= f.since] if f.since is not None else []) + (
+            [events.c.occurred_at < f.until] if f.until is not None else [])
+        return _event_list(account, num, EventType.OPEN if f.kind == "opens_all" else EventType.CLICK, COUNTED,
+                           *window)
     if f.kind == "opens_device":
         return _event_list(account, num, EventType.OPEN, _device(f.device), COUNTED)
     if f.kind == "clicks_device":

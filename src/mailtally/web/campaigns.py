@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import RedirectResponse, Response
 
@@ -21,6 +22,7 @@ from .common import (
     User,
     csv_response,
     engine,
+    fmt_time,
     iso,
     key_of,
     parse_key,
@@ -107,6 +109,20 @@ def campaign_page(request: Request, user: SignedIn, campaign_id: str) -> Respons
     return render(request, "campaign.html", campaign=campaign, activities=acts, counters=counters)
 
 
+@router.get("/campaigns/{campaign_id}/activities.csv")
+def campaign_activities_csv(request: Request, user: SignedIn, campaign_id: str) -> Response:
+    with engine(request).connect() as conn:
+        campaign = _campaign(conn, user, campaign_id)
+
+    def rows(conn: Connection) -> Iterator[list[Any]]:
+        for a in catalog.activities_of(conn, user.account_id, campaign.id):
+            c = dashboard.activity_counters_row(conn, user.account_id, a.id)
+            yield [a.id, a.role, a.subject, c["sends"], c["bounces"], c["opens"], c["clicks"]]
+
+    return csv_response("activities.csv", ["activity_id", "role", "subject", "sends", "bounces", "unique_opens",
+                                           "unique_clicks"], rows, request)
+
+
 DEVICES = [d.value for d in DeviceType]
 
 
@@ -115,31 +131,63 @@ def _figures(c: dict[str, int]) -> dict[str, Any]:
     return {"delivered": stats.delivered, "percents": stats.percents()}
 
 
+@dataclass(slots=True)
+class ActivityTables:
+    """What the activity page shows beside its cards, as its tables and their CSV files read it."""
+
+    counters: dict[str, int]
+    timeline: dashboard.Timeline
+    reasons: list[tuple[str, str | None, int]]
+    links: list[tuple[Any, list[str]]]  # (the link's clicks, the url ids its list takes)
+
+    def codes(self) -> list[tuple[BounceCode, str, int]]:
+        return [(code, CODE_DESCRIPTION[code], self.counters["bounces_" + code.value.lower()]) for code in BounceCode]
+
+
+def activity_tables(conn: Connection, account: int, activity: Row[Any]) -> ActivityTables:
+    c = dashboard.activity_counters_row(conn, account, activity.id)
+    start = dashboard.first_send_at(conn, account, activity.num_id)
+    tl = dashboard.timeline(conn, account, activity.num_id, start)
+    reasons = dashboard.bounce_reasons(conn, account, activity.num_id)
+    ids_by_url: dict[str, list[str]] = {}
+    for link in catalog.links_of(conn, account, activity.id):
+        ids_by_url.setdefault(link.url, []).append(link.url_id)
+    links = sorted(((lc, ids_by_url.get(lc.url or "", [lc.url_id])) for lc in link_clicks(conn, account, activity.id)),
+                   key=lambda x: (-x[0].unique_clicks, x[0].url_id))
+    return ActivityTables(c, tl, reasons, links)
+
+
 @router.get("/activities/{activity_id}")
 def activity_page(request: Request, user: SignedIn, activity_id: str) -> Response:
     with engine(request).connect() as conn:
         activity, campaign = _activity(conn, user, activity_id)
-        c = dashboard.activity_counters_row(conn, user.account_id, activity.id)
-        start = dashboard.first_send_at(conn, user.account_id, activity.num_id)
-        tl = dashboard.timeline(conn, user.account_id, activity.num_id, start)
-        reasons = dashboard.bounce_reasons(conn, user.account_id, activity.num_id)
-        registered = catalog.links_of(conn, user.account_id, activity.id)
-        clicks = link_clicks(conn, user.account_id, activity.id)
+        t = activity_tables(conn, user.account_id, activity)
         siblings = catalog.activities_of(conn, user.account_id, campaign.id)
-    ids_by_url: dict[str, list[str]] = {}
-    for link in registered:
-        ids_by_url.setdefault(link.url, []).append(link.url_id)
-    links = sorted(((lc, ids_by_url.get(lc.url or "", [lc.url_id])) for lc in clicks),
-                   key=lambda x: (-x[0].unique_clicks, x[0].url_id))
-    chart = {"x": [t // 1000 for t in tl.buckets], "opens": tl.opens, "clicks": tl.clicks}
-    codes = [(code, CODE_DESCRIPTION[code], c["bounces_" + code.value.lower()]) for code in BounceCode]
+    c, tl = t.counters, t.timeline
+    chart = {"x": [b // 1000 for b in tl.buckets], "opens": tl.opens, "clicks": tl.clicks}
     return render(request, "activity.html", activity=activity, campaign=campaign, c=c, f=_figures(c),
-                  timeline=tl, chart_json=orjson.dumps(chart).decode().replace("<", "\\u003c"), codes=codes,
-                  reasons=reasons, links=links, devices=DEVICES, siblings=siblings)
+                  timeline=tl, chart_json=orjson.dumps(chart).decode().replace("<", "\\u003c"), codes=t.codes(),
+                  reasons=t.reasons, links=t.links, devices=DEVICES, siblings=siblings)
+
+
+# The activity page's tables as CSV files: (header, rows from its ActivityTables).
+ACTIVITY_TABLES: dict[str, tuple[list[str], Callable[[ActivityTables], Iterable[list[Any]]]]] = {
+    "timeline": (["from", "period", "opens", "clicks"],
+                 lambda t: ([iso(b), "hour" if hourly else "day", o, k] for b, o, k, hourly in t.timeline.rows())),
+    "bounce-codes": (["bounce_code", "meaning", "contacts"],
+                     lambda t: ([code.value, desc, n] for code, desc, n in t.codes())),
+    "bounce-reasons": (["reason", "bounce_code", "bounce_messages"],
+                       lambda t: ([reason, code, n] for reason, code, n in t.reasons)),
+    "links": (["url_ids", "url", "link_tag", "unique_clicks"],
+              lambda t: ([" ".join(ids), lc.url, lc.link_tag, lc.unique_clicks] for lc, ids in t.links)),
+    "devices": (["device_type", "opens", "clicks"],
+                lambda t: ([d, t.counters["opens_" + d], t.counters["clicks_" + d]] for d in DEVICES)),
+}
 
 
 LIST_TITLES = {
-    "sends": "Sent to", "delivered": "Delivered to", "opens": "Opened (unique)", "opens_device": "Opens on",
+    "sends": "Sent to", "delivered": "Delivered to", "opens": "Opened (unique)", "opens_all": "Opens (every one)",
+    "clicks_all": "Clicks (every one)", "opens_device": "Opens on",
     "did_not_open": "Did not open", "clicks": "Clicked (unique)", "link": "Clicked the link",
     "clicks_device": "Clicks on", "opens_verdict": "Opens by", "clicks_verdict": "Clicks by",
     "forwards": "Forwarded", "optouts": "Opted out", "abuse": "Complained (spam)",
@@ -151,17 +199,24 @@ ReasonQ = Annotated[str | None, Query(pattern="^(" + "|".join(r.value for r in R
 DeviceQ = Annotated[str | None, Query(pattern="^(" + "|".join(DEVICES) + ")$")]
 VerdictQ = Annotated[str | None, Query(pattern="^(" + "|".join(v.value for v in Verdict) + ")$")]
 UrlIds = Annotated[list[str] | None, Query(max_length=20)]
+# A period of the chart (ms, [from, to)) for list=opens_all / clicks_all.
+Since = Annotated[int | None, Query(alias="from", ge=0, le=2**53)]
+Until = Annotated[int | None, Query(alias="to", ge=0, le=2**53)]
 
 
 def _filter(kind: str, code: str | None, reason: str | None, device: str | None,
-            url_id: list[str] | None, verdict: str | None = None) -> dashboard.ListFilter:
+            url_id: list[str] | None, verdict: str | None = None, since: int | None = None,
+            until: int | None = None) -> dashboard.ListFilter:
     if kind == "link" and not url_id:
         raise PageError(400, "list=link needs url_id (the link's id)")
     if kind in ("opens_device", "clicks_device") and not device:
         raise PageError(400, f"list={kind} needs device ({', '.join(DEVICES)})")
     if kind in ("opens_verdict", "clicks_verdict") and not verdict:
         raise PageError(400, f"list={kind} needs verdict (human or machine)")
-    return dashboard.ListFilter(kind, code, reason, device, tuple(u[:64] for u in (url_id or [])), verdict)
+    if (since is not None or until is not None) and kind not in ("opens_all", "clicks_all"):
+        raise PageError(400, "from and to are for list=opens_all and list=clicks_all (a period of the chart)")
+    return dashboard.ListFilter(kind, code, reason, device, tuple(u[:64] for u in (url_id or [])), verdict,
+                                since, until)
 
 
 def _title(f: dashboard.ListFilter) -> str:
@@ -174,23 +229,31 @@ def _title(f: dashboard.ListFilter) -> str:
         title += f", code {f.code} ({CODE_DESCRIPTION[BounceCode(f.code)]})"
     if f.reason:
         title += f", reason {f.reason}"
+    if f.since is not None or f.until is not None:
+        title += (f" from {fmt_time(f.since)}" if f.since is not None else "") + (
+            f" until {fmt_time(f.until)}" if f.until is not None else "")
     return title
 
 
 @router.get("/activities/{activity_id}/contacts")
 def activity_contacts(request: Request, user: SignedIn, activity_id: str, kind: ListKind = "sends",
                       code: CodeQ = None, reason: ReasonQ = None, device: DeviceQ = None, url_id: UrlIds = None,
-                      verdict: VerdictQ = None, after: Annotated[str | None, Query(max_length=60)] = None) -> Response:
-    f = _filter(kind, code, reason, device, url_id, verdict)
+                      verdict: VerdictQ = None, since: Since = None, until: Until = None,
+                      after: Annotated[str | None, Query(max_length=60)] = None) -> Response:
+    f = _filter(kind, code, reason, device, url_id, verdict, since, until)
     key = parse_key(after)
     with engine(request).connect() as conn:
         activity, campaign = _activity(conn, user, activity_id)
         rows = dashboard.activity_contacts(conn, user.account_id, activity.num_id, f, after=key, limit=PAGE + 1)
-        total = _figure_total(dashboard.activity_counters_row(conn, user.account_id, activity.id), f)
+        if f.since is not None or f.until is not None:  # a period of the chart: its figure is the roll-up's
+            opens, clicks = dashboard.hourly_totals(conn, user.account_id, activity.num_id, f.since, f.until)
+            total: int | None = opens if kind == "opens_all" else clicks
+        else:
+            total = _figure_total(dashboard.activity_counters_row(conn, user.account_id, activity.id), f)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     params = {"list": kind, "code": code, "reason": reason, "device": device, "url_id": url_id or None,
-              "verdict": verdict}
+              "verdict": verdict, "from": since, "to": until}
     return render(request, "activity_contacts.html", activity=activity, campaign=campaign, rows=rows,
                   title=_title(f), total=total, params=params, f=f,
                   next_after=key_of(rows[-1].at, rows[-1].tie) if more else None)
@@ -202,7 +265,8 @@ def _figure_total(c: dict[str, int], f: dashboard.ListFilter) -> int | None:
         if f.reason:
             return None
         return c["bounces_" + f.code.lower()] if f.code else c["bounces"]
-    simple = {"sends": "sends", "opens": "opens", "did_not_open": "not_opened", "clicks": "clicks",
+    simple = {"sends": "sends", "opens": "opens", "opens_all": "opens_all", "clicks_all": "clicks_all",
+              "did_not_open": "not_opened", "clicks": "clicks",
               "forwards": "forwards", "optouts": "optouts", "abuse": "abuse"}
     if f.kind in simple:
         return c[simple[f.kind]]
@@ -218,8 +282,9 @@ def _figure_total(c: dict[str, int], f: dashboard.ListFilter) -> int | None:
 @router.get("/activities/{activity_id}/contacts.csv")
 def activity_contacts_csv(request: Request, user: SignedIn, activity_id: str, kind: ListKind = "sends",
                           code: CodeQ = None, reason: ReasonQ = None, device: DeviceQ = None,
-                          url_id: UrlIds = None, verdict: VerdictQ = None) -> Response:
-    f = _filter(kind, code, reason, device, url_id, verdict)
+                          url_id: UrlIds = None, verdict: VerdictQ = None, since: Since = None,
+                          until: Until = None) -> Response:
+    f = _filter(kind, code, reason, device, url_id, verdict, since, until)
     with engine(request).connect() as conn:
         activity, _ = _activity(conn, user, activity_id)
     account, num = user.account_id, activity.num_id
@@ -238,3 +303,14 @@ def activity_contacts_csv(request: Request, user: SignedIn, activity_id: str, ki
     name = f"{kind}-{which}.csv" if which else f"{kind}.csv"
     return csv_response(name, ["contact_id", "email", "first_name", "last_name", "at", "device_type", "bounce_code",
                                "reason", "url_id", "diagnostic", "verdict", "verdict_why"], rows, request)
+
+
+@router.get("/activities/{activity_id}/{table}.csv")
+def activity_table_csv(request: Request, user: SignedIn, activity_id: str,
+                       table: Annotated[str, Path(pattern="^(" + "|".join(ACTIVITY_TABLES) + ")$")]) -> Response:
+    """One of the activity page's tables (the chart's figures, bounces by code or reason, links, devices)."""
+    with engine(request).connect() as conn:
+        activity, _ = _activity(conn, user, activity_id)
+    header, make_rows = ACTIVITY_TABLES[table]
+    return csv_response(f"{table}.csv", header,
+                        lambda conn: make_rows(activity_tables(conn, user.account_id, activity)), request)
