@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -155,10 +154,10 @@ def test_a_refused_target_at_delivery_time_is_not_called(engine: Engine, account
         assert row.last_error.startswith("refused:")
 
 
-def test_outbox_survives_kill_9(tmp_path: Path) -> None:
+def test_outbox_survives_kill_9(own_database: str) -> None:
     """The server is killed while a delivery is in flight: after a restart every delivery arrives,
-    and the interrupted one again with the same webhook-id."""
-    db = f"sqlite:///{tmp_path / 'kill.db'}"
+    and the interrupted one again with the same webhook-id (on each database)."""
+    db = own_database
     engine = open_engine(db)
     from mailtally.store import migrate
 

@@ -539,7 +539,7 @@ def bounces_reclassify(account: AccountOpt, database: DatabaseOpt = None,
     """Re-read every stored bounce message with today's engine and correct what it reads differently."""
     from .commands.suppressions import reclassify
 
-    raise typer.Exit(reclassify(_engine(database), account, dry_run))
+    raise typer.Exit(reclassify(_engine(database), account, dry_run, _settings(database).secret))
 
 
 @suppressions_app.command("import")

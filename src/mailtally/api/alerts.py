@@ -23,7 +23,9 @@ router = APIRouter(prefix="/v1", tags=["alerts"])
 def alert_body(r: Row[Any]) -> dict[str, Any]:
     return {"id": r.id, "activity_id": r.activity_id, "kind": r.kind, "rate": r.rate, "threshold": r.threshold,
             "sends": r.sends, "count": r.count, "fired_at": iso_ms(r.fired_at),
-            "rearmed_at": iso_ms(r.rearmed_at) if r.rearmed_at is not None else None}
+            "rearmed_at": iso_ms(r.rearmed_at) if r.rearmed_at is not None else None,
+            # "person" (POST .../rearm, the dashboard) or "correction" (its condition no longer holds)
+            "rearmed_by": r.rearmed_by}
 
 
 @router.get("/alerts")

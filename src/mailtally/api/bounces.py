@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ..bounces import parse
 from ..ingest.bounce_messages import Ingested, ingest_message
+from ..ingest.bounce_messages import reclassify as reclassify_messages
 from ..store import corrections, matching, raw_messages
 from ..store.db import writing
 from ..timefmt import iso_ms
@@ -186,6 +187,7 @@ async def reclassify(who: Ingest, body: Annotated[ReclassifyIn, json_body(Reclas
         raise ApiError(400, "no_filter", "name the messages: ids, since/until, reason, or all: true")
     since = int(body.since.timestamp() * 1000) if body.since else None
     until = int(body.until.timestamp() * 1000) if body.until else None
+    secret: bytes = request.app.state.secret
 
     def work() -> dict[str, Any]:
         eng = engine(request)
@@ -204,8 +206,8 @@ async def reclassify(who: Ingest, body: Annotated[ReclassifyIn, json_body(Reclas
                 if not batch:
                     break
                 after = batch[-1]
-                done = corrections.reclassify(conn, who.account_id, batch, dry_run=body.dry_run,
-                                              only_reason=body.reason.value if body.reason else None)
+                done = reclassify_messages(conn, who.account_id, secret, batch, dry_run=body.dry_run,
+                                           only_reason=body.reason.value if body.reason else None)
             messages += done.messages
             changed += len(done.corrections)
             listed += [c.to_dict() for c in done.corrections][:MAX_LISTED - len(listed)]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from ..store import corrections, raw_messages, suppressions
-from ..store.accounts import UnknownAccount, account_id
+from ..ingest import bounce_messages
+from ..store import dashboard, raw_messages, suppressions
+from ..store.accounts import UnknownAccount, account_id, signing_secret
 from ..store.db import writing
 from ..suppression import csvfile
 from ..suppression.policy import PolicyError
@@ -57,9 +60,20 @@ def export_csv(engine: Engine, account: str, path: str) -> int:
         return 1
     out = sys.stdout if path == "-" else open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
     try:
-        with engine.connect() as conn:
-            for chunk in csvfile.write(suppressions.every(conn, acc)):
+        with engine.connect() as conn, Progress(
+                TextColumn("[bold]exporting suppressions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=err) as progress:
+            task = progress.add_task("export", total=sum(dashboard.suppression_counts(conn, acc).values()))
+
+            def counted(rows: Iterator[Any]) -> Iterator[Any]:
+                for n, row in enumerate(rows, 1):
+                    yield row
+                    if n % 1000 == 0:
+                        progress.advance(task, 1000)
+
+            for chunk in csvfile.write(counted(suppressions.every(conn, acc))):
                 out.write(chunk)
+            progress.update(task, completed=progress.tasks[0].total)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -90,11 +104,12 @@ def policy(engine: Engine, account: str, changes: list[str]) -> int:
     return 0
 
 
-def reclassify(engine: Engine, account: str, dry_run: bool) -> int:
+def reclassify(engine: Engine, account: str, dry_run: bool, secret: str | None = None) -> int:
     acc = _account(engine, account)
     if acc is None:
         return 1
-    with engine.connect() as conn:
+    with writing(engine) as conn:
+        key = signing_secret(conn, secret).encode()
         total = raw_messages.count(conn, acc)
     changes = []
     after = 0
@@ -106,11 +121,12 @@ def reclassify(engine: Engine, account: str, dry_run: bool) -> int:
                 batch = raw_messages.ids(conn, acc, after_id=after, limit=100)
                 if not batch:
                     break
-                changes += corrections.reclassify(conn, acc, batch, dry_run=dry_run).corrections
+                changes += bounce_messages.reclassify(conn, acc, key, batch, dry_run=dry_run).corrections
             after = batch[-1]
             progress.advance(task, len(batch))
     for c in changes:
-        print(f"message {c.message_id}  {c.email}: {c.old_reason} ({c.old_code}) -> {c.new_reason} ({c.new_code})"
+        was = f"{c.old_reason} ({c.old_code})" if c.old_reason else "nothing logged"
+        print(f"message {c.message_id}  {c.email}: {was} -> {c.new_reason} ({c.new_code})"
               + ("  suppression lifted" if c.suppression_lifted else ""))
     print(f"{total:,} messages, {len(changes):,} {'would change' if dry_run else 'changed'}")
     return 0

@@ -9,6 +9,7 @@ recipient's most recent send. A bounce that matches nothing is kept as unmatched
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.parser import BytesHeaderParser
@@ -20,7 +21,7 @@ from sqlalchemy import Connection
 from ..bounces import BounceRecord, parse
 from ..bounces.message import no_surrogates
 from ..events import Event
-from ..store import matching, raw_messages
+from ..store import corrections, matching, raw_messages
 from ..store.db import now_ms
 from ..store.writer import write_events
 from ..timefmt import datetime_ms, in_range, iso_ms
@@ -137,13 +138,20 @@ def ingest_message(
         raw_messages.set_records(conn, account, kept.id, len(records))
     if not records:
         return result
-    verp = next((ref for a in addresses if (ref := read_token(secret, a)) and ref.account_id == account), None)
+    _record(conn, account, secret, records, len(records), addresses, date, received, kept.id, result)
+    return result
 
+
+def _record(conn: Connection, account: int, secret: bytes, records: Sequence[BounceRecord], n_records: int,
+            addresses: list[str], date: int | None, received: int, kept_id: int, result: Ingested) -> list[Event]:
+    """The events of ``records`` (of one message of ``n_records``) for the sends they belong to,
+    through the writer; those that match no send are kept as unmatched. Returns the events."""
+    verp = next((ref for a in addresses if (ref := read_token(secret, a)) and ref.account_id == account), None)
     events: list[Event] = []
     for record in records:
         outcome = Outcome(record, event_type=_event_type(record))
         result.outcomes.append(outcome)
-        found = _find_send(conn, account, secret, record, verp, len(records))
+        found = _find_send(conn, account, secret, record, verp, n_records)
         if found is None:
             if matching.keep_unmatched(conn, account, {
                 "message_key": result.message_key, "recipient": _text(record.recipient.lower(), 320) or "",
@@ -153,7 +161,7 @@ def ingest_message(
                 "diagnostic": _text(record.diagnostic, 4000), "remote_mta": _text(record.remote_mta, 255),
                 "original_message_id": _text(record.original_message_id, 998),
                 "original_subject": _text(record.original_subject, 998),
-                "raw_message_id": kept.id,
+                "raw_message_id": kept_id,
             }):
                 result.unmatched_new += 1
             else:
@@ -177,8 +185,43 @@ def ingest_message(
         written = write_events(conn, account, events)
         result.recorded += written.accepted
         result.duplicates += written.duplicates
-        raw_messages.link_events(conn, account, kept.id, _links(conn, account, events))
+        raw_messages.link_events(conn, account, kept_id, _links(conn, account, events))
+    return events
+
+
+def reclassify(conn: Connection, account: int, secret: bytes, message_ids: Sequence[int], *, dry_run: bool,
+               only_reason: str | None = None) -> corrections.Reclassified:
+    """Today's engine over stored messages, inside the caller's transaction: what they logged is
+    corrected (``store.corrections.reclassify``), and a recipient the new reading finds that
+    nothing was logged for gets its event as ``ingest_message`` would have made it: matched to
+    its send and recorded through the writer (counters, suppressions, alerts and webhooks
+    follow), or kept as unmatched. ``dry_run`` lists those as changes and records nothing."""
+    result = corrections.reclassify(conn, account, message_ids, dry_run=dry_run, only_reason=only_reason)
+    for mid, records in result.found.items():
+        raw = raw_messages.body(conn, account, mid)
+        meta = raw_messages.get(conn, account, mid)
+        if raw is None or meta is None:
+            continue
+        addresses, date, _ = _bounce_headers(raw)
+        if meta.envelope_to:
+            addresses.insert(0, meta.envelope_to)
+        if any((ref := unsubscribe_ref(secret, a)) and ref.account_id == account for a in addresses):
+            continue  # an opt-out by mail: it was never read as a bounce
+        n_records = len(parse(raw))
+        if dry_run:
+            result.corrections += [_added(mid, r, None, applied=False) for r in records]
+            continue
+        done = Ingested(str(meta.sha256)[:32], mid)
+        _record(conn, account, secret, records, n_records, addresses, date, int(meta.received_at), mid, done)
+        result.corrections += [_added(mid, o.record, o.activity_id, applied=True) for o in done.outcomes]
     return result
+
+
+def _added(message_id: int, record: BounceRecord, activity_id: str | None, applied: bool) -> corrections.Correction:
+    """A recipient found anew, as a change: from nothing to the reason read."""
+    code = record.bounce_code.value if record.bounce_code else None
+    return corrections.Correction(message_id, record.recipient.lower(), activity_id, None, None,
+                                  record.reason.value, code, applied=applied)
 
 
 def _unsubscribe(conn: Connection, account: int, ref: SendRef, result: Ingested, raw_message_id: int,

@@ -6,7 +6,7 @@ not evaluated again for that activity. Re-arming lets it fire again on the next 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,20 +47,41 @@ def save_rules(conn: Connection, account: int, rules: dict[AlertKind, Rule]) -> 
     _save_settings(conn, account, alerts={k.value: r.to_dict() for k, r in rules.items()})
 
 
-def evaluate(conn: Connection, account: int, landed: Sequence[Landed]) -> list[Fired]:
+def evaluate(conn: Connection, account: int, landed: Sequence[Landed],
+             rules: dict[AlertKind, Rule] | None = None) -> list[Fired]:
+    """Fire the rules the landed events make true (``rules``: the account's, when already read)."""
     touched = sorted({x.event.activity_id for x in landed if x.event.type in RAISES})
+    return _evaluate(conn, account, touched, rules, clear=False)[0] if touched else []
+
+
+def follow(conn: Connection, account: int, activity_ids: Iterable[str]) -> tuple[list[Fired], list[int]]:
+    """After a correction moved these activities' counters: each rule is evaluated again, so a
+    rule now true fires (subscribers hear ``alert.fired``), and a live alert whose condition no
+    longer holds is re-armed (``rearmed_by`` "correction"). Returns (fired, re-armed ids)."""
+    touched = sorted(set(activity_ids))
     if not touched:
-        return []
-    rules = {k: r for k, r in rules_for(conn, account).items() if r.enabled}
+        return [], []
+    fired, cleared = _evaluate(conn, account, touched, None, clear=True)
+    if fired:
+        from . import outbox
+
+        outbox.enqueue(conn, account, (), (), fired)
+    return fired, cleared
+
+
+def _evaluate(conn: Connection, account: int, touched: Sequence[str], rules: dict[AlertKind, Rule] | None,
+              clear: bool) -> tuple[list[Fired], list[int]]:
+    rules = {k: r for k, r in (rules if rules is not None else rules_for(conn, account)).items() if r.enabled}
     if not rules:
-        return []
-    live = {(r.activity_id, r.kind) for r in conn.execute(
-        select(alerts.c.activity_id, alerts.c.kind).where(
+        return [], []
+    live = {(r.activity_id, r.kind): int(r.id) for r in conn.execute(
+        select(alerts.c.id, alerts.c.activity_id, alerts.c.kind).where(
             alerts.c.account_id == account, alerts.c.activity_id.in_(touched), alerts.c.rearmed_at.is_(None)))}
     counters = {r.activity_id: r._mapping for r in conn.execute(
         select(activity_counters).where(activity_counters.c.account_id == account,
                                         activity_counters.c.activity_id.in_(touched)))}
     fired: list[Fired] = []
+    cleared: list[int] = []
     t = now_ms()
     for activity_id in touched:
         c = counters.get(activity_id)
@@ -68,9 +89,12 @@ def evaluate(conn: Connection, account: int, landed: Sequence[Landed]) -> list[F
             continue
         values = {k: int(c[k]) for k in COUNTER_COLUMNS}
         for kind, rule in rules.items():
-            if (activity_id, kind.value) in live:
-                continue
             rate = fires(kind, rule, values)
+            held = live.get((activity_id, kind.value))
+            if held is not None:
+                if clear and rate is None:
+                    cleared.append(held)
+                continue
             if rate is None:
                 continue
             n, sends = measure(kind, values)
@@ -80,7 +104,10 @@ def evaluate(conn: Connection, account: int, landed: Sequence[Landed]) -> list[F
                 account_id=account, id=alert.id, activity_id=activity_id, kind=kind.value, rate=alert.rate,
                 threshold=alert.threshold, sends=sends, count=n, fired_at=t))
             fired.append(alert)
-    return fired
+    if cleared:
+        conn.execute(update(alerts).where(alerts.c.account_id == account, alerts.c.id.in_(cleared))
+                     .values(rearmed_at=t, rearmed_by="correction"))
+    return fired, cleared
 
 
 def page(conn: Connection, account: int, *, activity_id: str | None = None, live_only: bool = False,
@@ -101,6 +128,6 @@ def rearm(conn: Connection, account: int, alert_id: int) -> Row[Any] | None:
     key = (alerts.c.account_id == account) & (alerts.c.id == alert_id)
     row: Row[Any] | None = conn.execute(select(alerts).where(key)).first()
     if row is not None and row.rearmed_at is None:
-        conn.execute(update(alerts).where(key).values(rearmed_at=now_ms()))
+        conn.execute(update(alerts).where(key).values(rearmed_at=now_ms(), rearmed_by="person"))
         row = conn.execute(select(alerts).where(key)).first()
     return row

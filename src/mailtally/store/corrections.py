@@ -22,11 +22,11 @@ from sqlalchemy import Connection, Row, delete, select, update
 
 from ..bounces import BounceRecord, parse
 from ..events import Event
-from ..suppression.policy import Policy
-from ..vocab import EventType, Reason, WebhookEvent, bounce_code_for, is_hard
-from . import outbox, raw_messages, suppressions
+from ..suppression.policy import DAY_MS, Fact, Policy, counts_as_soft
+from ..vocab import BounceCode, EventType, Reason, WebhookEvent, bounce_code_for, is_hard
+from . import alerts, outbox, raw_messages, suppressions
 from .db import now_ms
-from .reactions import Landed, suppress
+from .reactions import SUPPRESSING, Landed, suppress
 from .schema import activities, activity_counters, contacts, events, raw_message_events, recipients, unmatched_bounces
 
 # Reasons a bounce can be corrected to: those with a bounce code (not feedback, not delivered), in the
@@ -51,6 +51,7 @@ class Correction:
                 "from": {"reason": self.old_reason, "bounce_code": self.old_code},
                 "to": {"reason": self.new_reason, "bounce_code": self.new_code},
                 "removed": self.new_reason is None,
+                "added": self.old_reason is None,  # a recipient the new reading finds, nothing logged before
                 "suppression_lifted": self.suppression_lifted, "applied": self.applied}
 
 
@@ -58,7 +59,11 @@ def correct_event(conn: Connection, account: int, link: Any, new_reason: Reason 
     """Give one logged bounce (``link``: a row of ``raw_messages.events_of`` or ``bounces_of``) a
     new reason, or take it out of the log (``new_reason`` None).
 
-    Returns whether a suppression it caused was lifted (and not made again by the policy).
+    The suppression it caused is lifted, and so is a soft-bounce-threshold one that a later
+    bounce made while counting this one; the address's entry is then made again from its log
+    as the policy reads it now. Otherwise the policy decides on the corrected event, and on the
+    later soft bounces it now counts for. Returns whether a suppression was lifted (and not
+    made again).
     """
     key = ((events.c.account_id == account) & (events.c.activity_num == link.activity_num)
            & (events.c.type == EventType.BOUNCE.value) & (events.c.occurred_at == link.occurred_at)
@@ -75,27 +80,85 @@ def correct_event(conn: Connection, account: int, link: Any, new_reason: Reason 
                                                       hard=is_hard(code)))
     _recount_recipient(conn, account, link.activity_id, link.activity_num, link.contact_num)
 
-    caused = suppressions.caused_by(conn, account, link.activity_num, link.idem)
-    for entry in caused:
-        suppressions.remove(conn, account, entry.email)
-    again = []
-    if new_reason is not None and code is not None:
-        ev = Event(EventType.BOUNCE, link.activity_id, link.occurred_at, link.contact_id, reason=new_reason,
-                   bounce_code=code, hard=is_hard(code))
-        again = suppress(conn, account, policy,
-                         [Landed(ev, link.activity_num, link.contact_id, link.contact_num, link.idem)])
-    remade = {e.email: e.reason.value for e in again}
-    lifted = [e for e in caused if e.email not in remade]
-    t = now_ms()
+    email = str(link.recipient).lower()
+    at = int(link.occurred_at)
+    was_soft = counts_as_soft(policy, _fact(at, link.bounce_code, link.reason))
+    now_soft = new_reason is not None and counts_as_soft(policy, _fact(at, code, new_reason))
+    lifted = list(suppressions.caused_by(conn, account, link.activity_num, link.idem))
+    revisit = was_soft and not now_soft and _counted_on(conn, account, policy, email, at, lifted)
+    if revisit:
+        lifted.append(revisit)
     for entry in lifted:
+        suppressions.remove(conn, account, entry.email)
+    if lifted:
+        # The address's entry as the policy would have made it, had the log always read this
+        # way: every bounce, complaint and opt-out of it decides again (the entry lifted may
+        # have stood in the way of later ones, or replaced a weaker earlier one).
+        again = suppress(conn, account, policy, _suppressing(conn, account, link.contact_num, link.contact_id, email),
+                         live_at=now_ms())
+    else:
+        decide_on = []
+        if new_reason is not None and code is not None:
+            ev = Event(EventType.BOUNCE, link.activity_id, at, link.contact_id, reason=new_reason,
+                       bounce_code=code, hard=is_hard(code))
+            decide_on.append(Landed(ev, link.activity_num, link.contact_id, link.contact_num, link.idem, email))
+        if now_soft and not was_soft:
+            # The later soft bounces whose window reaches back to this one decide again.
+            decide_on += _suppressing(conn, account, link.contact_num, link.contact_id, email,
+                                      after=at, before=at + policy.soft_window_days * DAY_MS)
+        again = suppress(conn, account, policy, decide_on)
+    remade = {e.email: e.reason.value for e in again}
+    gone = [e for e in lifted if e.email not in remade]
+    t = now_ms()
+    for entry in gone:
         outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_REMOVED, t,
                            {**outbox.suppression_data(entry), "removed_by": "correction"})
-    before = {e.email: e.reason for e in caused}
+    before = {e.email: e.reason for e in lifted}
     for made in again:
         if before.get(made.email) != made.reason.value:
             outbox.enqueue_one(conn, account, WebhookEvent.SUPPRESSION_ADDED, made.suppressed_at,
                                {**outbox.suppression_data(made), "added_by": "correction"})
-    return bool(lifted)
+    return bool(gone)
+
+
+def _fact(at: int, code: str | None, reason: str | None) -> Fact:
+    return Fact(EventType.BOUNCE, at, BounceCode(code) if code else None, Reason(reason) if reason else None)
+
+
+def _counted_on(conn: Connection, account: int, policy: Policy, email: str, at: int,
+                lifted: Sequence[Any]) -> Any:
+    """The address's live soft-bounce-threshold (or block) suppression that a bounce made in the
+    soft window after ``at``, counting the bounce at ``at`` (None when there is none)."""
+    if any(e.email == email for e in lifted):
+        return None
+    entry = suppressions.get(conn, account, email)
+    if entry is None or entry.reason not in suppressions.WEAK or entry.activity_num is None:
+        return None  # none, a hard one, or a person's (an import, the API): left alone
+    return entry if at <= entry.suppressed_at < at + policy.soft_window_days * DAY_MS else None
+
+
+def _suppressing(conn: Connection, account: int, contact_num: int, contact_id: str, email: str, *,
+                 after: int | None = None, before: int | None = None) -> list[Landed]:
+    """The contact's logged bounces, complaints and opt-outs (every activity; those strictly
+    between ``after`` and ``before`` when given), as the policy sees landed events."""
+    q = (select(events.c.activity_num, events.c.idem, events.c.type, events.c.occurred_at, events.c.reason,
+                events.c.bounce_code, activities.c.id.label("activity_id"))
+         .select_from(events.join(activities, (activities.c.account_id == events.c.account_id)
+                                  & (activities.c.num_id == events.c.activity_num)))
+         .where(events.c.account_id == account, events.c.contact_num == contact_num,
+                events.c.type.in_([t.value for t in SUPPRESSING]))
+         .order_by(events.c.occurred_at, events.c.id))
+    if after is not None:
+        q = q.where(events.c.occurred_at > after)
+    if before is not None:
+        q = q.where(events.c.occurred_at < before)
+    out = []
+    for r in conn.execute(q):
+        fact = _fact(int(r.occurred_at), r.bounce_code, r.reason)
+        ev = Event(EventType(r.type), r.activity_id, fact.occurred_at, contact_id, reason=fact.reason,
+                   bounce_code=fact.bounce_code)
+        out.append(Landed(ev, int(r.activity_num), contact_id, contact_num, int(r.idem), email))
+    return out
 
 
 def _state(sent_at: int | None, first_open_at: int | None, bounced_at: int | None, code: str | None) -> dict[str, int]:
@@ -166,7 +229,13 @@ def override_recipient(conn: Connection, account: int, activity_id: str, email: 
             c.suppression_lifted = correct_event(conn, account, link, new_reason, policy)
             c.applied = True
         out.append(c)
-    return out
+    return _alerts_follow(conn, account, out)
+
+
+def _alerts_follow(conn: Connection, account: int, done: list[Correction]) -> list[Correction]:
+    """The alert rules of the activities whose counters the corrections moved, evaluated again."""
+    alerts.follow(conn, account, {c.activity_id for c in done if c.applied and c.activity_id})
+    return done
 
 
 def override(conn: Connection, account: int, message_id: int, new_reason: Reason,
@@ -178,7 +247,7 @@ def override(conn: Connection, account: int, message_id: int, new_reason: Reason
            if link.type == EventType.BOUNCE.value and not (email and link.recipient != email.lower())]
     out += _correct_unmatched(conn, account, message_id, {(email or "").lower(): new_reason} if email else None,
                               new_reason, dry_run=False)
-    return out
+    return _alerts_follow(conn, account, out)
 
 
 def _by_person(conn: Connection, account: int, link: Any, new_reason: Reason, policy: Policy,
@@ -214,7 +283,9 @@ def override_event(conn: Connection, account: int, activity_num: int, occurred_a
     if link is None:
         return None
     message_id = raw_messages.message_of_event(conn, account, activity_num, idem)
-    return _by_person(conn, account, link, new_reason, suppressions.policy_for(conn, account), message_id)
+    c = _by_person(conn, account, link, new_reason, suppressions.policy_for(conn, account), message_id)
+    _alerts_follow(conn, account, [c])
+    return c
 
 
 def _correct_unmatched(conn: Connection, account: int, message_id: int, by_email: dict[str, Reason] | None,
@@ -253,6 +324,9 @@ def _drop_unmatched(conn: Connection, account: int, message_id: int, dry_run: bo
 class Reclassified:
     messages: int = 0
     corrections: list[Correction] = field(default_factory=list)
+    # Per message, the bounces today's engine reads for recipients it logged nothing for (no
+    # event, no unmatched row): ``ingest.bounce_messages.reclassify`` records them.
+    found: dict[int, list[BounceRecord]] = field(default_factory=dict)
 
 
 def _pair(records: Sequence[BounceRecord], recipient: str) -> BounceRecord | None:
@@ -272,14 +346,19 @@ def reclassify(conn: Connection, account: int, message_ids: Sequence[int], *, dr
         if raw is None:
             continue
         result.messages += 1
-        records = [r for r in parse(raw) if r.reason in BOUNCE_REASONS]
-        for link in raw_messages.events_of(conn, account, mid):
-            if link.type != EventType.BOUNCE.value or (only_reason and link.reason != only_reason):
+        every = parse(raw)
+        records = [r for r in every if r.reason in BOUNCE_REASONS]
+        links = raw_messages.events_of(conn, account, mid)
+        accounted: set[int] = set()  # the records paired with what the message logged
+        for link in links:
+            if link.type != EventType.BOUNCE.value:
                 continue
-            if link.reason == Reason.SUPPRESSED.value:
+            record = _pair(records, link.recipient) if records else None
+            if record is not None:
+                accounted.add(id(record))
+            if (only_reason and link.reason != only_reason) or link.reason == Reason.SUPPRESSED.value:
                 continue
             # No bounce in the message any more (a false positive of an older engine): the event goes.
-            record = _pair(records, link.recipient) if records else None
             if records and (record is None or record.reason.value == link.reason):
                 continue
             reason = record.reason if record is not None else None
@@ -289,6 +368,12 @@ def reclassify(conn: Connection, account: int, message_ids: Sequence[int], *, dr
                 c.suppression_lifted = correct_event(conn, account, link, reason, policy)
                 c.applied = True
             result.corrections.append(c)
+        unmatched = raw_messages.unmatched_of(conn, account, mid)
+        if not only_reason:  # a filter on the logged reason: nothing was logged for these
+            known = {str(x.recipient).lower() for x in links} | {str(u.recipient).lower() for u in unmatched}
+            new = [r for r in every if id(r) not in accounted and r.recipient.lower() not in known]
+            if new:
+                result.found[mid] = new
         if not records:
             result.corrections += [c for c in _drop_unmatched(conn, account, mid, dry_run)
                                    if not only_reason or c.old_reason == only_reason]
@@ -296,4 +381,6 @@ def reclassify(conn: Connection, account: int, message_ids: Sequence[int], *, dr
         by_email = {r.recipient.lower(): r.reason for r in records}
         result.corrections += [c for c in _correct_unmatched(conn, account, mid, by_email, None, dry_run)
                                if not only_reason or c.old_reason == only_reason]
+    if not dry_run:
+        _alerts_follow(conn, account, result.corrections)
     return result

@@ -18,7 +18,7 @@ from ..timefmt import iso_ms
 from ..vocab import EventType, WebhookDeliveryState, WebhookEvent
 from .accounts import allocate
 from .db import now_ms
-from .schema import contacts, webhook_attempts, webhook_outbox, webhook_subscriptions
+from .schema import webhook_attempts, webhook_outbox, webhook_subscriptions
 
 if TYPE_CHECKING:
     from .alerts import Fired
@@ -99,10 +99,8 @@ def enqueue(conn: Connection, account: int, landed: Sequence[Landed], added: Seq
     wanted = set().union(*(wanted_by(s) for s in subs))
     messages: list[tuple[WebhookEvent, int, dict[str, Any]]] = []
     chosen = [x for x in landed if (name := EVENT_NAMES.get(x.event.type)) is not None and name.value in wanted]
-    if chosen:
-        refs = _refs(conn, account, chosen)
-        for x in chosen:
-            messages.append((EVENT_NAMES[x.event.type], x.event.occurred_at, _event_data(x, refs)))
+    for x in chosen:
+        messages.append((EVENT_NAMES[x.event.type], x.event.occurred_at, _event_data(x)))
     if WebhookEvent.SUPPRESSION_ADDED.value in wanted:
         for e in added:
             messages.append((WebhookEvent.SUPPRESSION_ADDED, e.suppressed_at, suppression_data(e)))
@@ -145,20 +143,9 @@ def _write(conn: Connection, account: int, subs: Sequence[Row[Any]],
     return len(rows)
 
 
-def _refs(conn: Connection, account: int, chosen: Sequence[Landed]) -> dict[int, tuple[str, str]]:
-    nums = sorted({x.contact_num for x in chosen})
-    out: dict[int, tuple[str, str]] = {}
-    for i in range(0, len(nums), 900):
-        for r in conn.execute(select(contacts.c.num_id, contacts.c.id, contacts.c.email).where(
-                contacts.c.account_id == account, contacts.c.num_id.in_(nums[i:i + 900]))):
-            out[int(r.num_id)] = (r.id, r.email)
-    return out
-
-
-def _event_data(x: Landed, refs: dict[int, tuple[str, str]]) -> dict[str, Any]:
+def _event_data(x: Landed) -> dict[str, Any]:
     ev = x.event
-    contact_id, email = refs.get(x.contact_num, (x.contact_id, None))
-    data: dict[str, Any] = {"activity_id": ev.activity_id, "contact_id": contact_id, "email": email,
+    data: dict[str, Any] = {"activity_id": ev.activity_id, "contact_id": x.contact_id, "email": x.email,
                             "occurred_at": iso_ms(ev.occurred_at)}
     if ev.type is EventType.BOUNCE:
         data.update(reason=str(ev.reason) if ev.reason else None,

@@ -25,8 +25,8 @@ from .suppressions import Entry
 if TYPE_CHECKING:
     from .writer import WriteResult
 
-_SUPPRESSING = frozenset({EventType.BOUNCE, EventType.ABUSE, EventType.OPTOUT})
-_ACTING = _SUPPRESSING | {EventType.FORWARD}  # what the policy, alerts and the outbox look at
+SUPPRESSING = frozenset({EventType.BOUNCE, EventType.ABUSE, EventType.OPTOUT})  # what the policy reads
+_ACTING = SUPPRESSING | {EventType.FORWARD}  # what the policy, alerts and the outbox look at
 _ACTING_IN = ", ".join(f"'{t.value}'" for t in sorted(_ACTING))
 
 
@@ -38,11 +38,17 @@ class Landed(NamedTuple):
     contact_id: str
     contact_num: int
     idem: int
+    email: str  # the contact's address, as the suppression list and webhooks name it
 
 
 # The staged (accepted) events the later steps act on: bounces, complaints, opt-outs, forwards,
-# a few in a hundred. Sends, opens and clicks (most of a batch) stay in the database.
-_ACTING_SQL = f"SELECT n, activity_num, contact_num, idem FROM mt_stage WHERE type IN ({_ACTING_IN}) ORDER BY n"
+# a few in a hundred, with each one's address (the contact row the stage resolved). Sends,
+# opens and clicks (most of a batch) stay in the database.
+_ACTING_SQL = (
+    "SELECT s.n, s.activity_num, s.contact_num, s.idem, c.email FROM mt_stage s "
+    + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num")
+    + f" WHERE s.type IN ({_ACTING_IN}) ORDER BY s.n"
+)
 # The staged sends to addresses suppressed at the send's time, found by a probe per send.
 _HELD_SENDS_SQL = (
     "SELECT s.n, s.activity_num, s.idem FROM mt_stage s "
@@ -57,9 +63,9 @@ def react(conn: Connection, account: int, result: WriteResult) -> None:
     """What follows from the batch ``write_events`` just recorded (its events still in ``mt_stage``)."""
     dialect = conn.dialect.name
     acting = []
-    for n, a, c, i in rawsql.fetch(conn, staging.expand(_ACTING_SQL, dialect), ()):
+    for n, a, c, i, email in rawsql.fetch(conn, staging.expand(_ACTING_SQL, dialect), (account,)):
         ev, contact_id = result.event(int(n))
-        acting.append(Landed(ev, int(a), contact_id, int(c), int(i)))
+        acting.append(Landed(ev, int(a), contact_id, int(c), int(i), email))
     held = []
     if suppressions.any_for(conn, account):
         held = [(int(n), int(a), int(i)) for n, a, i in
@@ -67,25 +73,30 @@ def react(conn: Connection, account: int, result: WriteResult) -> None:
     if not acting and not held:
         return
     # Read everything from mt_stage above: recording the held sends' bounces stages again.
-    added = suppress(conn, account, suppressions.policy_for(conn, account), acting) \
-        if any(x.event.type in _SUPPRESSING for x in acting) else []
-    _suppressed_sends(conn, account, result, held)
     from . import alerts, outbox
 
-    fired = alerts.evaluate(conn, account, acting)
+    # The account's settings, read once for the batch (policy and alert rules share a row).
+    policy, rules = suppressions.settings_for(conn, account) if acting else (None, None)
+    added = suppress(conn, account, policy, acting) \
+        if policy is not None and any(x.event.type in SUPPRESSING for x in acting) else []
+    _suppressed_sends(conn, account, result, held)
+    fired = alerts.evaluate(conn, account, acting, rules) if rules is not None else []
     if added or fired or any(x.event.type in outbox.EVENT_NAMES for x in acting):
         outbox.enqueue(conn, account, acting, added, fired)
 
 
 def _fact(ev: Event) -> Fact:
-    return Fact(ev.type, ev.occurred_at, BounceCode(ev.bounce_code) if ev.bounce_code else None,
-                Reason(ev.reason) if ev.reason else None)
+    code, reason = ev.bounce_code, ev.reason  # members already, unless a caller gave their values
+    return Fact(ev.type, ev.occurred_at,
+                code if code is None or type(code) is BounceCode else BounceCode(code) if code else None,
+                reason if reason is None or type(reason) is Reason else Reason(reason) if reason else None)
 
 
-def suppress(conn: Connection, account: int, policy: Policy, landed: Sequence[Landed]) -> list[Entry]:
-    """Apply the policy to the landed events; returns the entries added or changed."""
-    kinds = (EventType.BOUNCE, EventType.ABUSE, EventType.OPTOUT)
-    candidates = [(x, _fact(x.event)) for x in landed if x.event.type in kinds]
+def suppress(conn: Connection, account: int, policy: Policy, landed: Sequence[Landed],
+             live_at: int | None = None) -> list[Entry]:
+    """Apply the policy to the landed events; returns the entries added or changed. With
+    ``live_at``, verdicts whose suppression has expired by then make no entry."""
+    candidates = [(x, _fact(x.event)) for x in landed if x.event.type in SUPPRESSING]
     if not candidates:
         return []
     soft = [(x, f) for x, f in candidates if counts_as_soft(policy, f)]
@@ -97,10 +108,10 @@ def suppress(conn: Connection, account: int, policy: Policy, landed: Sequence[La
             verdicts.append((x, verdict))
     if not verdicts:
         return []
-    emails = suppressions.emails_of(conn, account, [x.contact_num for x, _ in verdicts])
     verdicts.sort(key=lambda xv: xv[0].event.occurred_at)
-    entries = [Entry(emails[x.contact_num], v.reason, x.event.occurred_at, v.expires_at, x.activity_num, x.idem)
-               for x, v in verdicts if x.contact_num in emails]
+    entries = [Entry(x.email, v.reason, x.event.occurred_at, v.expires_at, x.activity_num, x.idem)
+               for x, v in verdicts
+               if x.email and (live_at is None or v.expires_at is None or v.expires_at > live_at)]
     return suppressions.add(conn, account, entries)
 
 

@@ -400,6 +400,7 @@ alerts = Table(
     Column("count", BigInteger, nullable=False),
     Column("fired_at", Ms, nullable=False),
     Column("rearmed_at", Ms),
+    Column("rearmed_by", String(16)),  # "person" (the API, the dashboard) or "correction"
     Index("ix_alerts_activity", "account_id", "activity_id", "kind"),
 )
 

@@ -16,6 +16,7 @@ then resolves the contacts.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -47,8 +48,10 @@ def left_join_one(table: str, alias: str, on: str) -> str:
     return f"{{join {table} {alias} {on}}}"
 
 
+@functools.lru_cache(maxsize=512)
 def expand(sql: str, dialect: str) -> str:
-    """Dialect spellings in the writer's SQL: joins from ``left_join_one``, ``{p}`` marks."""
+    """Dialect spellings in the writer's SQL: joins from ``left_join_one``, ``{p}`` marks (cached:
+    the same few statements run for every batch)."""
     def join(m: re.Match[str]) -> str:
         table, alias, on = m[1], m[2], m[3]
         if dialect == "sqlite":

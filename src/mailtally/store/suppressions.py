@@ -12,13 +12,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, or_, select
+from sqlalchemy import Connection, Row, delete, or_, select
 
+from ..alerts.rules import Rule, rules_from
 from ..suppression.policy import Policy, PolicyError
-from ..vocab import SuppressionReason, WebhookEvent
+from ..vocab import AlertKind, SuppressionReason, WebhookEvent
 from . import outbox, rawsql
 from .db import now_ms
-from .schema import account_policies, contacts, instance, suppressions
+from .schema import account_policies, instance, suppressions
 
 # Values per IN list: SQLite since 3.32 takes 32,766 variables; fewer statements, less overhead.
 BIG_CHUNK = 10_000
@@ -58,23 +59,23 @@ def add(conn: Connection, account: int, entries: Sequence[Entry], *, replace: bo
         return []
     t = now or now_ms()
     emails = sorted({e.email.lower() for e in entries})
-    stored = {r.email: r for r in _rows(conn, account, emails)}
-    state: dict[str, Any] = dict(stored)  # the entry each address has, as the batch goes on
+    sql = "SELECT email, reason, expires_at FROM suppressions WHERE account_id = {p} AND email IN ({in})"
+    stored = {r[0]: (str(r[1]), r[2]) for r in rawsql.select_in(conn, sql, (account,), emails, chunk=BIG_CHUNK)}
+    state = dict(stored)  # the (reason, expires_at) each address has, as the batch goes on
     changed_by: dict[str, Entry] = {}
     for e in entries:
         email = e.email.lower()
         old = state.get(email)
         if old is not None and not replace:
-            live = old.expires_at is None or old.expires_at > t
-            if live and not (str(old.reason) in WEAK and e.reason.value not in WEAK):
+            live = old[1] is None or old[1] > t
+            if live and not (old[0] in WEAK and e.reason.value not in WEAK):
                 continue
-        state[email] = changed_by[email] = Entry(email, e.reason, e.suppressed_at, e.expires_at, e.activity_num,
-                                                 e.idem, e.note)
+        changed_by[email] = Entry(email, e.reason, e.suppressed_at, e.expires_at, e.activity_num, e.idem, e.note)
+        state[email] = (e.reason.value, e.expires_at)
     changed = list(changed_by.values())
-    current = stored
     if not changed:
         return []
-    gone = [c.email for c in changed if c.email in current]
+    gone = [c.email for c in changed if c.email in stored]
     for i in range(0, len(gone), rawsql.CHUNK):
         conn.execute(delete(suppressions).where(suppressions.c.account_id == account,
                                                 suppressions.c.email.in_(gone[i:i + rawsql.CHUNK])))
@@ -82,12 +83,6 @@ def add(conn: Connection, account: int, entries: Sequence[Entry], *, replace: bo
         (account, c.email, c.reason.value, c.suppressed_at, t, c.expires_at, c.activity_num, c.idem, c.note)
         for c in changed])
     return changed
-
-
-def _rows(conn: Connection, account: int, emails: list[str]) -> Iterator[Row[Any]]:
-    for i in range(0, len(emails), rawsql.CHUNK):
-        yield from conn.execute(select(suppressions).where(
-            suppressions.c.account_id == account, suppressions.c.email.in_(emails[i:i + rawsql.CHUNK])))
 
 
 def remove(conn: Connection, account: int, email: str) -> Row[Any] | None:
@@ -202,16 +197,6 @@ def caused_by(conn: Connection, account: int, activity_num: int, idem: int) -> l
         suppressions.c.idem == idem)))
 
 
-def emails_of(conn: Connection, account: int, contact_nums: Iterable[int]) -> dict[int, str]:
-    nums = sorted(set(contact_nums))
-    out: dict[int, str] = {}
-    for i in range(0, len(nums), rawsql.CHUNK):
-        for r in conn.execute(select(contacts.c.num_id, contacts.c.email).where(
-                and_(contacts.c.account_id == account, contacts.c.num_id.in_(nums[i:i + rawsql.CHUNK])))):
-            out[int(r.num_id)] = r.email
-    return out
-
-
 # -- the policy: the instance's default, each account's changes ---------------------------
 
 INSTANCE_POLICY_KEY = "suppression_policy"
@@ -246,6 +231,16 @@ def _account_changes(conn: Connection, account: int) -> dict[str, Any]:
 def policy_for(conn: Connection, account: int) -> Policy:
     """The account's policy: the instance default with the fields the account changed."""
     return Policy.from_dict(_account_changes(conn, account), instance_policy(conn))
+
+
+def settings_for(conn: Connection, account: int) -> tuple[Policy, dict[AlertKind, Rule]]:
+    """The account's policy and its alert rules (``alerts.rules``), from one read of its row:
+    what the writer's step needs once per batch."""
+    row = conn.execute(select(account_policies.c.suppression, account_policies.c.alerts).where(
+        account_policies.c.account_id == account)).first()
+    changes = dict(row.suppression) if row is not None and row.suppression else {}
+    return (Policy.from_dict(changes, instance_policy(conn)),
+            rules_from(row.alerts if row is not None else None))
 
 
 def save_policy(conn: Connection, account: int, policy: Policy) -> None:

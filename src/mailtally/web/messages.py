@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import RedirectResponse, Response
 
+from ..ingest import bounce_messages
 from ..store import corrections, raw_messages
 from ..store.db import writing
 from ..vocab import Reason
 from .bounces import CORRECTABLE
-from .common import PREFIX, PageError, User, checked_form, engine, render, signed_in, url_with
+from .common import PREFIX, PageError, User, checked_form, engine, render, secret, signed_in, url_with
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
@@ -96,7 +97,7 @@ async def message_reread(request: Request, user: SignedIn, mid: str) -> Response
     await checked_form(request)
     with writing(engine(request)) as conn:
         meta = _message(conn, user, mid)
-        done = corrections.reclassify(conn, user.account_id, [meta.id], dry_run=False)
+        done = bounce_messages.reclassify(conn, user.account_id, secret(request), [meta.id], dry_run=False)
     return _after(meta.id, done.corrections, reread=True)
 
 

@@ -159,10 +159,10 @@ def alerts_csv(request: Request, user: SignedIn) -> Response:
                                    lambda r: r.id)
         for r in pages:
             yield [r.id, iso(r.fired_at), r.activity_id, r.kind, r.rate, r.threshold, r.sends, r.count,
-                   iso(r.rearmed_at)]
+                   iso(r.rearmed_at), r.rearmed_by or ""]
 
     return csv_response("alerts.csv", ["id", "fired_at", "activity_id", "kind", "rate", "threshold", "sends",
-                                       "count", "rearmed_at"], rows, request)
+                                       "count", "rearmed_at", "rearmed_by"], rows, request)
 
 
 # -- outgoing webhooks ----------------------------------------------------------------------
