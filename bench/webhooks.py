@@ -8,7 +8,12 @@ in the same run on copies of the same database:
 1. the same events as NDJSON batches of 1,000 through ``POST /v1/events`` on a second server;
 2. the webhook path in-process (verify, parse, find the sends, write, commit; no HTTP), with
    the writer's share timed apart: ``write_events`` and the commit alone on the very Events the
-   webhook path hands it, the floor this path cannot go under without a faster writer.
+   webhook path hands it, the floor this path cannot go under without a faster writer;
+3. the webhooks again with ``serve --workers 2`` and four requests in flight, as SendGrid posts
+   (``BENCH_WORKERS``, ``BENCH_IN_FLIGHT``):
+   one request's verifying and parsing then overlaps another's write;
+4. 10,000 bounces and deferrals without our id, each diagnostic naming its recipient (found by
+   the recipient's latest send; the engine's verdict remembered per distinct diagnostic).
 
 Each over HTTP both by the clock and per CPU second of the server process (on a shared, loaded
 machine the clock also counts other programs' turns). Prints figures; asserts nothing.
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,8 @@ from mailtally.vocab import EventType, Scope
 
 N_CONTACTS = int(os.environ.get("BENCH_CONTACTS", "30000"))
 BATCH = 1000
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))  # the concurrent run's server processes
+IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "4"))  # and its requests at a time
 SECRET = "bench-secret"
 T0 = 1_709_280_000
 
@@ -87,6 +95,22 @@ def sendgrid_events(people: list[tuple[str, str, str]], rng: random.Random) -> l
     return out
 
 
+def bounce_events(people: list[tuple[str, str, str]], n: int) -> list[dict[str, Any]]:
+    """Bounces and deferrals with no ``mailtally_id`` (found by the recipient's latest send), each
+    diagnostic naming its recipient, as mail servers write them."""
+    out: list[dict[str, Any]] = []
+    for i, (email, _, _) in enumerate(people[:n]):
+        if i % 2:
+            out.append({"email": email, "event": "bounce", "timestamp": T0 + 120, "sg_event_id": f"b{i}",
+                        "type": "bounce", "status": "5.1.1", "reason": f"550 5.1.1 <{email}>: Recipient address "
+                        "rejected: User unknown in virtual mailbox table"})
+        else:
+            out.append({"email": email, "event": "deferred", "timestamp": T0 + 120, "sg_event_id": f"f{i}",
+                        "attempt": "1", "response": f"451 4.7.1 <{email}>: Recipient address rejected: Greylisted, "
+                        "see http://postgrey.schweikert.ch/help/example.html"})
+    return out
+
+
 def native_events(activity: str, people: list[tuple[str, str, str]], events: list[dict[str, Any]]) -> list[bytes]:
     """The same events as ``POST /v1/events`` NDJSON, batch for batch."""
     contact = {email: cid for email, cid, _ in people}
@@ -108,9 +132,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(url: str, port: int) -> subprocess.Popen[bytes]:
+def serve(url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_SECRET": SECRET}
-    proc = subprocess.Popen([sys.executable, "-m", "mailtally", "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mailtally", "serve", "--port", str(port),
+                             "--workers", str(workers)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
@@ -123,30 +148,49 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time so far of a process and its children (the workers) (Linux /proc)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def run(url: str, posts: list[tuple[str, bytes, dict[str, str]]]) -> tuple[float, float]:
-    """Post each request in turn to a fresh server; the clock's and the server's CPU seconds."""
+def run(url: str, posts: list[tuple[str, bytes, dict[str, str]]], workers: int = 1,
+        concurrency: int = 1) -> tuple[float, float]:
+    """Post the requests to a fresh server, ``concurrency`` at a time; the clock's and the server's CPU seconds."""
     port = free_port()
-    proc = serve(url, port)
+    proc = serve(url, port, workers)
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) for _ in range(concurrency)]
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-            cpu, t = cpu_seconds(proc.pid), time.perf_counter()
-            for path, body, headers in posts:
-                r = client.post(path, content=body, headers=headers)
+        for client in clients:  # connections open before the clock starts
+            client.get("/healthz")
+
+        def post_share(k: int) -> None:
+            for path, body, headers in posts[k::concurrency]:
+                r = clients[k].post(path, content=body, headers=headers)
                 r.raise_for_status()
-            return time.perf_counter() - t, cpu_seconds(proc.pid) - cpu
+
+        cpu, t = cpu_seconds(proc.pid), time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(post_share, range(concurrency)))
+        return time.perf_counter() - t, cpu_seconds(proc.pid) - cpu
     finally:
+        for client in clients:
+            client.close()
         proc.terminate()
         proc.wait(10)
 
 
-def in_process(url: str, endpoint_id: str, posts: list[tuple[str, bytes, dict[str, str]]]) -> tuple[float, float]:
-    """The route's work without HTTP, one transaction a request, as ``api/hooks.py`` does it; the
-    seconds it took, and of those the writer's (``write_events`` and the commit)."""
+def in_process(url: str, endpoint_id: str, posts: list[tuple[str, bytes, dict[str, str]]]) -> dict[str, float]:
+    """The route's work without HTTP, one transaction a request, as ``api/hooks.py`` does it (the
+    collector paused alike): seconds by the clock and of CPU, in all and in the writer alone
+    (``write_events`` and the commit)."""
+    from mailtally.api.hooks import gc_paused
     from mailtally.config import Settings
     from mailtally.ingest.webhooks import recording, sendgrid
     from mailtally.ingest.webhooks.base import HookRequest
@@ -154,31 +198,36 @@ def in_process(url: str, endpoint_id: str, posts: list[tuple[str, bytes, dict[st
     engine = open_engine(url)
     settings = Settings()
     real_write = recording.write_events
-    writer = [0.0]
+    writer = [0.0, 0.0]
 
     def timed_write(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         try:
             return real_write(*args, **kwargs)
         finally:
             writer[0] += time.perf_counter() - t
+            writer[1] += time.thread_time() - c
 
     recording.write_events = timed_write  # type: ignore[assignment]
     try:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.thread_time()
         for _, body, headers in posts:
-            with engine.connect() as conn:
-                endpoint = store.endpoint_by_id(conn, endpoint_id)
-            assert endpoint is not None
-            req = HookRequest(endpoint, body, {k.lower(): v for k, v in headers.items()}, settings, time.time())
-            delivery = sendgrid.receive(req)
-            assert delivery.replay_token is not None
-            with writing(engine) as conn:
-                store.remember_token(conn, endpoint, delivery.replay_token, delivery.replay_window_ms)
-                recording.record(conn, endpoint.account_id, SECRET.encode(), "sendgrid", delivery.events)
-                c = time.perf_counter()
-            writer[0] += time.perf_counter() - c  # the commit, at the block's end
-        return time.perf_counter() - t, writer[0]
+            with gc_paused():
+                with engine.connect() as conn:
+                    endpoint = store.endpoint_by_id(conn, endpoint_id)
+                assert endpoint is not None
+                req = HookRequest(endpoint, body, {k.lower(): v for k, v in headers.items()}, settings, time.time())
+                delivery = sendgrid.receive(req)
+                assert delivery.replay_token is not None
+                with writing(engine) as conn:
+                    store.remember_token(conn, endpoint, delivery.replay_token, delivery.replay_window_ms)
+                    recording.record(conn, endpoint.account_id, SECRET.encode(), "sendgrid", delivery.events)
+                    c0, c1 = time.perf_counter(), time.thread_time()
+                writer[0] += time.perf_counter() - c0  # the commit, at the block's end
+                writer[1] += time.thread_time() - c1
+                del delivery, req
+        return {"clock": time.perf_counter() - t, "cpu": time.thread_time() - cpu,
+                "writer_clock": writer[0], "writer_cpu": writer[1]}
     finally:
         recording.write_events = real_write  # type: ignore[assignment]
         engine.dispose()
@@ -189,7 +238,7 @@ def main() -> None:
     public = base64.b64encode(key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
     with tempfile.TemporaryDirectory() as tmp:
-        dbs = [Path(tmp) / name for name in ("hooks.db", "native.db", "inproc.db")]
+        dbs = [Path(tmp) / name for name in ("hooks.db", "native.db", "inproc.db", "hooks2.db", "bounces.db")]
         urls = [f"sqlite:///{db}" for db in dbs]
         _, activity, endpoint_id, people, api_token = setup(urls[0], public)
         for db in dbs[1:]:  # the same account, sends, endpoint and token in each
@@ -197,30 +246,44 @@ def main() -> None:
         events = sendgrid_events(people, random.Random(1))
 
         ts = str(int(time.time()))
-        signed = []
-        for i in range(0, len(events), BATCH):
-            body = orjson.dumps(events[i : i + BATCH])
-            sig = base64.b64encode(key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
-            signed.append((f"/hooks/sendgrid/{endpoint_id}", body, {
-                "Content-Type": "application/json", "X-Twilio-Email-Event-Webhook-Signature": sig,
-                "X-Twilio-Email-Event-Webhook-Timestamp": ts}))
+
+        def signed_batches(events: list[dict[str, Any]]) -> list[tuple[str, bytes, dict[str, str]]]:
+            out = []
+            for i in range(0, len(events), BATCH):
+                body = orjson.dumps(events[i : i + BATCH])
+                sig = base64.b64encode(key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+                out.append((f"/hooks/sendgrid/{endpoint_id}", body, {
+                    "Content-Type": "application/json", "X-Twilio-Email-Event-Webhook-Signature": sig,
+                    "X-Twilio-Email-Event-Webhook-Timestamp": ts}))
+            return out
+
+        signed = signed_batches(events)
+        bounces = bounce_events(people, min(10_000, len(people)))
         auth = {"Authorization": f"Bearer {api_token}", "Content-Type": "application/x-ndjson"}
         native = [("/v1/events", body, auth) for body in native_events(activity, people, events)]
 
         hook_s, hook_cpu = run(urls[0], signed)
         ref_s, ref_cpu = run(urls[1], native)
-        local_s, writer_s = in_process(urls[2], endpoint_id, signed)
+        local = in_process(urls[2], endpoint_id, signed)
+        par_s, par_cpu = run(urls[3], signed, workers=WORKERS, concurrency=IN_FLIGHT)
+        bounce_s, bounce_cpu = run(urls[4], signed_batches(bounces))
     n = len(events)
-    hook, ref, local, writer = n / hook_s, n / ref_s, n / local_s, n / writer_s
-    print(f"webhooks : {n:,} SendGrid events, signed batches of {BATCH:,} over HTTP -> {hook:,.0f} events/s "
+    hook, ref = n / hook_s, n / ref_s
+    print(f"webhooks  : {n:,} SendGrid events, signed batches of {BATCH:,} over HTTP -> {hook:,.0f} events/s "
           f"by the clock, {n / hook_cpu:,.0f} per server CPU second  (target >= 20,000)")
-    print(f"reference: the same events as NDJSON batches of {BATCH:,} through POST /v1/events -> "
+    print(f"reference : the same events as NDJSON batches of {BATCH:,} through POST /v1/events -> "
           f"{ref:,.0f} events/s by the clock, {n / ref_cpu:,.0f} per server CPU second")
-    print(f"in-process: the webhook path without HTTP -> {local:,.0f} events/s; of it the writer "
-          f"(write_events + commit on the same Events) alone -> {writer:,.0f} events/s "
-          f"({writer_s / local_s:.0%} of the time)")
-    print(f"ratio    : webhooks / POST /v1/events = {hook / ref:.2f} by the clock, {ref_cpu / hook_cpu:.2f} by CPU; "
-          f"in-process path / writer alone = {local / writer:.2f}")
+    print(f"in-process: the webhook path without HTTP -> {n / local['clock']:,.0f} events/s by the clock, "
+          f"{n / local['cpu']:,.0f} per CPU second; the writer alone (write_events + commit on the same "
+          f"Events) -> {n / local['writer_clock']:,.0f} by the clock, {n / local['writer_cpu']:,.0f} per CPU second "
+          f"({local['writer_cpu'] / local['cpu']:.0%} of the path's CPU)")
+    print(f"webhooks  : the same, serve --workers {WORKERS} and {IN_FLIGHT} requests at a time (as SendGrid posts) -> "
+          f"{n / par_s:,.0f} events/s by the clock, {n / par_cpu:,.0f} per server CPU second")
+    print(f"webhooks  : {len(bounces):,} bounces and deferrals without our id, each diagnostic naming its "
+          f"recipient -> {len(bounces) / bounce_s:,.0f} events/s by the clock, "
+          f"{len(bounces) / bounce_cpu:,.0f} per server CPU second")
+    print(f"ratio     : webhooks / POST /v1/events = {hook / ref:.2f} by the clock, {ref_cpu / hook_cpu:.2f} by CPU; "
+          f"in-process path / writer alone = {local['writer_cpu'] / local['cpu']:.2f} by CPU")
 
 
 if __name__ == "__main__":

@@ -37,12 +37,12 @@ _BAD_INPUT = (KeyError, TypeError, ValueError, AttributeError, IndexError, Recur
 
 
 _gc_lock = threading.Lock()
-_gc_holders = 0  # requests inside ``_gc_paused``
+_gc_holders = 0  # requests inside ``gc_paused``
 _gc_was_on = False
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """No cyclic garbage collection while a batch is parsed and recorded.
 
     A 1,000-event batch makes some 10,000 short-lived containers (the JSON, a provider event and
@@ -78,7 +78,7 @@ async def receive(provider: str, endpoint_id: str, request: Request) -> Response
     eng = engine(request)
 
     def work() -> tuple[Recorded, str | None]:
-        with _gc_paused():  # the batch's objects are gone when _work returns: none outlive the pause
+        with gc_paused():  # the batch's objects are gone when _work returns: none outlive the pause
             return _work()
 
     def _work() -> tuple[Recorded, str | None]:

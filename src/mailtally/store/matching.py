@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, literal_column, select
+from sqlalchemy import Connection, Row, insert, literal_column, select
 
+from . import rawsql
 from .accounts import allocate
 from .reports import with_activity, with_contact
 from .schema import activities, contacts, events, unmatched_bounces
@@ -50,32 +51,29 @@ def sends_by_numbers(conn: Connection, account: int,
 
 
 def latest_sends_to(conn: Connection, account: int, emails: Iterable[str]) -> dict[str, Send]:
-    """`latest_send_to` for many addresses at once (a few statements per 500 addresses)."""
+    """`latest_send_to` for many addresses at once: three statements per 900 addresses, straight
+    to the driver (SQLAlchemy's handling of 500 bound values a statement cost more than the lookups)."""
+    people = {int(num): (email.lower(), contact_id) for num, contact_id, email in rawsql.select_in(
+        conn, "SELECT num_id, id, email FROM contacts WHERE account_id = {p} AND email IN ({in})", (account,),
+        sorted({e.lower() for e in emails}))}
+    latest = {int(c): int(a) for c, a in rawsql.select_in(conn, _LATEST_SENDS, (account,), sorted(people))}
+    ids = {int(num): activity_id for num, activity_id in rawsql.select_in(
+        conn, "SELECT num_id, id FROM activities WHERE account_id = {p} AND num_id IN ({in})", (account,),
+        sorted(set(latest.values())))}
     out: dict[str, Send] = {}
-    for part in chunks({e.lower() for e in emails}):
-        people = {int(r.num_id): (r.email, r.id) for r in conn.execute(
-            select(contacts.c.num_id, contacts.c.id, contacts.c.email)
-            .where(contacts.c.account_id == account, contacts.c.email.in_(part)))}
-        if not people:
-            continue
-        ranked = (
-            select(events.c.contact_num, events.c.activity_num,
-                   func.row_number().over(partition_by=events.c.contact_num,
-                                          order_by=(events.c.occurred_at.desc(), events.c.idem.desc())).label("n"))
-            .where(events.c.account_id == account, events.c.contact_num.in_(list(people)),
-                   events.c.type == literal_column("'send'"))
-            .subquery()
-        )
-        latest = {int(r.contact_num): int(r.activity_num)
-                  for r in conn.execute(select(ranked.c.contact_num, ranked.c.activity_num).where(ranked.c.n == 1))}
-        ids = {int(r.num_id): r.id for r in conn.execute(
-            select(activities.c.num_id, activities.c.id)
-            .where(activities.c.account_id == account, activities.c.num_id.in_(set(latest.values()))))}
-        for contact_num, activity_num in latest.items():
-            if activity_num in ids:
-                email, contact_id = people[contact_num]
-                out[email.lower()] = (ids[activity_num], contact_id)
+    for contact_num, activity_num in latest.items():
+        if activity_num in ids:
+            email, contact_id = people[contact_num]
+            out[email] = (ids[activity_num], contact_id)
     return out
+
+
+# Each contact's most recent send, as latest_send_to orders them (read off ix_events_contact).
+_LATEST_SENDS = (
+    "SELECT contact_num, activity_num FROM (SELECT contact_num, activity_num, ROW_NUMBER() OVER "
+    "(PARTITION BY contact_num ORDER BY occurred_at DESC, idem DESC) AS n FROM events "
+    "WHERE account_id = {p} AND type = 'send' AND contact_num IN ({in})) ranked WHERE n = 1"
+)
 
 
 def numbers_of(conn: Connection, account: int, activity_id: str, contact_id: str) -> tuple[int, int] | None:

@@ -168,10 +168,21 @@ def _neutral(diagnostic: str, recipient: str) -> str:
     """The diagnostic with the recipient's own address as ``x@<its domain>``: the verdict does not
     depend on whose mailbox it was, and the same words for every recipient are then one verdict,
     remembered (``classify``'s cache), instead of one reading of the engine per recipient."""
-    if not recipient or "@" not in recipient or recipient not in diagnostic.lower():
+    low = diagnostic.lower()
+    if not recipient or "@" not in recipient or recipient not in low:
         return diagnostic
     neutral = _NEUTRAL_LOCAL + recipient[recipient.rindex("@"):]
-    return re.sub(re.escape(recipient), neutral, diagnostic, flags=re.IGNORECASE)
+    if len(low) != len(diagnostic):  # lower-casing moved the offsets (rare letters): by pattern, compiled each time
+        return re.sub(re.escape(recipient), lambda _: neutral, diagnostic, flags=re.IGNORECASE)
+    parts: list[str] = []
+    at = 0
+    found = low.find(recipient)
+    while found >= 0:
+        parts += (diagnostic[at:found], neutral)
+        at = found + len(recipient)
+        found = low.find(recipient, at)
+    parts.append(diagnostic[at:])
+    return "".join(parts)
 
 
 @lru_cache(maxsize=4096)
