@@ -33,7 +33,7 @@ router = APIRouter(tags=["provider webhooks"])
 # Providers batch (SendGrid, SparkPost, Brevo): as large as an events batch.
 limits.body_limit("POST", "/hooks/", "max_body_bytes", "too_large", "bodies")
 # Parsing untrusted JSON can fail in these ways; each is the sender's fault, so a 400.
-_BAD_INPUT = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+_BAD_INPUT = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError, ArithmeticError)
 
 
 _gc_lock = threading.Lock()

@@ -233,9 +233,9 @@ def ms_from_epoch(value: Any, what: str, *, millis: bool = False) -> int:
             return ms
     try:
         n = float(value)
-    except (TypeError, ValueError):
+        ms = int(n if millis else n * 1000)
+    except (TypeError, ValueError, OverflowError):  # not a number, NaN, infinite or past a float's range
         raise Malformed(f"{what} is not a timestamp") from None
-    ms = int(n if millis else n * 1000)
     if not in_range(ms):
         raise Malformed(f"{what} is out of range: times must be {RANGE_TEXT}")
     return ms
