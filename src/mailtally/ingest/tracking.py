@@ -19,16 +19,27 @@ from functools import lru_cache
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from ..events import Event
 from ..store import hits as store
 from ..store.accounts import allocate
 from ..store.db import writing
+from ..store.hit_writer import HitRow, write_hits
 from ..store.writer import write_events
 from ..tracking.device import read_agent
 from ..tracking.tokens import HitRef, Kind
 from ..tracking.verdict import Hit, Rules, in_networks, judge
-from ..vocab import EventType, IpStorage, MachineCounting, OptoutSource, Verdict, VerdictWhy, counts_for_vendors
+from ..vocab import (
+    DeviceType,
+    EventType,
+    IpStorage,
+    MachineCounting,
+    OptoutSource,
+    Verdict,
+    VerdictWhy,
+    counts_for_vendors,
+)
 
 MAX_UA = 1000
 K = TypeVar("K")
@@ -83,13 +94,15 @@ class _Remembered(Generic[K, V]):
 class HitRecorder:
     """Writes a group of hits in one transaction (the group committer's write function).
 
-    Set-based: per group and account, one query each for the ids not remembered yet, the send
-    times and the recipients' recent clicks, then one ``write_events``; nothing per hit
-    reaches the database.
+    Set-based: per group and account, the account's lock (and the log ids), one query each for
+    the ids not remembered yet, the recipients' state and their recent clicks, then the hit
+    path's own writer (``store.hit_writer``: a statement per table); nothing per hit reaches
+    the database. A group that writer cannot take is written again through ``write_events``.
     """
 
-    def __init__(self, engine: Engine, rules: Rules, ip_storage: IpStorage):
+    def __init__(self, engine: Engine, rules: Rules, ip_storage: IpStorage, *, general: bool = False):
         self.engine = engine
+        self.general = general  # every group through the general writer (the reference the tests compare with)
         self.rules = rules
         self.ip_storage = ip_storage
         self.activities: _Remembered[tuple[int, int], str] = _Remembered()
@@ -122,13 +135,30 @@ class HitRecorder:
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
         for h in group:
             by_account[h.ref.account_id].append(h)
+        if not self.general:
+            try:
+                with writing(self.engine) as conn:
+                    for account, items in by_account.items():
+                        self._record(conn, account, items, fast=True)
+                return
+            except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
+                pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
         with writing(self.engine) as conn:
             for account, items in by_account.items():
-                judged = self.events(conn, account, items)
-                if judged.events:
-                    write_events(conn, account, judged.events)
-                if judged.burst_starts:
-                    self._judge_again(conn, account, judged.burst_starts)
+                self._record(conn, account, items, fast=False)
+
+    def _record(self, conn: Connection, account: int, items: list[PendingHit], fast: bool) -> None:
+        """One account's hits of the group, judged and written: by the hit path's own writer
+        (``fast``), or as Events through the general writer."""
+        judged = self.judge(conn, account, items)
+        if judged.hits:
+            if fast:
+                write_hits(conn, account, judged.first_id, judged.hits, judged.prior, judged.activity_ids,
+                           judged.contact_ids)
+            else:
+                write_events(conn, account, [_event(h, judged) for h in judged.hits])
+        if judged.burst_starts:
+            self._judge_again(conn, account, judged.burst_starts)
 
     def _judge_again(self, conn: Connection, account: int, clicks: list[store.LoggedClick]) -> None:
         """Logged human clicks that turned out to open a burst: machine, counted as the policy says."""
@@ -146,9 +176,11 @@ class HitRecorder:
         return (self.activities.many([(account, h.ref.activity_num) for h in items], look(store.activity_ids)),
                 self.contacts.many([(account, h.ref.contact_num) for h in items], look(store.contact_ids)))
 
-    def events(self, conn: Connection, account: int, items: list[PendingHit]) -> Judged:
-        """The group's hits of one account as events, judged; and the logged clicks they show
-        opened a burst."""
+    def judge(self, conn: Connection, account: int, items: list[PendingHit]) -> Judged:
+        """The group's hits of one account, judged, with what writing them needs; and the logged
+        clicks they show opened a burst. Takes the account's write lock first: the recipients'
+        state and recent clicks read here are then the ones the write adds to (and a burst whose
+        clicks land in two processes' groups is seen whole by whichever writes second)."""
         activity_ids, contact_ids = self._ids(conn, account, items)
         # Validly signed, but for an activity or contact that is not there: nothing to record.
         known = [h for h in items if (account, h.ref.activity_num) in activity_ids
@@ -156,15 +188,16 @@ class HitRecorder:
         judged = Judged()
         if not known:
             return judged
-        sent = store.send_times(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in known})
+        judged.first_id = allocate(conn, account, "seq_event", len(known))
+        judged.activity_ids = {n: activity_ids[(account, n)] for n in {h.ref.activity_num for h in known}}
+        judged.contact_ids = {n: contact_ids[(account, n)] for n in {h.ref.contact_num for h in known}}
+        prior = judged.prior = store.recipient_states(conn, account, {(h.ref.activity_num, h.ref.contact_num)
+                                                                      for h in known})
         open_policy, click_policy = self._counting(conn, account)
         burst_ms = int(self.rules.burst_seconds * 1000)
         clicks = [h for h in known if h.ref.kind is Kind.CLICK]
         seen: dict[tuple[int, int], list[_Click]] = {}
         if clicks:
-            # The account's write lock before reading its clicks: a burst whose clicks land in
-            # two processes' groups is then seen whole by whichever writes second.
-            allocate(conn, account, "seq_event", 0)
             logged = store.recent_clicks(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in clicks},
                                          min(h.at for h in clicks) - burst_ms)
             seen = {pair: [_Click(c.occurred_at, c.url_id, c.verdict == Verdict.HUMAN.value, logged=c) for c in found]
@@ -175,7 +208,8 @@ class HitRecorder:
             r = h.ref
             is_click = r.kind is Kind.CLICK
             pair = (r.activity_num, r.contact_num)
-            sent_at = sent.get(pair)
+            state = prior.get(pair)
+            sent_at = state.sent_at if state is not None else None
             since = (h.at - sent_at) / 1000 if sent_at is not None else None
             other_click = None
             others: list[_Click] = []
@@ -186,27 +220,32 @@ class HitRecorder:
             verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click,
                                      self._in_scanner_network(h.ip)), rules)
             policy = click_policy if is_click else open_policy
-            event = Event(
-                EventType.CLICK if is_click else EventType.OPEN, activity_ids[(account, r.activity_num)], h.at,
-                contact_id=contact_ids[(account, r.contact_num)], device_type=read_agent(ua).device,
-                url_id=r.url_id if is_click else None, user_agent=ua or None, ip=stored_ip(h.ip, ip_storage),
-                since_send_s=int(since) if since is not None else None, verdict=verdict, verdict_why=why,
-                counted=counts_for_vendors(verdict, why, policy), hit_id=secrets.randbits(63),
-            )
-            judged.events.append(event)
+            row = HitRow(r.activity_num, r.contact_num, is_click, h.at, secrets.randbits(63), read_agent(ua).device,
+                         r.url_id if is_click else None, ua or None, stored_ip(h.ip, ip_storage),
+                         int(since) if since is not None else None, verdict.value, why.value,
+                         counts_for_vendors(verdict, why, policy))
+            judged.hits.append(row)
             if not is_click:
                 continue
             # The first click of a burst looked like a person's when it came: judged again with the burst.
             for c in others:
                 if c.human and h.at - c.at <= burst_ms:
                     c.human = False
-                    if c.event is not None:  # in this group: not written yet
-                        c.event.verdict, c.event.verdict_why = Verdict.MACHINE, VerdictWhy.CLICK_BURST
-                        c.event.counted = burst_verdict
+                    if c.row is not None:  # in this group: not written yet
+                        c.row.verdict, c.row.why = Verdict.MACHINE.value, VerdictWhy.CLICK_BURST.value
+                        c.row.counted = burst_verdict
                     elif c.logged is not None:
                         judged.burst_starts.append(c.logged)
-            seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, event=event))
+            seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, row=row))
         return judged
+
+
+def _event(h: HitRow, judged: Judged) -> Event:
+    """A judged hit as an Event, for the general writer."""
+    return Event(EventType.CLICK if h.click else EventType.OPEN, judged.activity_ids[h.activity_num], h.at,
+                 contact_id=judged.contact_ids[h.contact_num], device_type=DeviceType(h.device), url_id=h.url_id,
+                 user_agent=h.user_agent, ip=h.ip, since_send_s=h.since_send_s, verdict=Verdict(h.verdict),
+                 verdict_why=VerdictWhy(h.why), counted=h.counted, hit_id=h.idem)
 
 
 @dataclass(slots=True)
@@ -217,13 +256,17 @@ class _Click:
     url_id: str
     human: bool
     logged: store.LoggedClick | None = None
-    event: Event | None = None
+    row: HitRow | None = None
 
 
 @dataclass(slots=True)
 class Judged:
-    events: list[Event] = field(default_factory=list)
+    hits: list[HitRow] = field(default_factory=list)
     burst_starts: list[store.LoggedClick] = field(default_factory=list)  # logged human clicks a burst began
+    first_id: int = 0  # the log ids allocated for ``hits``
+    prior: dict[tuple[int, int], store.Prior] = field(default_factory=dict)  # the recipients' state before
+    activity_ids: dict[int, str] = field(default_factory=dict)  # number -> UUID, of those in ``hits``
+    contact_ids: dict[int, str] = field(default_factory=dict)
 
 
 def optout_event(conn: Connection, account: int, activity_num: int, contact_num: int, source: OptoutSource,

@@ -88,13 +88,25 @@ def ids_for(conn: Connection, account: int, activity_num: int, contact_num: int)
     return Ids(activity, contact) if activity and contact else None
 
 
-def send_times(conn: Connection, account: int, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """When each (activity_num, contact_num) was sent, for those with a recorded send."""
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """What a recipient's row says before a group of hits: all the hit path needs of it."""
+
+    sent_at: int | None
+    first_open_at: int | None
+    clicks: int
+    bounced_at: int | None
+
+
+def recipient_states(conn: Connection, account: int, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Prior]:
+    """The stored state of each (activity_num, contact_num) that has a row, in one query. Read
+    under the account's write lock, it is what the group's counter deltas start from."""
     wanted = sorted(set(pairs))
-    sql = ("SELECT r.activity_num, r.contact_num, r.sent_at FROM {values} AS v JOIN recipients AS r "
-           "ON r.account_id = {p} AND r.activity_num = v.column1 AND r.contact_num = v.column2 "
-           "WHERE r.sent_at IS NOT NULL")
-    return {(int(a), int(c)): int(t) for a, c, t in rawsql.select_rows_in(conn, sql, wanted, (account,))}
+    sql = ("SELECT r.activity_num, r.contact_num, r.sent_at, r.first_open_at, r.clicks, r.bounced_at "
+           "FROM {values} AS v JOIN recipients AS r "
+           "ON r.account_id = {p} AND r.activity_num = v.column1 AND r.contact_num = v.column2")
+    return {(int(a), int(c)): Prior(s, f, int(k or 0), b)
+            for a, c, s, f, k, b in rawsql.select_rows_in(conn, sql, wanted, (account,))}
 
 
 @dataclass(slots=True)

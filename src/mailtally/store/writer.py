@@ -148,9 +148,9 @@ def _count(name: str, kind: str) -> StateColumn:
 
 
 def _one(column: str, kind: str, order: str) -> str:
-    """``column`` of the recipient's first staged event of ``kind`` in ``order`` (a read down the key)."""
+    """``column`` of the recipient's first counted staged event of ``kind`` in ``order`` (a read down the key)."""
     return (f"(SELECT {column} FROM mt_stage x WHERE x.activity_num = s.activity_num "
-            f"AND x.contact_num = s.contact_num AND x.type = {kind} ORDER BY {order} LIMIT 1)")
+            f"AND x.contact_num = s.contact_num AND x.type = {kind} AND x.uncounted IS NULL ORDER BY {order} LIMIT 1)")
 
 
 # The latest open wins (ties: the later arrival); the earliest bounce wins (ties: the earlier).

@@ -1,0 +1,214 @@
+"""The tracking hit path's own writer: a group of judged opens and clicks in a few statements.
+
+The general writer (``store.writer``) takes any batch from any source through a staging table
+and some twenty set-based statements; for a group of a dozen hits that fixed cost was nearly
+all of the work. A hit is simpler than any event: it is new by construction (its ``idem`` is a
+random 63-bit id), names an activity and a contact by number, and touches only the log, the
+recipient's open and click state, the activity's open and click counters, the link's counters
+and clickers, and the hourly chart. So the roll-ups are folded in Python from the recipients'
+state read under the account's write lock (``hits.recipient_states``), and each table gets one
+statement per group:
+
+1. the log: one ``executemany`` of the rows;
+2. ``recipients``: one upsert per touched recipient (``executemany``), merged as the writer merges;
+3. ``activity_counters``: one ``UPDATE`` per activity of the columns that changed (an
+   ``INSERT`` of the whole row the first time);
+4. for counted clicks, ``link_clickers`` (one multi-row insert, its new pairs returned) and
+   ``link_counters``; 5. ``activity_hourly``.
+
+What is left out is what never applies to a hit: idempotency keys (none), contacts by address,
+the send's marks, retention's refusal (a hit is now), and ``store.reactions`` (suppressions,
+alerts and the outbox act on sends, bounces, complaints, opt-outs and forwards only; checked
+below). The counters equal a recount of the log exactly as the writer's do; a test writes the
+same groups both ways and compares every table. Anything unusual (a month of the PostgreSQL log
+without its partition, an ``idem`` already there) raises, and the caller writes that group
+again through the general writer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..vocab import DeviceType, EventType, Verdict
+from . import outbox, rawsql, reactions
+from .db import now_ms
+from .hits import Prior
+from .hourly import HOUR
+from .schema import COUNTER_COLUMNS
+
+assert not {EventType.OPEN, EventType.CLICK} & (reactions._ACTING | set(outbox.EVENT_NAMES)), \
+    "opens and clicks react to nothing: the hit path leaves store.reactions out"
+
+_OPEN, _CLICK = EventType.OPEN.value, EventType.CLICK.value
+_NONE = DeviceType.NONE.value
+_LOG = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num", "device_type", "url_id",
+        "user_agent", "ip", "since_send_s", "verdict", "verdict_why", "uncounted")
+_LATER = "excluded.last_open_at IS NOT NULL AND (recipients.last_open_at IS NULL " \
+         "OR excluded.last_open_at >= recipients.last_open_at)"
+_RECIPIENT = (
+    "INSERT INTO recipients (account_id, activity_num, contact_num, first_open_at, last_open_at, last_open_device, "
+    "opens, clicks) VALUES ({m}) ON CONFLICT (account_id, activity_num, contact_num) DO UPDATE SET "
+    "first_open_at = COALESCE(recipients.first_open_at, excluded.first_open_at), "
+    f"last_open_at = CASE WHEN {_LATER} THEN excluded.last_open_at ELSE recipients.last_open_at END, "
+    f"last_open_device = CASE WHEN {_LATER} THEN excluded.last_open_device ELSE recipients.last_open_device END, "
+    "opens = recipients.opens + excluded.opens, clicks = recipients.clicks + excluded.clicks"
+)
+_HOURLY = (
+    "INSERT INTO activity_hourly (account_id, activity_num, hour, opens, clicks) VALUES ({m}) "
+    "ON CONFLICT (account_id, activity_num, hour) DO UPDATE SET "
+    "opens = activity_hourly.opens + excluded.opens, clicks = activity_hourly.clicks + excluded.clicks"
+)
+_LINKS = (
+    "INSERT INTO link_counters (account_id, activity_id, url_id, clicks_all, unique_clicks) VALUES ({m}) "
+    "ON CONFLICT (account_id, activity_id, url_id) DO UPDATE SET "
+    "clicks_all = link_counters.clicks_all + excluded.clicks_all, "
+    "unique_clicks = link_counters.unique_clicks + excluded.unique_clicks"
+)
+_CLICKERS_PER_STATEMENT = 200
+
+
+@dataclass(slots=True)
+class HitRow:
+    """One judged open or click, as the log keeps it (``verdict``, ``why`` and ``counted`` may
+    still change while its group is judged: the first click of a burst)."""
+
+    activity_num: int
+    contact_num: int
+    click: bool
+    at: int  # ms
+    idem: int
+    device: str
+    url_id: str | None
+    user_agent: str | None
+    ip: str | None
+    since_send_s: int | None
+    verdict: str
+    why: str
+    counted: bool
+
+
+@dataclass(slots=True)
+class _Fold:
+    """One recipient's counted hits of the group."""
+
+    first_open: int | None = None
+    last_open: int | None = None
+    last_device: str | None = None
+    opens: int = 0
+    clicks: int = 0
+
+
+def write_hits(conn: Connection, account: int, first_id: int, hits: Sequence[HitRow],
+               prior: dict[tuple[int, int], Prior], activity_ids: dict[int, str],
+               contact_ids: dict[int, str]) -> None:
+    """Record ``hits`` (in arrival order) with ids from ``first_id`` on; ``prior`` is the
+    touched recipients' state read under the account's lock, which the caller holds."""
+    if not hits:
+        return
+    m = rawsql.mark(conn)
+    cur = conn.connection.cursor()
+    try:
+        cur.executemany(
+            f"INSERT INTO events ({', '.join(_LOG)}) VALUES ({', '.join([m] * len(_LOG))})",
+            [(account, h.activity_num, _CLICK if h.click else _OPEN, h.at, h.idem, first_id + i, h.contact_num,
+              h.device, h.url_id, h.user_agent, h.ip, h.since_send_s, h.verdict, h.why, None if h.counted else True)
+             for i, h in enumerate(hits)])
+        counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        last_at: dict[int, int] = {}
+        folds: dict[tuple[int, int], _Fold] = {}
+        hours: dict[tuple[int, int], list[int]] = {}
+        link_hits: dict[tuple[int, str], int] = defaultdict(int)
+        clickers: set[tuple[int, str, int]] = set()
+        for h in hits:
+            a = h.activity_num
+            kind = "clicks" if h.click else "opens"
+            c = counters[a]
+            c[f"{kind}_{h.verdict}"] += 1
+            last_at[a] = max(last_at.get(a, h.at), h.at)
+            if not h.counted:
+                continue  # logged and tallied by verdict; nothing else
+            c[f"{kind}_all"] += 1
+            c[f"{kind}_{h.device or _NONE}"] += 1
+            f = folds.get((a, h.contact_num))
+            if f is None:
+                f = folds[(a, h.contact_num)] = _Fold()
+            hour = hours.setdefault((a, h.at // HOUR * HOUR), [0, 0])
+            if h.click:
+                f.clicks += 1
+                hour[1] += 1
+                if h.url_id is not None:
+                    link_hits[(a, h.url_id)] += 1
+                    clickers.add((a, h.url_id, h.contact_num))
+            else:
+                f.opens += 1
+                hour[0] += 1
+                if f.first_open is None or h.at < f.first_open:
+                    f.first_open = h.at
+                if f.last_open is None or h.at >= f.last_open:  # ties: the later arrival
+                    f.last_open, f.last_device = h.at, h.device or _NONE
+        # Counters of recipients: who opened or clicked for the first time, and who is no longer
+        # a did-not-open (sent, not bounced, and now opened).
+        for (a, who), f in folds.items():
+            p = prior.get((a, who))
+            if f.opens and (p is None or p.first_open_at is None):
+                counters[a]["opens"] += 1
+                if p is not None and p.sent_at is not None and p.bounced_at is None:
+                    counters[a]["not_opened"] -= 1
+            if f.clicks and (p is None or p.clicks <= 0):
+                counters[a]["clicks"] += 1
+        if folds:
+            cur.executemany(_RECIPIENT.format(m=", ".join([m] * 8)),
+                            [(account, a, who, f.first_open, f.last_open, f.last_device, f.opens, f.clicks)
+                             for (a, who), f in folds.items()])
+        if hours:
+            cur.executemany(_HOURLY.format(m=", ".join([m] * 5)),
+                            [(account, a, hour, o, k) for (a, hour), (o, k) in hours.items()])
+        if link_hits:
+            unique = _new_clickers(cur, m, account, sorted(clickers), activity_ids, contact_ids)
+            cur.executemany(_LINKS.format(m=", ".join([m] * 5)),
+                            [(account, activity_ids[a], u, n, unique.get((a, u), 0))
+                             for (a, u), n in link_hits.items()])
+        t = now_ms()
+        for a, deltas in counters.items():
+            _add_counters(cur, m, account, activity_ids[a], {k: v for k, v in deltas.items() if v}, last_at[a], t)
+    finally:
+        cur.close()
+
+
+def _new_clickers(cur: Any, m: str, account: int, clickers: list[tuple[int, str, int]],
+                  activity_ids: dict[int, str], contact_ids: dict[int, str]) -> dict[tuple[int, str], int]:
+    """Insert the (link, contact) pairs not there yet; how many were new per link."""
+    nums = {aid: a for a, aid in activity_ids.items()}
+    out: dict[tuple[int, str], int] = defaultdict(int)
+    for i in range(0, len(clickers), _CLICKERS_PER_STATEMENT):
+        part = clickers[i:i + _CLICKERS_PER_STATEMENT]
+        cur.execute("INSERT INTO link_clickers (account_id, activity_id, url_id, contact_id) VALUES "
+                    + ", ".join([f"({m}, {m}, {m}, {m})"] * len(part))
+                    + " ON CONFLICT DO NOTHING RETURNING activity_id, url_id",
+                    [v for a, u, who in part for v in (account, activity_ids[a], u, contact_ids[who])])
+        for activity_id, url_id in cur.fetchall():
+            out[(nums[activity_id], url_id)] += 1
+    return out
+
+
+def _add_counters(cur: Any, m: str, account: int, activity_id: str, deltas: dict[str, int], last_at: int,
+                  t: int) -> None:
+    """Add ``deltas`` to the activity's counters; the row is made the first time."""
+    sets = "".join(f"{k} = {k} + {m}, " for k in deltas)
+    cur.execute(f"UPDATE activity_counters SET {sets}last_event_at = CASE WHEN last_event_at IS NULL "
+                f"OR last_event_at < {m} THEN {m} ELSE last_event_at END, updated_at = {m} "
+                f"WHERE account_id = {m} AND activity_id = {m}",
+                (*deltas.values(), last_at, last_at, t, account, activity_id))
+    if cur.rowcount == 0:  # under the account's lock: nobody else makes it meanwhile
+        columns = ("account_id", "activity_id", *COUNTER_COLUMNS, "last_event_at", "updated_at")
+        cur.execute(f"INSERT INTO activity_counters ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))})",
+                    (account, activity_id, *(deltas.get(k, 0) for k in COUNTER_COLUMNS), last_at, t))
+
+
+# The verdict counters the loop above names (opens_human, clicks_machine, ...) are columns.
+assert {f"{k}_{v.value}" for k in ("opens", "clicks") for v in Verdict} <= set(COUNTER_COLUMNS)
