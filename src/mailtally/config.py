@@ -52,7 +52,7 @@ class Settings:
     tracking_ip: str = "truncated"
     too_soon_seconds: float = 10.0
     scanner_networks: str = "default"
-    group_commit_ms: float = 2.0
+    group_commit_ms: float = 0.0
     bounce_domain: str | None = None  # VERP Return-Path domain; default: public_url's host
     # Outgoing webhooks (webhooks/worker.py): the delivery worker runs inside serve.
     webhook_worker: bool = True
@@ -105,7 +105,7 @@ class Settings:
             "tracking_ip": env.get("MAILTALLY_TRACKING_IP", "truncated"),
             "too_soon_seconds": float(env.get("MAILTALLY_TOO_SOON_SECONDS", "10")),
             "scanner_networks": env.get("MAILTALLY_SCANNER_NETWORKS", "default"),
-            "group_commit_ms": float(env.get("MAILTALLY_GROUP_COMMIT_MS", "2")),
+            "group_commit_ms": float(env.get("MAILTALLY_GROUP_COMMIT_MS", "0")),
             "bounce_domain": env.get("MAILTALLY_BOUNCE_DOMAIN") or None,
             "bounce_domains": tuple(d.strip() for d in env.get("MAILTALLY_BOUNCE_DOMAINS", "").split(",") if d.strip()),
             "secret_file": env.get("MAILTALLY_SECRET_FILE") or None,

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..events import Event
 from ..store import hits as store
+from ..store import wal
 from ..store.accounts import allocate
 from ..store.db import writing
 from ..store.hit_writer import HitRow, write_hits
@@ -103,6 +104,8 @@ class HitRecorder:
     def __init__(self, engine: Engine, rules: Rules, ip_storage: IpStorage, *, general: bool = False):
         self.engine = engine
         self.general = general  # every group through the general writer (the reference the tests compare with)
+        self._conn: Connection | None = None
+        self._checkpointer: wal.Checkpointer | None = None
         self.rules = rules
         self.ip_storage = ip_storage
         self.activities: _Remembered[tuple[int, int], str] = _Remembered()
@@ -135,17 +138,44 @@ class HitRecorder:
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
         for h in group:
             by_account[h.ref.account_id].append(h)
-        if not self.general:
-            try:
-                with writing(self.engine) as conn:
-                    for account, items in by_account.items():
-                        self._record(conn, account, items, fast=True)
-                return
-            except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
-                pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
-        with writing(self.engine) as conn:
-            for account, items in by_account.items():
-                self._record(conn, account, items, fast=False)
+        try:
+            if not self.general:
+                try:
+                    with writing(self.engine, held=self._connection()) as conn:
+                        for account, items in by_account.items():
+                            self._record(conn, account, items, fast=True)
+                    self._committed()
+                    return
+                except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
+                    pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
+            with writing(self.engine, held=self._connection()) as conn:
+                for account, items in by_account.items():
+                    self._record(conn, account, items, fast=False)
+            self._committed()
+        except BaseException:
+            self.close()  # whatever broke, the next group starts on a fresh connection
+            raise
+
+    def _connection(self) -> Connection:
+        """The recorder's own connection, kept between groups (called from one thread at a time:
+        the group committer's). On a SQLite file its commits leave the WAL's checkpoints to a
+        thread (``store.wal``): a checkpoint's fsyncs are not waited for by a group's requests."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self.engine.connect()
+            if wal.on_file(self.engine):
+                wal.defer_checkpoints(self._conn.connection.dbapi_connection)
+                if self._checkpointer is None:
+                    self._checkpointer = wal.Checkpointer(self.engine)
+        return self._conn
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _record(self, conn: Connection, account: int, items: list[PendingHit], fast: bool) -> None:
         """One account's hits of the group, judged and written: by the hit path's own writer

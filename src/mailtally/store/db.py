@@ -6,7 +6,7 @@ import os
 import time
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -106,22 +106,23 @@ def set_write_wait(engine: Engine, seconds: float) -> None:
 
 
 @contextmanager
-def writing(engine: Engine, *, bulk: bool = False) -> Iterator[Connection]:
+def writing(engine: Engine, *, bulk: bool = False, held: Connection | None = None) -> Iterator[Connection]:
     """A transaction that writes: ``engine.begin()``, taking SQLite's write lock at its start.
 
     On a SQLite file, writers of every process take turns (``write_gate``), small ones first
     (``bulk``: a big batch, which lets them pass); a write that cannot get the database in
-    time raises ``StoreBusy`` and writes nothing.
+    time raises ``StoreBusy`` and writes nothing. ``held``: a connection the caller keeps
+    between transactions (a writer thread's own), instead of one from the pool each time.
     """
     gate = _GATES.get(engine)
     if gate is None:
-        with engine.connect() as conn:
+        with nullcontext(held) if held is not None else engine.connect() as conn:
             if is_sqlite(engine):
                 conn.info[_WRITE] = True
             with conn.begin():
                 yield conn
         return
-    with gate.turn(bulk) as left, engine.connect() as conn:
+    with gate.turn(bulk) as left, nullcontext(held) if held is not None else engine.connect() as conn:
         conn.info[_WRITE] = True
         # Another program may hold the lock: SQLite's own wait ends with ours. (On the driver's
         # connection: a statement through SQLAlchemy would begin the transaction early.)

@@ -2,10 +2,13 @@
 
 A transaction per tracking hit would cap a SQLite server at a few hundred hits a second.
 Here each request adds its item to the group being gathered on the event loop and waits. The
-first item of a group arms a short timer (``window``); when it fires, the whole group goes to
-one writer thread in one transaction, and the requests are woken only after the commit. While
-that write runs, the next group gathers on the loop; it is written the moment the previous
-commit ends, so under load a group is everything that arrived during one commit.
+first item of a group schedules the flush: at the end of this turn of the loop (``window`` 0,
+the default: the requests read from the same wakeup), or after a timer of ``window`` seconds;
+then the whole group goes to one writer thread in one transaction, and the requests are woken
+only after the commit. While that write runs, the next group gathers on the loop; it is written
+the moment the previous commit ends, so under load a group is everything that arrived during
+one commit, and no request ever waits for a timer while the writer is idle (a 2 ms window made
+a group of 16 connections wait 2 ms a turn for nothing: 2,900 against 4,900 hits/s here).
 
 Everything but the write itself stays on the event loop: no queue, lock or thread wake-up per
 item, and the loop never waits for the database. A request is answered only once its item
@@ -25,14 +28,14 @@ log = logging.getLogger("mailtally.group_commit")
 
 
 class GroupCommitter(Generic[T]):
-    def __init__(self, write: Callable[[list[T]], None], window: float = 0.002, max_items: int = 2000):
+    def __init__(self, write: Callable[[list[T]], None], window: float = 0.0, max_items: int = 2000):
         self._write = write
         self.window = window
         self.max_items = max_items
         self._items: list[T] = []
         self._futures: list[asyncio.Future[None]] = []
         self._writing = False  # a group is being written (at most one at a time per process)
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.groups = 0  # transactions committed, for the curious
         self.items = 0  # items committed
@@ -47,7 +50,10 @@ class GroupCommitter(Generic[T]):
             if len(self._items) >= self.max_items:
                 self._flush()
             elif self._timer is None:
-                self._timer = loop.call_later(self.window, self._flush)
+                # window 0: the group is what this turn of the loop received (the requests read
+                # from the same wakeup); under load, what arrived while the last group was written.
+                self._timer = loop.call_later(self.window, self._flush) if self.window > 0 else \
+                    loop.call_soon(self._flush)
         await future
 
     def _flush(self) -> None:
