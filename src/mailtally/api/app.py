@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.responses import RedirectResponse, Response
@@ -37,6 +38,20 @@ from . import (
 from .auth import TokenCache
 
 
+class _App(FastAPI):
+    """The API; pixel loads and clicks go straight to the tracking routes (``tracking.is_hit``)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if tracking.is_hit(scope):
+            scope["app"] = self
+            await _HITS(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+_HITS = tracking.TrackingRoutes(None)
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or Settings.from_env()
     engine = open_engine(settings.database_url)
@@ -61,7 +76,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         if worker is not None:
             worker.close()
 
-    app = FastAPI(
+    app = _App(
         lifespan=lifespan,
         title="mailtally",
         version=__version__,

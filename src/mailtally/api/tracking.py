@@ -176,6 +176,15 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+_HIT_PATHS = ("/t/o/", "/t/c/")
+
+
+def is_hit(scope: Scope) -> bool:
+    """A pixel load or a click (GET or HEAD): answered before the app's middleware stack, which
+    has nothing to do for them (no body, no credentials, no dialect), at a tenth of their cost."""
+    return scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(_HIT_PATHS)
+
+
 class TrackingRoutes:
     """ASGI middleware answering ``/t/...`` itself and passing everything else on."""
 
