@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,73 +112,91 @@ def write_hits(conn: Connection, account: int, first_id: int, hits: Sequence[Hit
     if not hits:
         return
     m = rawsql.mark(conn)
-    cur = conn.connection.cursor()
+    counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    last_at: dict[int, int] = {}
+    folds: dict[tuple[int, int], _Fold] = {}
+    hours: dict[tuple[int, int], list[int]] = {}
+    link_hits: dict[tuple[int, str], int] = defaultdict(int)
+    clickers: set[tuple[int, str, int]] = set()
+    for h in hits:
+        a = h.activity_num
+        kind = "clicks" if h.click else "opens"
+        c = counters[a]
+        c[f"{kind}_{h.verdict}"] += 1
+        last_at[a] = max(last_at.get(a, h.at), h.at)
+        if not h.counted:
+            continue  # logged and tallied by verdict; nothing else
+        c[f"{kind}_all"] += 1
+        c[f"{kind}_{h.device or _NONE}"] += 1
+        f = folds.get((a, h.contact_num))
+        if f is None:
+            f = folds[(a, h.contact_num)] = _Fold()
+        hour = hours.setdefault((a, h.at // HOUR * HOUR), [0, 0])
+        if h.click:
+            f.clicks += 1
+            hour[1] += 1
+            if h.url_id is not None:
+                link_hits[(a, h.url_id)] += 1
+                clickers.add((a, h.url_id, h.contact_num))
+        else:
+            f.opens += 1
+            hour[0] += 1
+            if f.first_open is None or h.at < f.first_open:
+                f.first_open = h.at
+            if f.last_open is None or h.at >= f.last_open:  # ties: the later arrival
+                f.last_open, f.last_device = h.at, h.device or _NONE
+    # Counters of recipients: who opened or clicked for the first time, and who is no longer
+    # a did-not-open (sent, not bounced, and now opened).
+    for (a, who), f in folds.items():
+        p = prior.get((a, who))
+        if f.opens and (p is None or p.first_open_at is None):
+            counters[a]["opens"] += 1
+            if p is not None and p.sent_at is not None and p.bounced_at is None:
+                counters[a]["not_opened"] -= 1
+        if f.clicks and (p is None or p.clicks <= 0):
+            counters[a]["clicks"] += 1
+    t = now_ms()
+    driver = conn.connection.dbapi_connection
+    # On PostgreSQL every statement below goes in one round trip (a pipeline; the clickers'
+    # RETURNING, for clicks, is one more); SQLite has no round trips to save.
+    pipeline: Any = driver.pipeline() if conn.dialect.name == "postgresql" else nullcontext()  # type: ignore[union-attr]
+    cursors = [conn.connection.cursor() for _ in range(1 + len(counters))]
+    cur, updates = cursors[0], cursors[1:]
     try:
-        cur.executemany(
-            f"INSERT INTO events ({', '.join(_LOG)}) VALUES ({', '.join([m] * len(_LOG))})",
-            [(account, h.activity_num, _CLICK if h.click else _OPEN, h.at, h.idem, first_id + i, h.contact_num,
-              h.device, h.url_id, h.user_agent, h.ip, h.since_send_s, h.verdict, h.why, None if h.counted else True)
-             for i, h in enumerate(hits)])
-        counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        last_at: dict[int, int] = {}
-        folds: dict[tuple[int, int], _Fold] = {}
-        hours: dict[tuple[int, int], list[int]] = {}
-        link_hits: dict[tuple[int, str], int] = defaultdict(int)
-        clickers: set[tuple[int, str, int]] = set()
-        for h in hits:
-            a = h.activity_num
-            kind = "clicks" if h.click else "opens"
-            c = counters[a]
-            c[f"{kind}_{h.verdict}"] += 1
-            last_at[a] = max(last_at.get(a, h.at), h.at)
-            if not h.counted:
-                continue  # logged and tallied by verdict; nothing else
-            c[f"{kind}_all"] += 1
-            c[f"{kind}_{h.device or _NONE}"] += 1
-            f = folds.get((a, h.contact_num))
-            if f is None:
-                f = folds[(a, h.contact_num)] = _Fold()
-            hour = hours.setdefault((a, h.at // HOUR * HOUR), [0, 0])
-            if h.click:
-                f.clicks += 1
-                hour[1] += 1
-                if h.url_id is not None:
-                    link_hits[(a, h.url_id)] += 1
-                    clickers.add((a, h.url_id, h.contact_num))
-            else:
-                f.opens += 1
-                hour[0] += 1
-                if f.first_open is None or h.at < f.first_open:
-                    f.first_open = h.at
-                if f.last_open is None or h.at >= f.last_open:  # ties: the later arrival
-                    f.last_open, f.last_device = h.at, h.device or _NONE
-        # Counters of recipients: who opened or clicked for the first time, and who is no longer
-        # a did-not-open (sent, not bounced, and now opened).
-        for (a, who), f in folds.items():
-            p = prior.get((a, who))
-            if f.opens and (p is None or p.first_open_at is None):
-                counters[a]["opens"] += 1
-                if p is not None and p.sent_at is not None and p.bounced_at is None:
-                    counters[a]["not_opened"] -= 1
-            if f.clicks and (p is None or p.clicks <= 0):
-                counters[a]["clicks"] += 1
-        if folds:
-            cur.executemany(_RECIPIENT.format(m=", ".join([m] * 8)),
-                            [(account, a, who, f.first_open, f.last_open, f.last_device, f.opens, f.clicks)
-                             for (a, who), f in folds.items()])
-        if hours:
-            cur.executemany(_HOURLY.format(m=", ".join([m] * 5)),
-                            [(account, a, hour, o, k) for (a, hour), (o, k) in hours.items()])
-        if link_hits:
-            unique = _new_clickers(cur, m, account, sorted(clickers), activity_ids, contact_ids)
-            cur.executemany(_LINKS.format(m=", ".join([m] * 5)),
-                            [(account, activity_ids[a], u, n, unique.get((a, u), 0))
-                             for (a, u), n in link_hits.items()])
-        t = now_ms()
-        for a, deltas in counters.items():
-            _add_counters(cur, m, account, activity_ids[a], {k: v for k, v in deltas.items() if v}, last_at[a], t)
+        with pipeline:
+            cur.executemany(
+                f"INSERT INTO events ({', '.join(_LOG)}) VALUES ({', '.join([m] * len(_LOG))})",
+                [(account, h.activity_num, _CLICK if h.click else _OPEN, h.at, h.idem, first_id + i, h.contact_num,
+                  h.device, h.url_id, h.user_agent, h.ip, h.since_send_s, h.verdict, h.why,
+                  None if h.counted else True) for i, h in enumerate(hits)])
+            if folds:
+                cur.executemany(_RECIPIENT.format(m=", ".join([m] * 8)),
+                                [(account, a, who, f.first_open, f.last_open, f.last_device, f.opens, f.clicks)
+                                 for (a, who), f in folds.items()])
+            if hours:
+                cur.executemany(_HOURLY.format(m=", ".join([m] * 5)),
+                                [(account, a, hour, o, k) for (a, hour), (o, k) in hours.items()])
+            if link_hits:
+                unique = _new_clickers(cur, m, account, sorted(clickers), activity_ids, contact_ids)
+                cur.executemany(_LINKS.format(m=", ".join([m] * 5)),
+                                [(account, activity_ids[a], u, n, unique.get((a, u), 0))
+                                 for (a, u), n in link_hits.items()])
+            changed = [(a, {k: v for k, v in d.items() if v}) for a, d in counters.items()]
+            for u, (a, deltas) in zip(updates, changed, strict=True):
+                sets = "".join(f"{k} = {k} + {m}, " for k in deltas)
+                u.execute(f"UPDATE activity_counters SET {sets}last_event_at = CASE WHEN last_event_at IS NULL "
+                          f"OR last_event_at < {m} THEN {m} ELSE last_event_at END, updated_at = {m} "
+                          f"WHERE account_id = {m} AND activity_id = {m}",
+                          (*deltas.values(), last_at[a], last_at[a], t, account, activity_ids[a]))
+        for u, (a, deltas) in zip(updates, changed, strict=True):
+            if u.rowcount == 0:  # the activity's first counts; under the account's lock, nobody else makes it
+                columns = ("account_id", "activity_id", *COUNTER_COLUMNS, "last_event_at", "updated_at")
+                cur.execute(f"INSERT INTO activity_counters ({', '.join(columns)}) "
+                            f"VALUES ({', '.join([m] * len(columns))})",
+                            (account, activity_ids[a], *(deltas.get(k, 0) for k in COUNTER_COLUMNS), last_at[a], t))
     finally:
-        cur.close()
+        for each in cursors:
+            each.close()
 
 
 def _new_clickers(cur: Any, m: str, account: int, clickers: list[tuple[int, str, int]],
@@ -194,20 +213,6 @@ def _new_clickers(cur: Any, m: str, account: int, clickers: list[tuple[int, str,
         for activity_id, url_id in cur.fetchall():
             out[(nums[activity_id], url_id)] += 1
     return out
-
-
-def _add_counters(cur: Any, m: str, account: int, activity_id: str, deltas: dict[str, int], last_at: int,
-                  t: int) -> None:
-    """Add ``deltas`` to the activity's counters; the row is made the first time."""
-    sets = "".join(f"{k} = {k} + {m}, " for k in deltas)
-    cur.execute(f"UPDATE activity_counters SET {sets}last_event_at = CASE WHEN last_event_at IS NULL "
-                f"OR last_event_at < {m} THEN {m} ELSE last_event_at END, updated_at = {m} "
-                f"WHERE account_id = {m} AND activity_id = {m}",
-                (*deltas.values(), last_at, last_at, t, account, activity_id))
-    if cur.rowcount == 0:  # under the account's lock: nobody else makes it meanwhile
-        columns = ("account_id", "activity_id", *COUNTER_COLUMNS, "last_event_at", "updated_at")
-        cur.execute(f"INSERT INTO activity_counters ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))})",
-                    (account, activity_id, *(deltas.get(k, 0) for k in COUNTER_COLUMNS), last_at, t))
 
 
 # The verdict counters the loop above names (opens_human, clicks_machine, ...) are columns.
