@@ -80,6 +80,16 @@ def test_render_ndjson_streams_a_line_per_recipient(http: httpx.Client, account:
     assert stats(http, account.headers, activity)["counts"]["sends"] == 50
 
 
+def test_render_takes_more_than_a_megabyte(http: httpx.Client, account: Account) -> None:
+    """100,000 recipients over NDJSON are 3-4 MB: the route's body limit is the batches' one, not
+    the 1 MB of other requests."""
+    _, activity = campaign_with_activity(http, account.headers)
+    head = '{"text": "Hi https://example.org/x ' + "x" * 1_500_000 + '"}'
+    r = http.post(f"/v1/activities/{activity}/messages", content=head + '\n{"email": "big@example.com"}',
+                  headers={**account.headers, "Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text[:300]
+
+
 def test_render_bad_input_records_nothing(http: httpx.Client, account: Account, other_account: Account) -> None:
     _, activity = campaign_with_activity(http, account.headers)
     url = f"/v1/activities/{activity}/messages"

@@ -6,6 +6,7 @@ links' counters and clickers, the hourly chart) on both databases, for every cou
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 import pytest
@@ -157,3 +158,28 @@ def test_a_group_the_hit_path_refuses_goes_through_the_general_writer(
     assert sorted(dict(r)["idem"] for r in tables["events"] if dict(r)["type"] == "open") == [42, 44, 45]
     counters = dict(tables["counters"][0])
     assert (counters["opens_all"], counters["opens"], counters["opens_human"]) == (3, 2, 3)
+
+
+def test_the_hit_writer_leaves_checkpoints_to_a_thread(tmp_path: Any) -> None:
+    """On a SQLite file the recorder's connection does not checkpoint at SQLite's 1,000 pages
+    (a group's requests would wait for the fsyncs); the checkpointer thread does, soon after."""
+    from mailtally.store import migrate
+    from mailtally.store.db import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    migrate.upgrade(engine)
+    account, num, people = _activity(engine, ("proxy", "none"), now_ms())
+    recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+    recorder([PendingHit(HitRef(Kind.OPEN, account, num, people[0]), now_ms(), DESKTOP, "192.0.2.1")])
+    conn = recorder._connection()
+    assert conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8000  # type: ignore[union-attr]
+    checkpointer = recorder._checkpointer
+    assert checkpointer is not None
+    for _ in range(100):
+        if checkpointer.runs:
+            break
+        time.sleep(0.02)
+    assert checkpointer.runs >= 1
+    checkpointer.close()
+    recorder.close()
+    engine.dispose()

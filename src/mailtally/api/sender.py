@@ -19,6 +19,7 @@ from ..store.db import writing
 from ..timefmt import iso_ms
 from ..tracking.toolkit import Recipient, RenderError, render_messages
 from ..vocab import MachineCounting, Scope
+from . import limits
 from .body import body_schema, json_body
 from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
@@ -28,6 +29,8 @@ router = APIRouter(prefix="/v1", tags=["tracking"])
 Admin = Annotated[Principal, caller(Scope.ADMIN)]
 MAX_RECIPIENTS = 100_000
 MAX_BODY_CHARS = 2 * 1024 * 1024
+# 100,000 recipients a call (3-4 MB of NDJSON) and two bodies: more than the default 1 MB.
+limits.body_limit("POST", "/v1/activities/", "max_body_bytes", "too_large", "message requests")
 
 
 class RecipientIn(BaseModel):
