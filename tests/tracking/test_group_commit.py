@@ -22,7 +22,8 @@ def test_one_turn_of_the_loop_is_one_group_and_a_write_gathers_the_next() -> Non
     async def main() -> float:
         committer: GroupCommitter[int] = GroupCommitter(write)
         first = [asyncio.ensure_future(committer.submit(i)) for i in range(5)]  # one turn of the loop
-        await asyncio.sleep(0.05)
+        while not groups:  # the first write has begun (and waits)
+            await asyncio.sleep(0.005)
         later = [asyncio.ensure_future(committer.submit(i)) for i in range(5, 8)]
         await asyncio.sleep(0.05)
         release.set()
@@ -34,4 +35,4 @@ def test_one_turn_of_the_loop_is_one_group_and_a_write_gathers_the_next() -> Non
 
     alone = asyncio.run(main())
     assert groups == [[0, 1, 2, 3, 4], [5, 6, 7], [8]]
-    assert alone < 0.5
+    assert alone < 2  # no timer to wait for (a loaded machine may still be slow)

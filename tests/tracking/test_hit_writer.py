@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from mailtally.events import Event
 from mailtally.ingest import tracking as ingest
 from mailtally.ingest.tracking import HitRecorder, PendingHit
-from mailtally.store import catalog
+from mailtally.store import catalog, wal
 from mailtally.store import hits as store
 from mailtally.store.db import now_ms, writing
 from mailtally.store.schema import (
@@ -172,7 +172,7 @@ def test_the_hit_writer_leaves_checkpoints_to_a_thread(tmp_path: Any) -> None:
     recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
     recorder([PendingHit(HitRef(Kind.OPEN, account, num, people[0]), now_ms(), DESKTOP, "192.0.2.1")])
     conn = recorder._connection()
-    assert conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 8000  # type: ignore[union-attr]
+    assert conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == wal.WRITER_PAGES  # type: ignore[union-attr]
     checkpointer = recorder._checkpointer
     assert checkpointer is not None
     for _ in range(100):

