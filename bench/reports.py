@@ -13,7 +13,7 @@ realistic engagement, written through ``mailtally.store.writer.write_events``. T
 Targets (BRIEF.md, issue 11): stats < 5 ms p99; any 500-row page < 20 ms p99 at any depth;
 stats requests/s >= 0.45x the FastAPI hello's.
 
-    .venv/bin/python bench/reports.py [--db /tmp/x.db] [--sends 1000000] [--seconds 5] [--workers 1]
+    .venv/bin/python bench/reports.py [--db /tmp/x.db] [--sends 1000000] [--seconds 8] [--rounds 4] [--workers 1]
 """
 
 from __future__ import annotations
@@ -232,8 +232,9 @@ def main() -> None:
     ap.add_argument("--db", default="/tmp/mailtally-bench-reports.db")
     ap.add_argument("--sends", type=int, default=1_000_000)
     ap.add_argument("--iterations", type=int, default=300)
-    ap.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput loop")
+    ap.add_argument("--seconds", type=float, default=8.0, help="load on each server, over all rounds")
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds of stats and hello load")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes")
     args = ap.parse_args()
 
@@ -284,16 +285,62 @@ def main() -> None:
                 r = http.get(path, params=params)
                 assert r.status_code == 200 and len(r.json()["tracking_activities"]) == 500, r.text[:200]
                 report(label, timed(partial(http.get, path, params=params), n), 20)
-        stats_rate, stats_errors, client = _throughput(base, stats_url, token, args.seconds, args.connections)
-    with _served(["--app-dir", str(Path(__file__).parent), "hello:fastapi_app"], url, args.workers) as base:
-        hello_rate, hello_errors, _ = _throughput(base, "/hello", token, args.seconds, args.connections)
+    stats_rate, stats_errors, hello_rate, hello_errors, client = interleaved(
+        url, args.workers, stats_url, token, args.seconds, args.connections, args.rounds)
     ratio = stats_rate / hello_rate if hello_rate else 0.0
     ok = "ok" if ratio >= 0.45 and not stats_errors else "MISSED"
     print(f"\nthroughput over HTTP, uvicorn --workers {args.workers}, {args.connections} keep-alive connections, "
-          f"{args.seconds:g} s each, {client}:")
+          f"{args.rounds} alternating rounds of {args.seconds / args.rounds:g} s each, {client}:")
     print(f"  FastAPI hello (bench/hello.py)     {hello_rate:>9,.0f} requests/s, {hello_errors} errors")
     print(f"  v3 activity stats (1M sends)       {stats_rate:>9,.0f} requests/s, {stats_errors} errors")
     print(f"  ratio stats / hello                {ratio:>9.2f}x   (target >= 0.45x: {ok})")
+
+
+def interleaved(url: str, workers: int, stats_url: str, token: str, seconds: float, connections: int,
+                rounds: int, verbose: bool = True) -> tuple[float, int, float, int, str]:
+    """Both servers up at once and loaded in turn, ``rounds`` times each: on a shared machine the
+    load of other programs drifts over seconds, and measuring one server after the other put the
+    drift into the ratio (0.29x and 0.67x one minute apart here). Also prints each server's CPU
+    time per request (its processes' user + system time), which other programs' load moves less."""
+    with _served(["mailtally.api.app:create_app"], url, workers) as stats_base, \
+            _served(["--app-dir", str(Path(__file__).parent), "hello:fastapi_app"], url, workers) as hello_base:
+        done = {"stats": 0.0, "hello": 0.0}
+        errors = {"stats": 0, "hello": 0}
+        cpu = {"stats": 0.0, "hello": 0.0}
+        client = ""
+        for n in range(rounds):
+            for name, base, path in (("stats", stats_base, stats_url), ("hello", hello_base, "/hello")):
+                before = cpu_seconds(_PIDS[base])
+                rate, errs, client = _throughput(base, path, token, seconds / rounds, connections, warm=n == 0)
+                cpu[name] += cpu_seconds(_PIDS[base]) - before
+                done[name] += rate / rounds
+                errors[name] += errs
+                if verbose:
+                    print(f"    round {n + 1}: {name} {rate:,.0f} requests/s", flush=True)
+    if cpu["stats"] > 0 and cpu["hello"] > 0:
+        per = {k: cpu[k] / (done[k] * seconds) * 1e6 for k in cpu}
+        print(f"  server CPU per request: stats {per['stats']:.0f} us, hello {per['hello']:.0f} us "
+              f"(ratio {per['hello'] / per['stats']:.2f}x)")
+    return done["stats"], errors["stats"], done["hello"], errors["hello"], client
+
+
+_PIDS: dict[str, int] = {}  # base URL -> the server's process id
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its child processes (uvicorn's workers), from /proc."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's id
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 @contextmanager
@@ -305,6 +352,7 @@ def _served(app: list[str], url: str, workers: int) -> Iterator[str]:
            "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
     server = subprocess.Popen(cmd, env=env)
     base = f"http://127.0.0.1:{port}"
+    _PIDS[base] = server.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -322,10 +370,12 @@ def _served(app: list[str], url: str, workers: int) -> Iterator[str]:
         server.wait(10)
 
 
-def _throughput(base: str, path: str, token: str, seconds: float, connections: int) -> tuple[float, int, str]:
+def _throughput(base: str, path: str, token: str, seconds: float, connections: int,
+                warm: bool = True) -> tuple[float, int, str]:
     """Requests/s (and errors) of ``path``: by wrk, or by the asyncio loop with a warning."""
     if shutil.which("wrk"):
-        _wrk(f"{base}{path}", token, 1, connections)  # warm-up: every worker's first requests
+        if warm:
+            _wrk(f"{base}{path}", token, 1, connections)  # warm-up: every worker's first requests
         done, errors, client = _wrk(f"{base}{path}", token, seconds, connections)
     else:
         print("WARNING: wrk is not installed (apt-get install wrk): loading with a Python client, which shares "

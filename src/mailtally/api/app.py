@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.tokens = TokenCache(engine)
     app.state.tracker = tracking.Tracker(settings, engine, app.state.secret)
     routers = [native.router, sender.router, bounces.router, suppressions.router, alerts.router, webhooks.router,
-               webhook_endpoints.router, hooks.router, cc_v3.router, cc_v2.router, zoho.router, whatcounts.router]
+               webhook_endpoints.router, hooks.router, *cc_v3.routers, cc_v2.router, zoho.router, whatcounts.router]
     apps = surfaces.surface_apps(app, routers, app_wide, errors.install, telemetry)
     app.state.surfaces = apps
     app.add_middleware(surfaces.Surfaces, surfaces=apps)

@@ -6,15 +6,11 @@ client works against mailtally by changing its base URL. Errors are CC's JSON ar
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from . import contact_reports, email_reports, stats
-from .common import PREFIX
 
-router = APIRouter(prefix=PREFIX)
-# Routes are matched in order, one by one: the statistics, called most, first.
-router.include_router(stats.router)
-router.include_router(email_reports.router)
-router.include_router(contact_reports.router)
+# Routes are matched in order, one by one: the statistics, called most, first. Included by the
+# app one by one, not through a router of routers: FastAPI matches each level of nesting on
+# every request, twice (to choose, then to handle).
+routers = [stats.router, email_reports.router, contact_reports.router]
 
-__all__ = ["router"]
+__all__ = ["routers"]

@@ -80,6 +80,12 @@ def _refused(why: auth.Refusal, scope: Scope) -> ApiError:
     return ApiError(403, "forbidden", f"Forbidden: this access token lacks the {scope.value} scope")
 
 
+def campaign_caller(request: Request) -> Principal:
+    """``CampaignCaller`` called in the endpoint's body: on the hottest routes (the statistics) one
+    dependency fewer for FastAPI to solve on every request (~10 us of ~150)."""
+    return auth.bearer_caller(request, Scope.CAMPAIGN_DATA, _refused)
+
+
 CampaignCaller = Annotated[Principal, caller(Scope.CAMPAIGN_DATA)]
 ContactCaller = Annotated[Principal, caller(Scope.CONTACT_DATA)]
 

@@ -18,6 +18,7 @@ from ..errors import json_response
 from .common import (
     CC_DEVICES,
     EVENT_FOR_TRACKING,
+    PREFIX,
     TRACKING_TYPE,
     ContactCaller,
     Page,
@@ -31,7 +32,7 @@ from .common import (
     parse_uuid,
 )
 
-router = APIRouter(prefix="/reports/contact_reports", tags=["Constant Contact v3: contact reporting"])
+router = APIRouter(prefix=PREFIX + "/reports/contact_reports", tags=["Constant Contact v3: contact reporting"])
 DETAILS_MAX = 100
 # The types activity_details accepts, as its documentation lists them.
 DETAIL_TYPES = (EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.BOUNCE, EventType.OPTOUT,

@@ -20,6 +20,7 @@ from ..errors import json_response
 from .common import (
     CC_DEVICES,
     DID_NOT_OPEN,
+    PREFIX,
     TRACKING_TYPE,
     CampaignCaller,
     Page,
@@ -36,7 +37,7 @@ from .common import (
     parse_uuid,
 )
 
-router = APIRouter(prefix="/reports/email_reports", tags=["Constant Contact v3: email reporting"])
+router = APIRouter(prefix=PREFIX + "/reports/email_reports", tags=["Constant Contact v3: email reporting"])
 MAX_LIMIT = 500
 Limit = Annotated[str | None, Query(description="Rows per page, 1 to 500 (default 500).")]
 Next = Annotated[str | None, Query(alias="next", description="The opaque cursor of a `_links.next.href`.")]

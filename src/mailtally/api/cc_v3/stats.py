@@ -18,9 +18,20 @@ from ...store.stats import Stats, campaign_stats, owned_activity_stats
 from ...vocab import BounceCode
 from ..deps import inline
 from ..errors import json_response
-from .common import CampaignCaller, Page, connect, iso, not_found, page_of, parse_ids, parse_limit
+from .common import (
+    PREFIX,
+    CampaignCaller,
+    Page,
+    campaign_caller,
+    connect,
+    iso,
+    not_found,
+    page_of,
+    parse_ids,
+    parse_limit,
+)
 
-router = APIRouter(prefix="/reports", tags=["Constant Contact v3: email reporting"])
+router = APIRouter(prefix=PREFIX + "/reports", tags=["Constant Contact v3: email reporting"])
 
 # CC's stats names, mapped from our counter columns.
 CAMPAIGN_STATS: dict[str, str] = {
@@ -66,7 +77,8 @@ SUMMARIES_DEFAULT = 50
 
 
 def _stats(stats: Stats, names: dict[str, str]) -> dict[str, int]:
-    return {cc: max(0, stats[ours]) for cc, ours in names.items()}
+    counts = stats.counts
+    return {cc: max(0, counts[ours]) for cc, ours in names.items()}
 
 
 def _refreshed(stats: Stats) -> str:
@@ -136,7 +148,8 @@ def campaign_summaries_report(conn: Connection, page: Page) -> dict[str, Any]:
 @router.get("/stats/email_campaigns/{campaign_ids}", operation_id="getEmailSummary",
             summary="Counts and percents for one or more campaigns.", response_class=Response)
 @inline
-def get_campaign_stats(who: CampaignCaller, request: Request, campaign_ids: str) -> Response:
+def get_campaign_stats(request: Request, campaign_ids: str) -> Response:
+    who = campaign_caller(request)
     with connect(request) as conn:
         ids = parse_ids(campaign_ids, "campaign_ids", MAX_CAMPAIGN_IDS)
         return json_response(campaign_stats_report(conn, who.account_id, ids))
@@ -146,7 +159,8 @@ def get_campaign_stats(who: CampaignCaller, request: Request, campaign_ids: str)
             operation_id="getEmailCampaignActivitySummary",
             summary="Counts and percents for up to ten campaign activities.", response_class=Response)
 @inline
-def get_activity_stats(who: CampaignCaller, request: Request, campaign_activity_ids: str) -> Response:
+def get_activity_stats(request: Request, campaign_activity_ids: str) -> Response:
+    who = campaign_caller(request)
     with connect(request) as conn:
         ids = parse_ids(campaign_activity_ids, "campaign_activity_ids", MAX_ACTIVITY_IDS)
         return json_response(activity_stats_report(conn, who.account_id, ids))
