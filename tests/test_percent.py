@@ -26,3 +26,9 @@ def test_percent_small_counts_and_the_golden_numbers() -> None:
         for part in range(-2, whole + 2):
             assert percent(part, whole) == _decimal(part, whole)
     assert (percent(6, 15), percent(6, 9), percent(2, 6), percent(1, 9)) == (40.0, 66.7, 33.3, 11.1)
+
+
+def test_percent_of_decimal_counts_is_a_float() -> None:
+    """PostgreSQL's SUM of a bigint is numeric: the dashboard's CSV must still read 40.0."""
+    value = percent(Decimal(6), Decimal(15))  # type: ignore[arg-type]
+    assert type(value) is float and str(value) == "40.0"

@@ -16,8 +16,10 @@ def percent(part: int, whole: int) -> float:
     """One decimal, half up (66.65 -> 66.7), 0.0 when there is nothing to divide by.
 
     In integers: tenths of a percent, ``part * 1000 / whole`` rounded half away from zero (as
-    ``Decimal``'s ROUND_HALF_UP), exact for any counts and several times cheaper.
+    ``Decimal``'s ROUND_HALF_UP), exact for any counts and several times cheaper. Counts may come
+    as ``Decimal`` (PostgreSQL's SUM of a bigint): they are whole numbers, taken as ``int``.
     """
+    part, whole = int(part), int(whole)
     if whole <= 0:
         return 0.0
     tenths = (abs(part) * 2000 + whole) // (2 * whole)
