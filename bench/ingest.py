@@ -115,10 +115,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def timed(events: int, run: Callable[[], None]) -> float:
+# CPU time per event of the last timed() run: this process, plus on PostgreSQL the server
+# processes of the bench's database (a local server, read from /proc). Other programs' load
+# moves it much less than the rate by the clock. Label -> microseconds.
+CPU_US: dict[str, float] = {}
+
+
+def timed(events: int, run: Callable[[], None], label: str = "", url: str = "") -> float:
+    server = _server_cpu(url)
+    cpu = time.process_time()
     t = time.perf_counter()
     run()
-    return events / (time.perf_counter() - t)
+    elapsed = time.perf_counter() - t
+    if label:
+        CPU_US[label] = (time.process_time() - cpu + _server_cpu(url) - server) / events * 1e6
+    return events / elapsed
+
+
+def _server_cpu(url: str) -> float:
+    """User + system seconds of the PostgreSQL backends connected to ``url``'s database (0 elsewhere)."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    import psycopg
+
+    with psycopg.connect(PG_URL) as c:
+        pids = [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                        (url.rpartition("/")[2],))]
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def by_email(events: list[Event]) -> list[Event]:
@@ -137,7 +167,7 @@ def bench_writer(url: str, email: bool = False) -> float:
             with writing(s.engine) as conn:
                 write_events(conn, s.account, events[i : i + BATCH])
 
-    rate = timed(len(events), run)
+    rate = timed(len(events), run, "writer by email" if email else "writer", url)
     s.engine.dispose()
     return rate
 
@@ -178,7 +208,7 @@ def bench_floor_sqlite(url: str) -> float:
                 cur.executemany(f"INSERT INTO recipients ({', '.join(STATE_COLUMNS)}) VALUES (?, ?, ?, ?) "
                                 "ON CONFLICT DO NOTHING", states)
 
-    rate = timed(len(events), run)
+    rate = timed(len(events), run, "floor", url)
     s.engine.dispose()
     return rate
 
@@ -201,7 +231,7 @@ def bench_floor_postgres(url: str) -> float:
                         for row in rows:
                             copy.write_row(row)
 
-    rate = timed(len(events), run)
+    rate = timed(len(events), run, "floor", url)
     s.engine.dispose()
     return rate
 
@@ -257,6 +287,13 @@ def line(label: str, rate: float, ref: float | None = None, ref_name: str = "", 
     print(text, flush=True)
 
 
+def cpu_line() -> None:
+    floor, writer = CPU_US.get("floor"), CPU_US.get("writer")
+    if floor and writer:
+        print(f"{'  CPU per event (client + server)':<34}{floor:>7.1f} us floor, {writer:.1f} us writer"
+              f"   {floor / writer:.2f}x", flush=True)
+
+
 def main() -> None:
     only = sys.argv[1] if len(sys.argv) > 1 else ""  # "sqlite" or "postgres": one database
     n = len(realistic("a", ["c"] * N_CONTACTS, random.Random(1)))
@@ -280,6 +317,7 @@ def bench_sqlite() -> None:
             http = bench_http(url, free_port())
         line("SQLite floor (executemany)", floor)
         line("SQLite writer", writer, floor, "the floor", 0.7)
+        cpu_line()
         line("SQLite writer, new contacts by email", email, writer, "the writer by id")
         line("SQLite HTTP POST /v1/events", http, writer, "the writer", 0.7)
 
@@ -298,6 +336,7 @@ def bench_postgres() -> None:
         http = bench_http(url, free_port())
     line("PostgreSQL floor (COPY)", floor)
     line("PostgreSQL writer", writer, floor, "the floor", 0.6)
+    cpu_line()
     line("PostgreSQL writer, new contacts by email", email, writer, "the writer by id")
     line("PostgreSQL HTTP POST /v1/events", http, writer, "the writer", 0.7)
 
