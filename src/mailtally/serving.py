@@ -139,11 +139,14 @@ def worker_app() -> Any:
     from .api.app import create_app
 
     parent = os.environ.get(PARENT_ENV, "")
-    if parent.isdigit() and int(parent) != os.getpid():
+    started_by_serve = parent.isdigit() and int(parent) != os.getpid()
+    if started_by_serve:
         if os.getppid() != int(parent):  # the parent died before we started
             raise SystemExit(1)
         _watch_parent(int(parent))
-    app = create_app()
+    # `serve` migrated before starting its workers; N workers migrating at once would race for the
+    # schema's lock (SQLite: "database is locked" on an index build in one of them).
+    app = create_app(run_migrations=not started_by_serve)
     settle_heap()
     return app
 
@@ -157,8 +160,10 @@ def settle_heap() -> None:
     requests, inside whichever request crossed the collector's threshold (the dashboard's
     periodic p99 spikes, docs/dashboard.md). Collections then walk only what requests made."""
     from . import web
+    from .tracking.device import load_rules
 
     web.load_templates()
+    load_rules()
     gc.collect()
     gc.freeze()
 

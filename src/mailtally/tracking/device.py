@@ -37,6 +37,11 @@ class Agent:
     family: str  # the browser or mail client, as uap-core names it ("Other" when unknown)
 
 
+def load_rules() -> None:
+    """Build ua-parser's rules now: it compiles them on first use, ~0.6 s inside someone's first hit."""
+    parse("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36")
+
+
 @lru_cache(maxsize=8192)
 def read_agent(ua: str) -> Agent:
     ua = ua.strip()
