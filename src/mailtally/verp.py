@@ -69,6 +69,11 @@ def _b32decode(raw: str) -> bytes | None:
     return (int(raw.translate(_AS_INT), 32) >> (bits - size * 8)).to_bytes(size, "big")
 
 
+def has_token(text: str) -> bool:
+    """Whether ``text`` holds anything shaped like a token (``read_token`` finds nothing in the rest)."""
+    return _TOKEN.search(text) is not None
+
+
 def read_token(secret: bytes, text: str) -> SendRef | None:
     """The first valid signed token anywhere in ``text`` (an address, a header, a Message-ID)."""
     for m in _TOKEN.finditer(text):

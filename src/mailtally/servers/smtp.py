@@ -2,18 +2,16 @@
 
 A message is answered 250 only once the transaction that recorded it has committed; when
 the store fails the answer is 451, so the sending MTA keeps the message and retries.
-Messages arriving together are committed together (one transaction per batch, a single
-writer thread), which is what lets eight clients at once be fast on SQLite.
+Messages arriving together are committed together (`store.group_commit`: one transaction
+per group, a single writer thread, one set-based store call per group).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import ssl
-import threading
-from concurrent.futures import Future
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +20,16 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import Engine
 
 from ..ingest.bounce_messages import Ingested
-from ..ingest.smtp import Recipients, Refusal, Target, receive
+from ..ingest.smtp import Recipients, Refusal, Target, receive_many
 from ..store import sources
 from ..store.db import writing
+from ..store.group_commit import GroupCommitter
 from ..store.raw_messages import MAX_STORED_BYTES
 
 log = logging.getLogger("mailtally.sources.smtp")
 
-BATCH = 64
+BATCH = 64  # messages per transaction at most
+GATHER_SECONDS = 0.02  # the first message of a group waits this long for others
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,74 +52,73 @@ class SmtpOptions:
 class _Job:
     targets: list[Target]
     raw: bytes
-    future: Future[list[Ingested]]
+    results: list[Ingested] | None = None  # set once its group's transaction has committed
 
 
 class Committer:
-    """One writer thread: takes received messages, records a batch per transaction, commits."""
+    """Received messages written a group per transaction (`store.group_commit`): the messages
+    that arrive while one group commits are the next group, staged into the store by one
+    set-based call (`ingest.smtp.receive_many`). A message's ``submit`` returns only once its
+    group has committed; a group that fails is written again one message at a time, so one bad
+    message refuses only itself."""
 
-    def __init__(self, engine: Engine, secret: bytes, name: str = "smtp", keep_bytes: int = MAX_STORED_BYTES) -> None:
+    def __init__(self, engine: Engine, secret: bytes, name: str = "smtp", keep_bytes: int = MAX_STORED_BYTES,
+                 window: float = GATHER_SECONDS, sessions: Callable[[], int] | None = None) -> None:
         self.engine, self.secret, self.name, self.keep_bytes = engine, secret, name, keep_bytes
-        self.jobs: queue.Queue[_Job | None] = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name=f"{name}-writer", daemon=True)
-        self.thread.start()
+        # A group is written as soon as every open session waits for it (no other message can be
+        # on its way), else at the window's end: eight clients make groups of eight, not of
+        # whoever came first, and a lone client waits for nobody.
+        self.sessions = sessions or (lambda: 1)
+        self.waiting = 0
+        self.group: GroupCommitter[_Job] = GroupCommitter(self._write_group, window, max_items=BATCH,
+                                                          ready=lambda: self.waiting >= self.sessions())
 
-    def submit(self, targets: list[Target], raw: bytes) -> Future[list[Ingested]]:
-        fut: Future[list[Ingested]] = Future()
-        self.jobs.put(_Job(targets, raw, fut))
-        return fut
+    async def submit(self, targets: list[Target], raw: bytes) -> list[Ingested]:
+        """What the message was recorded as, once durable; raises when it could not be stored."""
+        job = _Job(targets, raw)
+        self.waiting += 1
+        try:
+            await self.group.submit(job)
+        finally:
+            self.waiting -= 1
+        if job.results is None:
+            raise RuntimeError("could not record a received message")
+        return job.results
 
     def close(self) -> None:
-        self.jobs.put(None)
-        self.thread.join(30)
+        self.group.close()
 
-    def _run(self) -> None:
-        stop = False
-        while not stop:
-            first = self.jobs.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < BATCH:
-                try:
-                    job = self.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                batch.append(job)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Job]) -> None:
+    def _write_group(self, batch: list[_Job]) -> None:  # on the group committer's writer thread
         try:
-            results = self._write(batch)
+            self._write(batch)
         except Exception:
             if len(batch) == 1:
                 self._fail(batch[0])
                 return
             for job in batch:  # one bad message must not refuse the others
                 try:
-                    results = self._write([job])
+                    self._write([job])
                 except Exception:
                     self._fail(job)
-                else:
-                    job.future.set_result(results[0])
-            return
-        for job, result in zip(batch, results, strict=True):
-            job.future.set_result(result)
 
-    def _write(self, batch: list[_Job]) -> list[list[Ingested]]:
+    def _write(self, batch: list[_Job]) -> None:
         with writing(self.engine) as conn:
-            results = [receive(conn, self.secret, job.targets, job.raw, self.keep_bytes) for job in batch]
-            sources.record_success(conn, self.name, "smtp", handled=len(batch), backlog=self.jobs.qsize())
-        return results
+            results = receive_many(conn, self.secret, [(job.targets, job.raw) for job in batch], self.keep_bytes)
+            sources.record_success(conn, self.name, "smtp", handled=len(batch), backlog=self.backlog)
+        for job, result in zip(batch, results, strict=True):
+            job.results = result
+
+    @property
+    def backlog(self) -> int:
+        return self.group.pending
 
     def _fail(self, job: _Job) -> None:
         error = "could not record a received message"
         log.exception("%s: %s", self.name, error)
-        job.future.set_exception(RuntimeError(error))
-        sources.record_error(self.engine, self.name, "smtp", error, backlog=self.jobs.qsize())
+        try:
+            sources.record_error(self.engine, self.name, "smtp", error, backlog=self.backlog)
+        except Exception:  # the store is gone: the 451 is what matters
+            log.debug("%s: could not record the error", self.name, exc_info=True)
 
 
 class Handler:
@@ -146,7 +145,7 @@ class Handler:
             raw = raw.encode("utf-8", "surrogateescape")
         targets: list[Target] = getattr(envelope, "mailtally_targets", [])
         try:
-            results = await asyncio.wrap_future(self.committer.submit(targets, raw))
+            results = await self.committer.submit(targets, raw)
         except Exception:
             return "451 4.3.0 Temporarily unable to store the message; try again later"
         records = sum(len(r.outcomes) for r in results)
@@ -230,6 +229,8 @@ class SmtpReceiver:
         self.committer = Committer(engine, secret, options.name, options.keep_bytes)
         tls = tls_context(options.tls_cert, options.tls_key) if options.tls_cert else None
         self.controller = _Controller(Handler(recipients, self.committer, options), options, tls)
+        bounds = self.controller.bounds
+        self.committer.sessions = lambda: bounds.active
 
     def start(self) -> SmtpReceiver:
         sources.register(self.committer.engine, self.options.name, "smtp")

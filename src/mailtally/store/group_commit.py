@@ -28,9 +28,14 @@ log = logging.getLogger("mailtally.group_commit")
 
 
 class GroupCommitter(Generic[T]):
-    def __init__(self, write: Callable[[list[T]], None], window: float = 0.0, max_items: int = 2000):
+    def __init__(self, write: Callable[[list[T]], None], window: float = 0.0, max_items: int = 2000,
+                 ready: Callable[[], bool] | None = None):
         self._write = write
         self.window = window
+        # ``ready``: True when no further item is on its way (e.g. no other SMTP session is in the
+        # middle of a message), so the group is written at once rather than at the window's end;
+        # while it is False, a group waits for more items at most ``window``, also after a write.
+        self._ready = ready
         self.max_items = max_items
         self._items: list[T] = []
         self._futures: list[asyncio.Future[None]] = []
@@ -40,6 +45,11 @@ class GroupCommitter(Generic[T]):
         self.groups = 0  # transactions committed, for the curious
         self.items = 0  # items committed
 
+    @property
+    def pending(self) -> int:
+        """Items gathered for the next group (waiting for the write in progress or the timer)."""
+        return len(self._items)
+
     async def submit(self, item: T) -> None:
         """Return once ``item`` is committed; raise what the write raised if it failed."""
         loop = asyncio.get_running_loop()
@@ -47,7 +57,7 @@ class GroupCommitter(Generic[T]):
         self._items.append(item)
         self._futures.append(future)
         if not self._writing:
-            if len(self._items) >= self.max_items:
+            if len(self._items) >= self.max_items or (self._ready is not None and self._ready()):
                 self._flush()
             elif self._timer is None:
                 # window 0: the group is what this turn of the loop received (the requests read
@@ -86,7 +96,10 @@ class GroupCommitter(Generic[T]):
                 else:
                     f.set_exception(error)
         if self._items:  # gathered during that write: they have waited long enough
-            self._flush()
+            if self._ready is None or self._ready() or len(self._items) >= self.max_items:
+                self._flush()
+            elif self._timer is None:  # the rest of the group is on its way
+                self._timer = asyncio.get_running_loop().call_later(self.window, self._flush)
 
     def close(self) -> None:
         """Wait for the write in progress; items not yet handed to a write were never answered."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, insert, literal_column, select
 
@@ -37,22 +37,34 @@ def sends_by_numbers(conn: Connection, account: int,
                      pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], tuple[str, str, str]]:
     """`send_by_numbers` for many at once: (activity num, contact num) -> (activity id, contact id, email)."""
     wanted = set(pairs)
-    act: dict[int, str] = {}
-    con: dict[int, tuple[str, str]] = {}
-    for part in chunks({a for a, _ in wanted}):
-        act.update((int(r.num_id), r.id) for r in conn.execute(
-            select(activities.c.num_id, activities.c.id)
-            .where(activities.c.account_id == account, activities.c.num_id.in_(part))))
-    for part in chunks({c for _, c in wanted}):
-        con.update((int(r.num_id), (r.id, r.email)) for r in conn.execute(
-            select(contacts.c.num_id, contacts.c.id, contacts.c.email)
-            .where(contacts.c.account_id == account, contacts.c.num_id.in_(part))))
+    act = {int(n): str(i) for n, i in rawsql.select_in(
+        conn, "SELECT num_id, id FROM activities WHERE account_id = {p} AND num_id IN ({in})", (account,),
+        sorted({a for a, _ in wanted}))}
+    con = {int(n): (str(i), str(e)) for n, i, e in rawsql.select_in(
+        conn, "SELECT num_id, id, email FROM contacts WHERE account_id = {p} AND num_id IN ({in})", (account,),
+        sorted({c for _, c in wanted}))}
     return {(a, c): (act[a], *con[c]) for a, c in wanted if a in act and c in con}
 
 
 def latest_sends_to(conn: Connection, account: int, emails: Iterable[str]) -> dict[str, Send]:
-    """`latest_send_to` for many addresses at once: three statements per 900 addresses, straight
-    to the driver (SQLAlchemy's handling of 500 bound values a statement cost more than the lookups)."""
+    """`latest_send_to` for many addresses at once (`latest_sends`)."""
+    return {email: (x.activity_id, x.contact_id) for email, x in latest_sends(conn, account, emails).items()}
+
+
+class SendRow(NamedTuple):
+    """A send, with the numbers of its activity and contact and the contact's stored address."""
+
+    activity_id: str
+    contact_id: str
+    activity_num: int
+    contact_num: int
+    email: str
+
+
+def latest_sends(conn: Connection, account: int, emails: Iterable[str]) -> dict[str, SendRow]:
+    """Each address's most recent send (by lower-cased address): three statements per 900
+    addresses, straight to the driver (SQLAlchemy's handling of 500 bound values a statement
+    cost more than the lookups)."""
     people = {int(num): (email.lower(), contact_id) for num, contact_id, email in rawsql.select_in(
         conn, "SELECT num_id, id, email FROM contacts WHERE account_id = {p} AND email IN ({in})", (account,),
         sorted({e.lower() for e in emails}))}
@@ -60,11 +72,12 @@ def latest_sends_to(conn: Connection, account: int, emails: Iterable[str]) -> di
     ids = {int(num): activity_id for num, activity_id in rawsql.select_in(
         conn, "SELECT num_id, id FROM activities WHERE account_id = {p} AND num_id IN ({in})", (account,),
         sorted(set(latest.values())))}
-    out: dict[str, Send] = {}
+    out: dict[str, SendRow] = {}
     for contact_num, activity_num in latest.items():
         if activity_num in ids:
             email, contact_id = people[contact_num]
-            out[email] = (ids[activity_num], contact_id)
+            out[email] = SendRow(ids[activity_num], contact_id, activity_num, contact_num, email)
+    return out
     return out
 
 
@@ -101,18 +114,29 @@ def latest_send_to(conn: Connection, account: int, email: str) -> Send | None:
 
 def keep_unmatched(conn: Connection, account: int, values: dict[str, Any]) -> bool:
     """Store an unmatched bounce once per (message, recipient); False when already kept."""
-    exists = conn.execute(
-        select(unmatched_bounces.c.id).where(
-            unmatched_bounces.c.account_id == account,
-            unmatched_bounces.c.message_key == values["message_key"],
-            unmatched_bounces.c.recipient == values["recipient"],
-        )
-    ).first()
-    if exists:
-        return False
-    conn.execute(insert(unmatched_bounces).values(account_id=account, id=allocate(conn, account, "seq_event"),
-                                                  **values))
-    return True
+    return keep_unmatched_many(conn, account, [values])[0]
+
+
+def keep_unmatched_many(conn: Connection, account: int, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """`keep_unmatched` for many at once (one look-up, one insert); True for each one stored now."""
+    if not rows:
+        return []
+    keys = [(r["message_key"], r["recipient"]) for r in rows]
+    sql = "SELECT message_key, recipient FROM unmatched_bounces WHERE account_id = {p} AND message_key IN ({in})"
+    known = {(str(k), str(r)) for k, r in rawsql.select_in(conn, sql, (account,), sorted({k for k, _ in keys}))}
+    stored = []
+    fresh = []
+    for key, row in zip(keys, rows, strict=True):
+        new = key not in known
+        known.add(key)
+        stored.append(new)
+        if new:
+            fresh.append(row)
+    if fresh:
+        first = allocate(conn, account, "seq_event", len(fresh))
+        conn.execute(insert(unmatched_bounces), [{"account_id": account, "id": first + k, **row}
+                                                 for k, row in enumerate(fresh)])
+    return stored
 
 
 def list_unmatched(conn: Connection, account: int, before_id: int | None, limit: int) -> list[Row[Any]]:

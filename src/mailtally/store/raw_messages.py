@@ -2,13 +2,14 @@
 
 Each message is stored once per account (keyed by the SHA-256 of its bytes), zlib-compressed,
 cut to a size cap, and linked to the events and unmatched bounces it produced. Every source
-gets this through ``ingest.bounce_messages.ingest_message``; nothing else writes here.
+gets this through ``ingest.bounce_messages.ingest_messages``; nothing else writes here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,44 +55,67 @@ def content_hash(raw: bytes) -> str:
 def keep(conn: Connection, account: int, raw: bytes, *, source: str, envelope_to: str | None = None,
          cap: int = MAX_STORED_BYTES, received_at: int | None = None) -> Kept:
     """Store ``raw`` unless this account already has it; inside the caller's transaction."""
-    digest = content_hash(raw)
-    found = _by_hash(conn, account, digest)
-    if found is not None:
-        return Kept(found, False)
-    new_id = allocate(conn, account, "seq_event")  # also the account's write lock
-    body = zlib.compress(raw[:cap], 6)
-    inserted = rawsql.insert_new(
-        conn, "raw_messages",
-        ("account_id", "id", "sha256", "received_at", "source", "envelope_to", "size", "truncated", "records", "body"),
-        [(account, new_id, digest, received_at or now_ms(), source[:32],
-          envelope_to[:320] if envelope_to else None, len(raw), len(raw) > cap, 0, body)],
-    )
-    if inserted:
-        return Kept(new_id, True)
-    # Another transaction stored the same bytes between our look-up and insert.
-    again = _by_hash(conn, account, digest)
-    assert again is not None
-    return Kept(again, False)
+    return keep_many(conn, account, [(raw, envelope_to, 0)], source=source, cap=cap, received_at=received_at)[0]
 
 
-def _by_hash(conn: Connection, account: int, digest: str) -> int | None:
-    found = conn.execute(select(raw_messages.c.id).where(
-        raw_messages.c.account_id == account, raw_messages.c.sha256 == digest)).scalar()
-    return int(found) if found is not None else None
+def keep_many(conn: Connection, account: int, messages: Sequence[tuple[bytes, str | None, int]], *, source: str,
+              cap: int = MAX_STORED_BYTES, received_at: int | None = None) -> list[Kept]:
+    """Store each ``(raw, envelope_to, records)`` this account does not hold yet, in one look-up
+    and one ``executemany``; inside the caller's transaction. The same bytes twice are stored once
+    (the second is ``Kept(id, False)``); ``records`` is how many bounce records the message gave."""
+    digests = [content_hash(raw) for raw, _, _ in messages]
+    found = _by_hashes(conn, account, set(digests))
+    fresh: dict[str, int] = {}  # digest -> index of its first message, for those not stored yet
+    for i, digest in enumerate(digests):
+        if digest not in found:
+            fresh.setdefault(digest, i)
+    if fresh:
+        first = allocate(conn, account, "seq_event", len(fresh))  # also the account's write lock
+        at = received_at or now_ms()
+        rows = []
+        for k, (digest, i) in enumerate(fresh.items()):
+            raw, envelope_to, records = messages[i]
+            rows.append((account, first + k, digest, at, source[:32], envelope_to[:320] if envelope_to else None,
+                         len(raw), len(raw) > cap, records, zlib.compress(raw[:cap], 1)))
+        inserted = rawsql.insert_new(
+            conn, "raw_messages",
+            ("account_id", "id", "sha256", "received_at", "source", "envelope_to", "size", "truncated", "records",
+             "body"), rows)
+        if inserted == len(rows):
+            new = {digest: first + k for k, digest in enumerate(fresh)}
+        else:  # another transaction stored some of the same bytes between our look-up and insert
+            new = {}
+            again = _by_hashes(conn, account, set(fresh))
+            for k, digest in enumerate(fresh):
+                if again.get(digest) == first + k:
+                    new[digest] = first + k
+                else:
+                    found[digest] = again[digest]
+    else:
+        new = {}
+    ids = found | new
+    return [Kept(ids[digest], digest in new and fresh[digest] == i) for i, digest in enumerate(digests)]
 
 
-def set_records(conn: Connection, account: int, message_id: int, n: int) -> None:
-    conn.execute(update(raw_messages).where(raw_messages.c.account_id == account, raw_messages.c.id == message_id)
-                 .values(records=n))
+def _by_hashes(conn: Connection, account: int, digests: set[str]) -> dict[str, int]:
+    if not digests:
+        return {}
+    sql = "SELECT sha256, id FROM raw_messages WHERE account_id = {p} AND sha256 IN ({in})"
+    return {str(d): int(i) for d, i in rawsql.select_in(conn, sql, (account,), sorted(digests))}
 
 
-def link_events(conn: Connection, account: int, message_id: int, links: list[Link]) -> None:
+def link_events(conn: Connection, account: int, message_id: int, links: Sequence[Link]) -> None:
     """Record which events ``message_id`` produced (again is harmless)."""
+    link_many(conn, account, [(message_id, x) for x in links])
+
+
+def link_many(conn: Connection, account: int, links: Sequence[tuple[int, Link]]) -> None:
+    """`link_events` for many messages at once: ``(message id, link)`` pairs, one ``executemany``."""
     rawsql.insert_new(
         conn, "raw_message_events",
         ("account_id", "raw_message_id", "activity_num", "idem", "type", "occurred_at", "contact_num", "recipient"),
         [(account, message_id, x.activity_num, x.idem, x.type, x.occurred_at, x.contact_num, x.recipient[:320])
-         for x in links],
+         for message_id, x in links],
     )
 
 
