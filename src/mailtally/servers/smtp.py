@@ -151,7 +151,7 @@ class Handler:
         records = sum(len(r.outcomes) for r in results)
         recorded = sum(r.recorded for r in results)
         log.info("%s: message %s from <%s> for %d recipient(s): %d bounce record(s), %d event(s) recorded",
-                 self.options.name, results[0].message_key if results else "-", envelope.mail_from,
+                 self.options.name, results[0].message_key if results else "-", (envelope.mail_from or "").strip("<>"),
                  len(targets), records, recorded)
         return "250 2.0.0 Ok: stored"
 
