@@ -36,7 +36,7 @@ tracking_app = typer.Typer(help="Tracking: the keys that sign tracking links.", 
 app.add_typer(messages_app, name="messages")
 app.add_typer(tracking_app, name="tracking")
 logs_app = typer.Typer(help="Read MTA logs (Postfix, Exim).", no_args_is_help=True)
-mailbox_app = typer.Typer(help="Read bounce mailboxes (IMAP, Maildir, mbox).", no_args_is_help=True)
+mailbox_app = typer.Typer(help="Read bounce mailboxes (IMAP, POP3, Maildir, mbox).", no_args_is_help=True)
 app.add_typer(logs_app, name="logs")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(webhooks_app, name="webhooks")
@@ -610,8 +610,8 @@ def logs_ingest(
 
 @mailbox_app.command("watch")
 def mailbox_watch(
-    url: Annotated[str, typer.Argument(help="imaps://USER[:PASS]@HOST[:PORT]/FOLDER, imap://…, maildir:///PATH "
-                                        "or mbox:///PATH.")],
+    url: Annotated[str, typer.Argument(help="imaps://USER[:PASS]@HOST[:PORT]/FOLDER, imap://…, "
+                                        "pop3s://USER[:PASS]@HOST[:PORT], pop3://…, maildir:///PATH or mbox:///PATH.")],
     account: Annotated[str, typer.Option("--account", help="Account name.")],
     once: Annotated[bool, typer.Option("--once", help="Read what is there now, then stop.")] = False,
     move_to: Annotated[str, typer.Option("--move-to", help="Folder for messages with bounces.")] = "Bounces",
@@ -622,7 +622,7 @@ def mailbox_watch(
         bool, typer.Option("--delete-handled", help="Delete messages with bounces instead of moving them.")
     ] = False,
     password_env: Annotated[
-        str, typer.Option("--password-env", help="Environment variable holding the IMAP password.")
+        str, typer.Option("--password-env", help="Environment variable holding the IMAP or POP3 password.")
     ] = "MAILTALLY_MAILBOX_PASSWORD",
     name: Annotated[str | None, typer.Option("--name", help="The source's name (its checkpoint's key).")] = None,
     database: DatabaseOpt = None,

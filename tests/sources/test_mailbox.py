@@ -22,7 +22,7 @@ from mailtally.verp import return_path
 
 from ..conftest import TEST_SECRET, Account, require_part
 from ..support.mail import ORDINARY, dsn
-from ..support.mailservers import DOVECOT, DOVECOT_HINT, Dovecot, dovecot
+from ..support.mailservers import DOVECOT, DOVECOT_HINT, POP3, POP3_HINT, Dovecot, dovecot
 from ..support.scenario import campaign_with_activity
 from ..test_bounce_ingest import ref_for, send_to
 
@@ -94,6 +94,49 @@ def test_dovecot_bounces_moved_ordinary_mail_untouched(
     assert f"mailbox:imap://{imap.user}@127.0.0.1:{imap.port}/INBOX" in shown and imap.password not in shown
 
 
+@pytest.fixture
+def pop3() -> Iterator[Dovecot]:
+    require_part("dovecot", DOVECOT is not None, DOVECOT_HINT)
+    require_part("dovecot-pop3d", POP3, POP3_HINT)
+    with tempfile.TemporaryDirectory(prefix="mailtally-dovecot-") as d, dovecot(Path(d), pop3=True) as server:
+        yield server
+
+
+def test_dovecot_pop3_counts_once_leaves_mail_unread_deletes_only_handled_bounces(
+    http: httpx.Client, engine: Engine, account: Account, db_url: str, pop3: Dovecot
+) -> None:
+    """listmonk's POP3 scanner deletes every message it fetched: here ordinary mail stays, unread,
+    a bounce is deleted only with --delete-handled and only after it was recorded, and a message
+    already read is not read again."""
+    activity, (b1, b2) = two_bounces(http, engine, account)
+    c = _client(pop3)
+    for raw in (b1, ORDINARY):
+        c.append("INBOX", raw)
+    url = f"pop3://{pop3.user}:{pop3.password}@127.0.0.1:{pop3.pop3_port}"
+    p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    assert p.returncode == 0, p.stderr
+    assert "2 messages: 1 with bounces (1 events recorded), 2 left in place" in p.stdout
+    assert bounces(http, account, activity) == 1
+    c.select_folder("INBOX")
+    left = c.fetch(c.search("ALL"), ["FLAGS"])
+    assert len(left) == 2 and not any(b"\\Seen" in d[b"FLAGS"] for d in left.values())  # both still unread
+    # Nothing new: nothing read. A new bounce, with --delete-handled: read, recorded, deleted; the rest stays.
+    again = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    assert again.returncode == 0 and "0 messages" in again.stdout, again.stdout
+    c.append("INBOX", b2)
+    third = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--delete-handled")
+    assert "1 messages: 1 with bounces (1 events recorded), 0 left in place" in third.stdout, third.stdout
+    assert bounces(http, account, activity) == 2
+    c.select_folder("INBOX")
+    kept = c.fetch(c.search("ALL"), ["BODY.PEEK[]"])
+    assert sorted(b"Are you free on Tuesday?" in d[b"BODY[]"] for d in kept.values()) == [False, True]  # b1, ORDINARY
+    c.logout()
+    shown = cli(db_url, "sources").stdout
+    assert f"mailbox:pop3://{pop3.user}@127.0.0.1:{pop3.pop3_port}" in shown and pop3.password not in shown
+    no_folders = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--other-to", "X")
+    assert no_folders.returncode == 2 and "no folders" in no_folders.stderr
+
+
 def test_dovecot_bad_login_is_an_error(engine: Engine, account: Account, imap: Dovecot) -> None:
     from imapclient.exceptions import LoginError
 
@@ -135,10 +178,10 @@ def test_mbox_delete_handled(http: httpx.Client, engine: Engine, account: Accoun
 
 
 def test_bad_urls(db_url: str, account: Account) -> None:
-    for url in ("pop3://host/", "imap:///INBOX", "maildir://", "imap://host:99999/"):
+    for url in ("gopher://host/", "pop3://host/INBOX", "imap:///INBOX", "maildir://", "imap://host:99999/"):
         with pytest.raises(MailboxUrlError):
             MailboxUrl.parse(url)
-    p = cli(db_url, "mailbox", "watch", "pop3://h/", "--account", account.name, "--once")
+    p = cli(db_url, "mailbox", "watch", "gopher://h/", "--account", account.name, "--once")
     assert p.returncode == 2 and "scheme" in p.stderr
     missing = cli(db_url, "mailbox", "watch", "maildir:///nonexistent/Maildir", "--account", account.name, "--once")
     assert missing.returncode == 1 and "no such" in missing.stderr

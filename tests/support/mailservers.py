@@ -19,6 +19,8 @@ POSTFIX = shutil.which("postfix") or ("/usr/sbin/postfix" if Path("/usr/sbin/pos
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
 POSTFIX_HINT = "apt-get install postfix"
 DOVECOT_HINT = "apt-get install dovecot-imapd"
+POP3 = Path("/usr/lib/dovecot/pop3").exists()
+POP3_HINT = "apt-get install dovecot-pop3d"
 
 
 def free_port() -> int:
@@ -140,14 +142,29 @@ class Dovecot:
     port: int
     user: str
     password: str
+    pop3_port: int = 0
 
 
 @contextmanager
-def dovecot(base: Path, user: str = "bounces", password: str = "secret-pw") -> Iterator[Dovecot]:
-    """Dovecot IMAP on 127.0.0.1:<free port> with one user whose mail is under ``base``."""
+def dovecot(base: Path, user: str = "bounces", password: str = "secret-pw", pop3: bool = False) -> Iterator[Dovecot]:
+    """Dovecot IMAP on 127.0.0.1:<free port> with one user whose mail is under ``base``; with
+    ``pop3``, POP3 too (on ``pop3_port``), over the same mail."""
     assert DOVECOT
     _traversable(base)
     port = free_port()
+    pop3_port = free_port() if pop3 else 0
+    pop3_conf = f"""
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+  chroot =
+}}
+""" if pop3 else ""
     run, mail, users = base / "run", base / "mail", base / "users"
     for d in (run, mail):
         d.mkdir(parents=True)
@@ -156,7 +173,7 @@ def dovecot(base: Path, user: str = "bounces", password: str = "secret-pw") -> I
     users.write_text(f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{mail}/%u\n")
     conf = base / "dovecot.conf"
     conf.write_text(f"""
-protocols = imap
+protocols = imap{" pop3" if pop3 else ""}
 listen = 127.0.0.1
 base_dir = {run}
 state_dir = {run}
@@ -193,17 +210,19 @@ service imap-login {{
 protocol imap {{
   mail_max_userip_connections = 50
 }}
-""")
+{pop3_conf}""")
     proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         try:
             wait_for_port(port)
+            if pop3:
+                wait_for_port(pop3_port)
         except RuntimeError:
             proc.kill()
             out = proc.communicate(timeout=10)[0].decode(errors="replace")
             log = (base / "dovecot.log").read_text() if (base / "dovecot.log").exists() else ""
             raise RuntimeError(f"dovecot did not start: {out}{log}") from None
-        yield Dovecot(port, user, password)
+        yield Dovecot(port, user, password, pop3_port)
     finally:
         proc.terminate()
         try:

@@ -1,4 +1,4 @@
-"""``mailtally mailbox watch URL``: a bounce mailbox, once (``--once``) or watched."""
+"""``mailtally mailbox watch URL``: a bounce mailbox (IMAP, POP3, Maildir, mbox), once (``--once``) or watched."""
 
 from __future__ import annotations
 
@@ -32,11 +32,16 @@ def run(engine: Engine, settings: Settings, url: str, account: str, *, once: boo
     config = MailboxConfig(url=url, account=account, name=name or f"mailbox:{parsed.safe()}", move_to=move_to,
                            other_to=other_to, delete_handled=delete_handled, password_env=env_password)
     setup_logging()
-    watcher = mailbox_watcher(engine, secret_of(engine, settings), acc, config, settings.raw_message_max_bytes)
+    try:
+        watcher = mailbox_watcher(engine, secret_of(engine, settings), acc, config, settings.raw_message_max_bytes)
+    except MailboxUrlError as e:
+        _error(str(e))
+        return 2
     if once:
+        imap_error, pop3_error = _mailbox_errors()
         try:
             t = watcher.run_once()
-        except (OSError, mailbox_errors()) as e:
+        except (OSError, imap_error, pop3_error) as e:
             _error(f"{parsed.safe()}: {e}")
             return 1
         print(f"{t.messages:,} messages: {t.bounces:,} with bounces ({t.recorded:,} events recorded), "
@@ -52,7 +57,9 @@ def run(engine: Engine, settings: Settings, url: str, account: str, *, once: boo
     return 0
 
 
-def mailbox_errors() -> type[Exception]:
+def _mailbox_errors() -> tuple[type[Exception], type[Exception]]:
+    import poplib
+
     from imapclient.exceptions import IMAPClientError
 
-    return IMAPClientError
+    return IMAPClientError, poplib.error_proto

@@ -41,5 +41,7 @@ def handle(conn: Connection, account: int, secret: bytes, raw: bytes, source: st
 
 def action_for(result: Ingested, policy: Policy) -> Action:
     if result.outcomes or result.unsubscribe:  # handled: a bounce, or an unsubscribe request
-        return Action("delete") if policy.delete_handled else Action("move", policy.move_to)
+        if policy.delete_handled:
+            return Action("delete")
+        return Action("move", policy.move_to) if policy.move_to else Action("leave")  # POP3: no folders
     return Action("move", policy.other_to) if policy.other_to else Action("leave")

@@ -1,4 +1,4 @@
-"""Bounce mailboxes: IMAP (IDLE when offered), Maildir and mbox; thin around `ingest.mailbox`.
+"""Bounce mailboxes: IMAP (IDLE when offered), POP3, Maildir and mbox; thin around `ingest.mailbox`.
 
 Each message is recorded in a transaction that also writes the checkpoint (IMAP: the
 folder's UIDVALIDITY, the last UID handled, and the moves still owed); the move happens
@@ -31,6 +31,7 @@ from .config import MailboxConfig
 log = logging.getLogger("mailtally.sources.mailbox")
 
 FETCH_BATCH = 50
+_PORTS = {"imaps": 993, "imap": 143, "pop3s": 995, "pop3": 110}
 
 
 class MailboxUrlError(ValueError):
@@ -39,7 +40,7 @@ class MailboxUrlError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class MailboxUrl:
-    scheme: str  # imaps, imap, maildir, mbox
+    scheme: str  # imaps, imap, pop3s, pop3, maildir, mbox
     host: str = ""
     port: int = 0
     user: str = ""
@@ -56,22 +57,26 @@ class MailboxUrl:
             if not path:
                 raise MailboxUrlError(f"{url!r}: give a path, e.g. {scheme}:///var/mail/bounces")
             return cls(scheme, path=path)
-        if scheme not in ("imap", "imaps"):
-            raise MailboxUrlError(f"{url!r}: the scheme must be imaps, imap, maildir or mbox")
+        if scheme not in _PORTS:
+            raise MailboxUrlError(f"{url!r}: the scheme must be imaps, imap, pop3s, pop3, maildir or mbox")
         if not parts.hostname:
             raise MailboxUrlError(f"{url!r}: no host")
         try:
-            port = parts.port or (993 if scheme == "imaps" else 143)
+            port = parts.port or _PORTS[scheme]
         except ValueError:
             raise MailboxUrlError(f"{url!r}: bad port") from None
+        folder = unquote(parts.path.lstrip("/"))
+        if scheme.startswith("pop3") and folder:
+            raise MailboxUrlError(f"{url!r}: a POP3 mailbox has no folders")
         return cls(scheme, parts.hostname, port, unquote(parts.username or ""),
-                   unquote(parts.password) if parts.password is not None else None,
-                   unquote(parts.path.lstrip("/")) or "INBOX")
+                   unquote(parts.password) if parts.password is not None else None, folder or "INBOX")
 
     def safe(self) -> str:
         """The URL without its password, for logs and names."""
         if self.scheme in ("maildir", "mbox"):
             return f"{self.scheme}://{self.path}"
+        if self.scheme.startswith("pop3"):
+            return f"{self.scheme}://{self.user + '@' if self.user else ''}{self.host}:{self.port}"
         return f"{self.scheme}://{self.user + '@' if self.user else ''}{self.host}:{self.port}/{self.folder}"
 
 
@@ -304,6 +309,76 @@ def _logout(client: Any) -> None:
         client.logout()
 
 
+class Pop3Watcher(Watcher):
+    """A POP3 mailbox (``poplib``). POP3 has no folders and no flags: a message with bounces is
+    deleted after its events are committed when ``delete_handled`` is set, and otherwise left,
+    like every other message; the unique ids (UIDL) of the messages read are kept in the
+    checkpoint, so the next poll reads only new mail. Messages are read with ``TOP`` (the whole
+    message), not ``RETR``, which servers such as Dovecot take as reading it (``\\Seen``)."""
+
+    def __init__(self, *args: Any, password: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.password = password if password is not None else self.url.password
+        self.policy = Policy("", None, self.policy.delete_handled)  # handled bounces stay, unless deleted
+        if self.config.other_to:
+            raise MailboxUrlError(f"{self.name}: a POP3 mailbox has no folders to move messages that are not "
+                                  "bounces to (other_to)")
+
+    def _connect(self) -> Any:
+        import poplib
+
+        # poplib refuses lines over 2,048 bytes; stored mail has longer ones (HTML, long headers).
+        poplib._MAXLINE = max(poplib._MAXLINE, 1 << 20)  # type: ignore[attr-defined]
+        client: poplib.POP3
+        if self.url.scheme == "pop3s":
+            client = poplib.POP3_SSL(self.url.host, self.url.port, timeout=60)
+        else:
+            client = poplib.POP3(self.url.host, self.url.port, timeout=60)
+        client.user(self.url.user)
+        client.pass_(self.password or "")
+        return client
+
+    def run_once(self) -> Totals:
+        client = self._connect()
+        try:
+            self._poll(client)
+            client.quit()  # DELE takes effect only here: a connection lost before it deletes nothing
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
+        return self.totals
+
+    def _poll(self, client: Any) -> None:
+        cp = self._checkpoint()
+        seen = set(cp.get("seen", []))  # read and recorded (left, or deleted when the QUIT went through)
+        owed = set(cp.get("delete", []))  # recorded, to delete: the QUIT that would have may not have come
+        listing = [line.decode("ascii", "replace").split(" ", 1) for line in client.uidl()[1]]
+        present = {uid: int(num) for num, uid in (x for x in listing if len(x) == 2)}
+        new = [uid for uid in present if uid not in seen]
+        for uid in sorted(owed & present.keys()):
+            client.dele(present[uid])
+        for n, uid in enumerate(new):
+            lines = client.top(present[uid], 2**31 - 1)[1]  # the whole message, without marking it read
+            raw = b"\r\n".join(lines) + b"\r\n"
+            action = self._record(raw, None, backlog=len(new) - n - 1)
+            seen.add(uid)
+            if action.kind == "delete":
+                owed.add(uid)
+                self._save({"seen": sorted(seen & present.keys()), "delete": sorted(owed & present.keys())})
+                client.dele(present[uid])
+            if self.stopping.is_set():
+                break
+        # Messages gone from the server are forgotten; those deleted at this QUIT are not read again.
+        self._polled({"seen": sorted(seen & present.keys()), "delete": sorted(owed & present.keys())})
+
+    def watch(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.run_once()
+            if stop.wait(self.config.poll_seconds):
+                return
+
+
 class FileWatcher(Watcher):
     """Maildir and mbox, read with the standard library's `mailbox` (which locks an mbox)."""
 
@@ -373,11 +448,12 @@ class FileWatcher(Watcher):
 def mailbox_watcher(engine: Engine, secret: bytes, account: int, config: MailboxConfig,
                     keep_bytes: int = MAX_STORED_BYTES) -> Watcher:
     url = MailboxUrl.parse(config.url)
-    if url.scheme in ("imap", "imaps"):
+    if url.scheme in _PORTS:
         password = config.password
         if config.password_env:
             password = os.environ.get(config.password_env)
             if password is None:
                 raise MailboxUrlError(f"{config.name}: the environment variable {config.password_env} is not set")
-        return ImapWatcher(engine, secret, account, config, url, keep_bytes, password=password)
+        kind = Pop3Watcher if url.scheme.startswith("pop3") else ImapWatcher
+        return kind(engine, secret, account, config, url, keep_bytes, password=password)
     return FileWatcher(engine, secret, account, config, url, keep_bytes)
