@@ -28,6 +28,7 @@ from mailtally.vocab import EventType
 
 from ..bounces._corpus import EMAILS
 from ..conftest import Account, make_account
+from ..support.loops import run_in_own_loop
 from ..support.mail import ORDINARY, dsn
 from .test_smtp_receiver import DOMAIN, SECRET, receiver
 
@@ -136,11 +137,7 @@ def test_group_committer_writes_as_soon_as_it_is_ready() -> None:
         committer.close()
         return time.monotonic() - start
 
-    took: list[float] = []
-    # In a thread of its own: another test of this worker may have left a loop running in this one.
-    runner = threading.Thread(target=lambda: took.append(asyncio.run(main())))
-    runner.start()
-    runner.join(30)
+    took = run_in_own_loop(main)
     assert took and took[0] < 2.5  # not the 5 s window: the group was complete
     assert written == [[0, 1, 2]]
 

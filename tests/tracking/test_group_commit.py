@@ -9,6 +9,8 @@ import time
 
 from mailtally.store.group_commit import GroupCommitter
 
+from ..support.loops import run_in_own_loop
+
 
 def test_one_turn_of_the_loop_is_one_group_and_a_write_gathers_the_next() -> None:
     groups: list[list[int]] = []
@@ -33,11 +35,7 @@ def test_one_turn_of_the_loop_is_one_group_and_a_write_gathers_the_next() -> Non
         committer.close()
         return time.perf_counter() - t
 
-    got: list[float] = []
-    # A loop of its own in a thread of its own: another test may have left one running in this one.
-    runner = threading.Thread(target=lambda: got.append(asyncio.run(main())))
-    runner.start()
-    runner.join(30)
+    got = run_in_own_loop(main)
     (alone,) = got
     assert groups == [[0, 1, 2, 3, 4], [5, 6, 7], [8]]
     assert alone < 2  # no timer to wait for (a loaded machine may still be slow)
