@@ -31,7 +31,10 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+## bench: set up (wrk, the HTTP benches' load generator, from Debian when missing) and print every figure
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q wrk; } \
+		|| echo "WARNING: wrk is not installed and could not be (apt-get install wrk): the HTTP benches fall back to a Python load generator"
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

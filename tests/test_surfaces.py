@@ -42,4 +42,4 @@ def test_a_router_spanning_two_surfaces_is_refused() -> None:
     def b() -> None: ...
 
     with pytest.raises(ValueError, match="several surfaces"):
-        surfaces.surface_apps(FastAPI(), [router], [], lambda _app: None, surfaces.telemetry(False))
+        surfaces.surface_apps(FastAPI(), [router], lambda _app: None, surfaces.telemetry(False))

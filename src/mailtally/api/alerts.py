@@ -16,8 +16,9 @@ from .body import body_schema
 from .deps import engine, inline, json_object
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, _uuid
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["alerts"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["alerts"])
 
 
 def alert_body(r: Row[Any]) -> dict[str, Any]:

@@ -25,8 +25,9 @@ from .body import body_schema, json_body
 from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, Ingest, Input, _activity, _contact
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["bounces"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["bounces"])
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 limits.body_limit("POST", "/v1/bounces", MAX_MESSAGE_BYTES, "message_too_large", "messages")
 

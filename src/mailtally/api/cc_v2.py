@@ -29,8 +29,9 @@ from ..vocab import CODE_DESCRIPTION, BounceCode, EventType, Scope
 from . import auth, errors
 from .deps import inline, read_conn
 from .errors import ApiError, json_response
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v2", tags=["Constant Contact v2 tracking"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v2", tags=["Constant Contact v2 tracking"])
 
 MAX_LIMIT = 500
 KINDS: dict[str, EventType] = {

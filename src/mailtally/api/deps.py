@@ -71,5 +71,5 @@ def inline(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
 
 async def read_conn(request: Request) -> AsyncIterator[Connection]:
-    with read_engine(request).connect() as conn:
+    with request.app.state.readers.connect() as conn:
         yield conn

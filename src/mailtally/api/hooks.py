@@ -28,8 +28,9 @@ from ..store.writer import BatchRejected
 from . import limits
 from .deps import capped_body, engine
 from .errors import ApiError, json_response
+from .query import CheckedRoute
 
-router = APIRouter(tags=["provider webhooks"])
+router = APIRouter(route_class=CheckedRoute, tags=["provider webhooks"])
 # Providers batch (SendGrid, SparkPost, Brevo): as large as an events batch.
 limits.body_limit("POST", "/hooks/", "max_body_bytes", "too_large", "bodies")
 # Parsing untrusted JSON can fail in these ways; each is the sender's fault, so a 400.

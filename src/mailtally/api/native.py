@@ -24,8 +24,9 @@ from . import auth, limits
 from .body import body_schema, json_body
 from .deps import engine, inline, read_conn
 from .errors import ApiError, json_response
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["native"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["native"])
 MAX_ID = 2**62  # ids are 64-bit in every database; larger numbers are refused, not overflowed
 MAX_LINKS = 1000  # links in one PUT (docs/events.md)
 BULK_EVENTS = 100  # a batch this big lets small writes (a bounce, a contact) go first (store/write_gate.py)

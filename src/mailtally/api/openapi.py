@@ -8,9 +8,12 @@ and v2's ``next`` is an opaque cursor bound to the report and the account.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 BAD_REQUEST = {"description": "Bad request: a parameter or the body is invalid. The body is this API's own "
                               "error shape (see its page in docs/)."}
@@ -46,12 +49,15 @@ def _refine(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def install(app: FastAPI) -> None:
-    build = app.openapi
+def install(app: FastAPI, served_elsewhere: Sequence[BaseRoute] = ()) -> None:
+    """The document of ``app``'s routes and of ``served_elsewhere`` (the surfaces' apps' routes,
+    which the app itself does not hold: api/surfaces.py)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _refine(build())
+            app.openapi_schema = _refine(get_openapi(
+                title=app.title, version=app.version, openapi_version=app.openapi_version,
+                description=app.description, routes=[*served_elsewhere, *app.routes]))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

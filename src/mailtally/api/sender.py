@@ -24,8 +24,9 @@ from .body import body_schema, json_body
 from .deps import declared_length, engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Campaigns, Conn, Contacts, Ingest, _activity, caller
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["tracking"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["tracking"])
 Admin = Annotated[Principal, caller(Scope.ADMIN)]
 MAX_RECIPIENTS = 100_000
 MAX_BODY_CHARS = 2 * 1024 * 1024

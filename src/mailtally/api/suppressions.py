@@ -24,8 +24,9 @@ from .body import body_schema, json_body
 from .deps import capped_body, engine, inline, json_object
 from .errors import ApiError, json_response
 from .native import Conn, Contacts, Input
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["suppressions"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["suppressions"])
 MAX_CHECK = 100_000
 # A check of MAX_CHECK addresses is a few MB of JSON, an imported list as big: the events' limit.
 limits.body_limit("POST", "/v1/suppressions/check", "max_body_bytes", "too_large", "checks")

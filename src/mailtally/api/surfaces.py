@@ -3,10 +3,10 @@
 FastAPI matches a request against every route of every included router in turn, and for a
 path near the end of the list (the reports) that walk costs more than the whole query: with
 ~90 routes it was most of the per-request time of a stats call, and a 404 walked them twice.
-So the app holds every router (one OpenAPI document, the docs, the dashboard), and in front of
-its router a pure-ASGI switch sends each request under ``/v1``, ``/v2``, ``/v3``, ``/hooks``,
-``/emailapi`` or ``/rest`` to a FastAPI app holding only that surface's routers, with the same
-state, error handlers, app-wide dependencies and OpenAPI document.
+So a pure-ASGI switch in front of the app sends each request under ``/v1``, ``/v2``, ``/v3``,
+``/hooks``, ``/emailapi`` or ``/rest`` to a FastAPI app holding only that surface's routers,
+with the same state, error handlers and OpenAPI document; the app itself holds the dashboard,
+the docs and ``/healthz``, and documents every surface's routes (``openapi.install``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.params import Depends
 from fastapi.telemetry import TelemetryConfig
 
 
@@ -30,8 +29,8 @@ def telemetry(enabled: bool) -> TelemetryConfig:
     return {} if enabled else {"tracing": False, "metrics": False, "logs": False}
 
 
-def surface_apps(main: FastAPI, routers: Sequence[APIRouter], dependencies: Sequence[Depends],
-                 install: Callable[[FastAPI], None], telemetry: TelemetryConfig) -> dict[str, FastAPI]:
+def surface_apps(main: FastAPI, routers: Sequence[APIRouter], install: Callable[[FastAPI], None],
+                 telemetry: TelemetryConfig) -> dict[str, FastAPI]:
     """One app per first path segment of ``routers``' routes; ``install`` adds the error handlers."""
     grouped: dict[str, list[APIRouter]] = {}
     for router in routers:
@@ -41,8 +40,7 @@ def surface_apps(main: FastAPI, routers: Sequence[APIRouter], dependencies: Sequ
         grouped.setdefault(segments.pop(), []).append(router)
     apps = {}
     for segment, members in grouped.items():
-        sub = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, dependencies=list(dependencies),
-                      telemetry=telemetry)
+        sub = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, telemetry=telemetry)
         sub.state = main.state
         sub.openapi = lambda: main.openapi()  # type: ignore[method-assign]  # 405's Allow reads the whole document
         install(sub)

@@ -17,8 +17,9 @@ from .body import body_schema, json_body
 from .deps import inline
 from .errors import ApiError, json_response
 from .native import Conn, Ingest, Input
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["webhook endpoints"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["webhook endpoints"])
 
 
 class EndpointIn(Input):

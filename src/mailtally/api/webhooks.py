@@ -25,8 +25,9 @@ from .body import body_schema, json_body
 from .deps import engine, inline
 from .errors import ApiError, json_response
 from .native import MAX_ID, Conn, Contacts, Input, _uuid
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/v1", tags=["webhooks"])
+router = APIRouter(route_class=CheckedRoute, prefix="/v1", tags=["webhooks"])
 
 
 def subscription_body(r: Row[Any]) -> dict[str, Any]:

@@ -27,8 +27,9 @@ from ..vocab import BounceCode, Scope, WhatCountsBounceType, codes_for_whatcount
 from . import auth, errors
 from .deps import inline, read_conn
 from .errors import ApiError, json_response
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/rest", tags=["WhatCounts"])
+router = APIRouter(route_class=CheckedRoute, prefix="/rest", tags=["WhatCounts"])
 
 PAGE = 500
 MEDIA_TYPE = "application/vnd.whatcounts-v1+json"

@@ -32,8 +32,9 @@ from ..vocab import (
 from . import auth, errors
 from .deps import inline, read_conn
 from .errors import ApiError, json_response
+from .query import CheckedRoute
 
-router = APIRouter(prefix="/emailapi/v2", tags=["Zoho Campaigns"])
+router = APIRouter(route_class=CheckedRoute, prefix="/emailapi/v2", tags=["Zoho Campaigns"])
 
 DAY_MS = 86_400_000
 DEFAULT_RANGE_MS = 7 * DAY_MS

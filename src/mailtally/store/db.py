@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from .write_gate import StoreBusy, WriteGate
 
-__all__ = ["StoreBusy", "open_engine", "writing"]
+__all__ = ["ReadConnections", "StoreBusy", "open_engine", "writing"]
 
 
 def normalise_url(url: str) -> str:
@@ -134,6 +134,56 @@ def writing(engine: Engine, *, bulk: bool = False, held: Connection | None = Non
             if "locked" in str(e) or "busy" in str(e):
                 raise StoreBusy("the database is locked by another writer") from e
             raise
+
+
+class ReadConnections:
+    """Connections for the API's report reads, kept open between requests on a SQLite file.
+
+    Taking a connection from SQLAlchemy's pool and giving it back costs ~22 us of CPU here,
+    a fifth of a whole stats request, for a query that takes a few. So on a SQLite file the
+    connections a request has finished with are kept (as many as requests read at once: one
+    for the routes run on the event loop) and each is handed to one request at a time, its
+    transaction ended when that request is done (a kept snapshot would hold back the WAL's
+    checkpoints). On PostgreSQL every read takes one from the pool, pinged first, so a server
+    restart costs no request.
+    """
+
+    KEEP = 8
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._kept = is_sqlite(engine) and not isinstance(engine.pool, NullPool)
+        self._idle: list[Connection] = []
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        if not self._kept:
+            with self.engine.connect() as pooled:
+                yield pooled
+            return
+        try:
+            conn = self._idle.pop()  # list.pop and append are atomic: threadpool routes may read at once
+        except IndexError:
+            conn = self.engine.connect()
+        try:
+            yield conn
+        finally:
+            self._done(conn)
+
+    def _done(self, conn: Connection) -> None:
+        if conn.closed or conn.invalidated or len(self._idle) >= self.KEEP:
+            conn.close()
+            return
+        try:
+            conn.rollback()
+        except Exception:
+            conn.close()
+            raise
+        self._idle.append(conn)
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
 
 
 def now_ms() -> int:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection
 from starlette.responses import RedirectResponse, Response
 
+from ..api.query import CheckedRoute
 from ..store import catalog, corrections, dashboard, raw_messages
 from ..store.db import writing
 from ..vocab import CODE_DESCRIPTION, BounceCode, Reason, bounce_code_for
@@ -31,7 +32,7 @@ from .common import (
     url_with,
 )
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 PAGE = 50
 # In the vocabulary's order (vocab.Reason), as the docs list them: never alphabetical.

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import RedirectResponse, Response
 
+from ..api.query import CheckedRoute
 from ..store import catalog, dashboard
 from ..store.stats import Stats, percent
 from ..store.summaries import link_clicks
@@ -30,7 +31,7 @@ from .common import (
     signed_in,
 )
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 PAGE = 50
 Sort = Annotated[str, Query(pattern="^(" + "|".join(dashboard.CAMPAIGN_SORTS) + ")$")]

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import Response
 
+from ..api.query import CheckedRoute
 from ..store import catalog, dashboard, raw_messages, suppressions
 from ..store.reports import contact_events
 from .common import PREFIX, PageError, User, csv_response, engine, iso, key_of, parse_key, render, signed_in
 from .messages import as_text, messages_for_events
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 PAGE = 50
 Prefix = Annotated[str, Query(max_length=320)]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Row
 from starlette.responses import RedirectResponse, Response
 
+from ..api.query import CheckedRoute
 from ..ingest import bounce_messages
 from ..store import corrections, raw_messages
 from ..store.db import writing
@@ -15,7 +16,7 @@ from ..vocab import Reason
 from .bounces import CORRECTABLE
 from .common import PREFIX, PageError, User, checked_form, engine, render, secret, signed_in, url_with
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 SHOWN_BYTES = 64 * 1024  # of the message on its page; the whole of it is a download away
 

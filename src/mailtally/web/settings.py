@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..alerts.rules import RuleError, rules_from
 from ..api.native import MAX_ID
+from ..api.query import CheckedRoute
 from ..api.webhook_endpoints import check as check_endpoint
 from ..api.webhook_endpoints import hook_url
 from ..store import alerts, dashboard, outbox
@@ -29,7 +30,7 @@ from ..webhooks import signing
 from ..webhooks.targets import refusal
 from .common import PREFIX, PageError, User, checked_form, csv_response, engine, iso, render, signed_in
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 SCOPES = [(s.value, desc) for s, desc in (
     (Scope.CAMPAIGN_DATA, "read campaign reports"), (Scope.CONTACT_DATA, "read contacts and their activity"),

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from ..api.query import CheckedRoute
 from ..store.db import writing
 from ..store.users import authenticate, end_sessions, normalise_email
 from . import session
 from .common import PREFIX, PageError, User, checked_form, engine, render, safe_next, secret, signed_in
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 
 
 def _secure(request: Request) -> bool:

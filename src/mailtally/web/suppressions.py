@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from ..api import limits
+from ..api.query import CheckedRoute
 from ..store import dashboard, suppressions
 from ..store.db import now_ms, writing
 from ..suppression import csvfile
@@ -36,7 +37,7 @@ from .common import (
     url_with,
 )
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX, include_in_schema=False)
 SignedIn = Annotated[User, Depends(signed_in)]
 PAGE = 50
 REASONS = [r.value for r in SuppressionReason]

@@ -22,7 +22,6 @@ from ...store.accounts import Principal
 from ...timefmt import MAX_MS, clamp, iso_ms
 from ...vocab import BounceCode, DeviceType, EventType, Scope
 from .. import auth, errors
-from ..deps import read_engine
 from ..errors import ApiError, json_response
 
 PREFIX = "/v3"
@@ -94,7 +93,7 @@ ContactCaller = Annotated[Principal, caller(Scope.CONTACT_DATA)]
 def connect(request: Request) -> Iterator[Connection]:
     """A connection, opened inside the (sync) endpoint: a generator dependency would cost two
     threadpool round trips per request."""
-    with read_engine(request).connect() as conn:
+    with request.app.state.readers.connect() as conn:
         yield conn
 
 

@@ -15,6 +15,7 @@ from ...store import catalog, reports, summaries
 from ...vocab import EventType
 from ..deps import inline
 from ..errors import json_response
+from ..query import CheckedRoute
 from .common import (
     CC_DEVICES,
     EVENT_FOR_TRACKING,
@@ -32,7 +33,8 @@ from .common import (
     parse_uuid,
 )
 
-router = APIRouter(prefix=PREFIX + "/reports/contact_reports", tags=["Constant Contact v3: contact reporting"])
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX + "/reports/contact_reports",
+                   tags=["Constant Contact v3: contact reporting"])
 DETAILS_MAX = 100
 # The types activity_details accepts, as its documentation lists them.
 DETAIL_TYPES = (EventType.SEND, EventType.OPEN, EventType.CLICK, EventType.BOUNCE, EventType.OPTOUT,

@@ -17,6 +17,7 @@ from ...store import catalog, reports, summaries
 from ...vocab import EventType
 from ..deps import inline
 from ..errors import json_response
+from ..query import CheckedRoute
 from .common import (
     CC_DEVICES,
     DID_NOT_OPEN,
@@ -37,7 +38,8 @@ from .common import (
     parse_uuid,
 )
 
-router = APIRouter(prefix=PREFIX + "/reports/email_reports", tags=["Constant Contact v3: email reporting"])
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX + "/reports/email_reports",
+                   tags=["Constant Contact v3: email reporting"])
 MAX_LIMIT = 500
 Limit = Annotated[str | None, Query(description="Rows per page, 1 to 500 (default 500).")]
 Next = Annotated[str | None, Query(alias="next", description="The opaque cursor of a `_links.next.href`.")]

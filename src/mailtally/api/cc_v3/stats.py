@@ -18,6 +18,7 @@ from ...store.stats import Stats, campaign_stats, owned_activity_stats
 from ...vocab import BounceCode
 from ..deps import inline
 from ..errors import json_response
+from ..query import CheckedRoute
 from .common import (
     PREFIX,
     CampaignCaller,
@@ -31,7 +32,7 @@ from .common import (
     parse_limit,
 )
 
-router = APIRouter(prefix=PREFIX + "/reports", tags=["Constant Contact v3: email reporting"])
+router = APIRouter(route_class=CheckedRoute, prefix=PREFIX + "/reports", tags=["Constant Contact v3: email reporting"])
 
 # CC's stats names, mapped from our counter columns.
 CAMPAIGN_STATS: dict[str, str] = {
