@@ -7,10 +7,13 @@ touched recipient's new events into its ``recipients`` row, and adds to the coun
 difference between the recipients' state after and before. Roll-ups stay exact and in the
 events' transaction, so a report never disagrees with the log.
 
+Events are counted by Python as it builds the rows (``_rows``' tally, one dict update an
+event): the event counters, link hits and latest times follow from it without a scan of the stage.
+
 Adding a fact (a verdict, a flag): a column in the staged rows (``staging.STAGE_COLUMNS`` and
-``_rows``), then, where it counts, one more entry in ``EVENT_COUNTERS`` (counts events),
-``STATE`` (a per-recipient column, folded from its events) or ``STATE_COUNTERS`` (counts
-recipients by their state). Steps that act on what was recorded (suppression, alerts) run in
+``_rows``), then, where it counts, one more rule in ``event_counters`` (counts events, from
+the tally's key), ``STATE`` (a per-recipient column, folded from its events) or
+``STATE_COUNTERS`` (counts recipients by their state). Steps that act on what was recorded (suppression, alerts) run in
 the same transaction on ``WriteResult.new_events``, or in SQL on ``mt_stage``, which holds the
 accepted events until the transaction ends.
 """
@@ -100,19 +103,29 @@ _NONE = _q(DeviceType.NONE)
 # and tallied by verdict, and touches nothing else: no recipient state, no vendor counter.
 COUNTED = "s.uncounted IS NULL"
 
-# Counters of events: a condition on one staged event (alias ``s``).
-EVENT_COUNTERS: dict[str, str] = {
-    "opens_all": f"s.type = {_OPEN} AND {COUNTED}",
-    **{f"opens_{d.value}": f"s.type = {_OPEN} AND {COUNTED} AND COALESCE(s.device_type, {_NONE}) = {_q(d)}"
-       for d in DeviceType},
-    "clicks_all": f"s.type = {_CLICK} AND {COUNTED}",
-    **{f"clicks_{d.value}": f"s.type = {_CLICK} AND {COUNTED} AND COALESCE(s.device_type, {_NONE}) = {_q(d)}"
-       for d in DeviceType},
-    "forwards": f"s.type = {_FORWARD} AND {COUNTED}",
-    # Tracked hits by verdict, counted or not.
-    **{f"{kind}s_{v.value}": f"s.type = {_q(kind)} AND s.verdict = {_q(v)}"
-       for kind in (EventType.OPEN, EventType.CLICK) for v in Verdict},
-}
+# Counters of events: what one event adds to, by its kind, device, verdict and whether it is
+# counted. Python applies it to the batch's tally (``_rows`` counts events by these facts, so
+# it runs once per distinct combination, not per event): a scan of the stage cost more.
+def event_counters(kind: str | None, device: str | None, verdict: str | None, counted: bool) -> list[str]:
+    """The event counters (``COUNTER_COLUMNS``) that one event adds 1 to."""
+    out = []
+    if counted and kind in (_OPEN_T, _CLICK_T):
+        out += [f"{kind}s_all", f"{kind}s_{device or _NONE_T}"]
+    elif counted and kind == _FORWARD_T:
+        out.append("forwards")
+    if kind in (_OPEN_T, _CLICK_T) and verdict is not None:  # tracked hits by verdict, counted or not
+        out.append(f"{kind}s_{verdict}")
+    return out
+
+
+_OPEN_T, _CLICK_T, _FORWARD_T, _SEND_T = (t.value for t in (EventType.OPEN, EventType.CLICK, EventType.FORWARD,
+                                                             EventType.SEND))
+_NONE_T = DeviceType.NONE.value
+EVENT_COUNTERS: tuple[str, ...] = (
+    *(f"{kind}s_{x}" for kind in (_OPEN_T, _CLICK_T) for x in ("all", *(d.value for d in DeviceType))),
+    "forwards",
+    *(f"{kind}s_{v.value}" for kind in (_OPEN_T, _CLICK_T) for v in Verdict),
+)
 
 # Counters of recipients: a condition on one recipients row (alias ``r``). Each counter's
 # delta is its count over the touched rows after the batch minus the count before.
@@ -188,10 +201,15 @@ _AGG_SQL = (
     f"SELECT s.activity_num, s.contact_num, {', '.join(c.batch for c in STATE)} FROM mt_stage s "
     f"WHERE s.type IN ({', '.join(STATE_TYPES)}) AND {COUNTED} GROUP BY s.activity_num, s.contact_num"
 )
-_UPSERT_SQL = (
+_INSERT_SQL = (
     f"INSERT INTO recipients (account_id, activity_num, contact_num, {_NAMES}) "
-    f"SELECT {{p}}, g.activity_num, g.contact_num, {', '.join('g.' + c.name for c in STATE)} FROM mt_agg g WHERE true "
-    "ON CONFLICT (account_id, activity_num, contact_num) DO UPDATE SET "
+    f"SELECT {{p}}, g.activity_num, g.contact_num, {', '.join('g.' + c.name for c in STATE)} FROM mt_agg g WHERE true"
+)
+# When none of the touched recipients has a row yet (a batch of sends, most often), the plain
+# INSERT above: on PostgreSQL the speculative insertion of ON CONFLICT doubles its cost, as for
+# the log (``_APPEND_SQL``). The account's write lock keeps other writers from adding rows meanwhile.
+_UPSERT_SQL = (
+    _INSERT_SQL + " ON CONFLICT (account_id, activity_num, contact_num) DO UPDATE SET "
     + ", ".join(f"{c.name} = " + c.merge.format(old="recipients", new="excluded") for c in STATE)
 )
 _STATE_NAMES = tuple(STATE_COUNTERS)
@@ -208,18 +226,12 @@ def _state_delta(condition: str) -> str:
     return f"SUM(CASE WHEN {after} THEN 1 ELSE 0 END) - SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-# Read before the upsert, each touched recipient looked up by key once.
+# Read before the upsert, each touched recipient looked up by key once; last, how many have a row.
 _STATE_DELTAS_SQL = (
     "SELECT g.activity_num, " + ", ".join(_state_delta(STATE_COUNTERS[k]) for k in _STATE_NAMES)
-    + " FROM mt_agg g " + staging.left_join_one(
+    + ", COUNT(r.contact_num) FROM mt_agg g " + staging.left_join_one(
         "recipients", "r", "r.account_id = {p} AND r.activity_num = g.activity_num AND r.contact_num = g.contact_num")
     + " GROUP BY g.activity_num"
-)
-_EVENT_NAMES = tuple(EVENT_COUNTERS)
-_EVENT_SUMS_SQL = (
-    f"SELECT s.activity_num, MAX(s.occurred_at), MAX(CASE WHEN s.type = {_SEND} THEN s.occurred_at END), "
-    + ", ".join(f"COUNT(CASE WHEN {EVENT_COUNTERS[k]} THEN 1 END)" for k in _EVENT_NAMES)
-    + " FROM mt_stage s GROUP BY s.activity_num"
 )
 _LOG_COLUMNS = ("account_id", "activity_num", "type", "occurred_at", "idem", "id", "contact_num", "device_type",
                 "url_id", "reason", "bounce_code", "hard", "dsn_status", "reply_code", "diagnostic", "remote_mta",
@@ -248,11 +260,6 @@ _CLICKERS_SQL = (
     + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num")
     + f" WHERE s.type = {_CLICK} AND s.url_id IS NOT NULL AND {COUNTED} "
     "ON CONFLICT DO NOTHING RETURNING activity_id, url_id"
-)
-_LINK_HITS_SQL = (
-    f"SELECT s.activity_num, s.url_id, COUNT(*) FROM mt_stage s WHERE s.type = {_CLICK} AND s.url_id IS NOT NULL "
-    f"AND {COUNTED} "
-    "GROUP BY s.activity_num, s.url_id"
 )
 _COUNTERS_SQL = (
     f"INSERT INTO activity_counters (account_id, activity_id, {', '.join(COUNTER_COLUMNS)}, last_event_at, updated_at) "
@@ -317,7 +324,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     statistics.analyse_stale(conn)  # the probes below are planned on them
 
     errors: list[ItemError] = []
-    groups = _rows(batch, seen, activity_nums, by_email, errors)
+    groups, tally = _rows(batch, seen, activity_nums, by_email, errors)
     staging.prepare(conn, _AGG_COLUMNS)
     staging.load(conn, account, *groups)
     staged = sum(map(len, groups))
@@ -329,8 +336,10 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     appended = _append(conn, account, first_id)
     if appended == staged:
         result._indices = sorted(seen.values())
-    else:  # some were in the log already
+    else:  # some were in the log already: the tally is of those that were not
         result._indices = _scalars(conn, "SELECT n FROM mt_stage ORDER BY n", ())
+        accepted = set(result._indices)
+        tally = _rows(batch, {k: i for k, i in seen.items() if i in accepted}, activity_nums, by_email, [])[1]
     result.accepted = appended
     result.duplicates = len(batch) - appended
     if not appended:
@@ -339,7 +348,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
         keys = set(keyed)
         rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
                            [(account, k) for k in (batch[i].idem() for i in result._indices) if k in keys])
-    _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()})
+    _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()}, tally)
     hourly.add_staged(conn, account)
     if react:
         reactions.react(conn, account, result)
@@ -394,11 +403,16 @@ def _refuse_retired(conn: Connection, boundary: int, indices: Sequence[int]) -> 
                                        "this one's month was removed") for n in indices])
 
 
+# The batch's events counted by (activity number, kind, device, url_id, verdict, counted): each
+# is [how many, the latest occurred_at]. The event counters, link hits and last-event times follow.
+Tally = dict[tuple[int, str | None, str | None, str | None, str | None, bool], list[int]]
+
+
 def _rows(
     batch: Sequence[Event], seen: dict[int, int], activity_nums: dict[str, int], by_email: dict[str, str],
     errors: list[ItemError],
-) -> tuple[list[tuple[Any, ...]], ...]:
-    """One tuple per new event: ``staging.STAGE_COLUMNS``, with the contact's UUID.
+) -> tuple[tuple[list[tuple[Any, ...]], ...], Tally]:
+    """One tuple per new event: ``staging.STAGE_COLUMNS``, with the contact's UUID; and their tally.
 
     Sends, opens, clicks and forwards are most of the log and set few columns: binding the
     rest as NULL costs more than the database's work on the row, so they stop at url_id;
@@ -409,6 +423,8 @@ def _rows(
     short: list[tuple[Any, ...]] = []
     full: list[tuple[Any, ...]] = []
     tracked: list[tuple[Any, ...]] = []
+    tally: Tally = {}
+    found = tally.get
     for k, n in seen.items():
         ev = batch[n]
         num = nums(ev.activity_id)
@@ -416,46 +432,67 @@ def _rows(
             errors.append(ItemError(n, "activity_id", f"no campaign activity {ev.activity_id}"))
             num = -1
         cid = ev.contact_id or by_email.get((ev.email or "").lower(), "")
+        kind, at = text(ev.type), ev.occurred_at
         if ev.verdict is not None:
-            tracked.append((n, text(ev.type), num, cid, ev.occurred_at, k, text(ev.device_type), ev.url_id,
-                            text(ev.reason), text(ev.bounce_code), ev.hard, ev.dsn_status, ev.reply_code,
-                            ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason, ev.user_agent, ev.ip,
-                            ev.since_send_s, text(ev.verdict), text(ev.verdict_why), None if ev.counted else True))
+            device, url, verdict, counted = text(ev.device_type), ev.url_id, text(ev.verdict), ev.counted
+            tracked.append((n, kind, num, cid, at, k, device, url, text(ev.reason), text(ev.bounce_code), ev.hard,
+                            ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta, ev.optout_source,
+                            ev.optout_reason, ev.user_agent, ev.ip, ev.since_send_s, verdict, text(ev.verdict_why),
+                            None if counted else True))
+            key = (num, kind, device, url, verdict, counted)
         elif ev.type in _SHORT_KINDS:
-            short.append((n, text(ev.type), num, cid, ev.occurred_at, k, text(ev.device_type), ev.url_id))
+            device, url = text(ev.device_type), ev.url_id
+            short.append((n, kind, num, cid, at, k, device, url))
+            key = (num, kind, device, url, None, True)
         else:
-            full.append((n, text(ev.type), num, cid, ev.occurred_at, k, text(ev.device_type), ev.url_id,
-                         text(ev.reason), text(ev.bounce_code), ev.hard, ev.dsn_status, ev.reply_code,
-                         ev.diagnostic, ev.remote_mta, ev.optout_source, ev.optout_reason))
-    return short, full, tracked
+            full.append((n, kind, num, cid, at, k, text(ev.device_type), ev.url_id, text(ev.reason),
+                         text(ev.bounce_code), ev.hard, ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta,
+                         ev.optout_source, ev.optout_reason))
+            key = (num, kind, None, None, None, True)
+        c = found(key)
+        if c is None:
+            tally[key] = [1, at]
+        else:
+            c[0] += 1
+            if at > c[1]:
+                c[1] = at
+    return (short, full, tracked), tally
 
 
-def _roll_up(conn: Connection, account: int, activity_ids: dict[int, str]) -> None:
-    """Recipients' state, counters, links and sent marks from the staged (accepted) events."""
+def _roll_up(conn: Connection, account: int, activity_ids: dict[int, str], tally: Tally) -> None:
+    """Recipients' state, counters, links and sent marks from the staged (accepted) events and their tally."""
     _run(conn, _AGG_SQL, ())
-    state = {r[0]: r[1:] for r in _fetch(conn, _STATE_DELTAS_SQL, (account,))}
-    _run(conn, _UPSERT_SQL, (account,))
+    before = _fetch(conn, _STATE_DELTAS_SQL, (account,))
+    state = {r[0]: r[1:-1] for r in before}
+    _run(conn, _UPSERT_SQL if any(r[-1] for r in before) else _INSERT_SQL, (account,))
+    counts: dict[int, dict[str, int]] = {}
+    last_at: dict[int, int] = {}
+    last_sent: dict[int, int] = {}
+    hits: dict[tuple[str, str], int] = {}
+    for (num, kind, device, url, verdict, counted), (n, at) in tally.items():
+        mine = counts.setdefault(num, dict.fromkeys(COUNTER_COLUMNS, 0))
+        for name in event_counters(kind, device, verdict, counted):
+            mine[name] += n
+        last_at[num] = max(at, last_at.get(num, at))
+        if kind == _SEND_T:
+            last_sent[num] = max(at, last_sent.get(num, at))
+        if kind == _CLICK_T and counted and url is not None:
+            link = (activity_ids[num], url)
+            hits[link] = hits.get(link, 0) + n
     t = now_ms()
-    zero = (0,) * len(_STATE_NAMES)
     rows = []
-    last_sent: dict[str, int] = {}
-    for num, last_at, sent_at, *events in _fetch(conn, _EVENT_SUMS_SQL, ()):
-        activity_id = activity_ids[num]
-        counts = dict(zip(_EVENT_NAMES, events, strict=True))
-        counts.update(zip(_STATE_NAMES, state.get(num, zero), strict=True))
-        rows.append((account, activity_id, *(int(counts[k]) for k in COUNTER_COLUMNS), int(last_at), t))
-        if sent_at is not None:
-            last_sent[activity_id] = int(sent_at)
+    for num, mine in counts.items():
+        mine.update(zip(_STATE_NAMES, state.get(num, ()), strict=False))
+        rows.append((account, activity_ids[num], *(int(mine[k]) for k in COUNTER_COLUMNS), last_at[num], t))
     _run_many(conn, _COUNTERS_SQL, rows)
-    for activity_id, at in last_sent.items():
-        _mark_sent(conn, account, activity_id, at)
-    _save_links(conn, account, activity_ids)
+    for num, at in last_sent.items():
+        _mark_sent(conn, account, activity_ids[num], at)
+    if hits:
+        _save_links(conn, account, hits)
 
 
-def _save_links(conn: Connection, account: int, activity_ids: dict[int, str]) -> None:
-    hits = {(activity_ids[num], url): int(c) for num, url, c in _fetch(conn, _LINK_HITS_SQL, ())}
-    if not hits:
-        return
+def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], int]) -> None:
+    """Each link's clicks (``hits``, by activity id and url_id) and how many of its clickers are new."""
     new: dict[tuple[str, str], int] = dict.fromkeys(hits, 0)
     for activity_id, url_id in _fetch(conn, _CLICKERS_SQL, (account, account, account)):
         new[(activity_id, url_id)] += 1
