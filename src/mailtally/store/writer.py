@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection
 
 from .. import timefmt
 from ..events import Event
@@ -34,7 +34,7 @@ from ..vocab import BounceCode, DeviceType, EventType, Reason, Verdict, VerdictW
 from . import catalog, hourly, partitions, rawsql, reactions, staging, statistics
 from .accounts import allocate
 from .db import now_ms
-from .schema import COUNTER_COLUMNS, activities, campaigns
+from .schema import COUNTER_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,24 +500,21 @@ def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], int]
 
 
 def _mark_sent(conn: Connection, account: int, activity_id: str, at: int) -> None:
-    """A send makes the activity Done and moves its campaign's last-sent time forward."""
-    conn.execute(
-        update(activities)
-        .where(activities.c.account_id == account, activities.c.id == activity_id)
-        .values(status="Done")
-    )
-    campaign_id = conn.execute(
-        select(activities.c.campaign_id).where(activities.c.account_id == account, activities.c.id == activity_id)
-    ).scalar_one()
-    conn.execute(
-        update(campaigns)
-        .where(
-            campaigns.c.account_id == account,
-            campaigns.c.id == campaign_id,
-            (campaigns.c.last_sent_at.is_(None)) | (campaigns.c.last_sent_at < at),
-        )
-        .values(last_sent_at=at, status="Done")
-    )
+    """A send makes the activity Done and moves its campaign's last-sent time forward.
+
+    Spelled out for the driver, as the rest of the batch's statements: built and compiled by
+    SQLAlchemy, these three cost a millisecond a batch.
+    """
+    _run(conn, _MARK_DONE_SQL, (account, activity_id))
+    _run(conn, _LAST_SENT_SQL, (at, account, account, activity_id, at))
+
+
+_MARK_DONE_SQL = "UPDATE activities SET status = 'Done' WHERE account_id = {p} AND id = {p}"
+_LAST_SENT_SQL = (
+    "UPDATE campaigns SET last_sent_at = {p}, status = 'Done' WHERE account_id = {p} AND id = "
+    "(SELECT a.campaign_id FROM activities a WHERE a.account_id = {p} AND a.id = {p}) "
+    "AND (last_sent_at IS NULL OR last_sent_at < {p})"
+)
 
 
 # -- lookups -----------------------------------------------------------------------------------
