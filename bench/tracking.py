@@ -305,21 +305,28 @@ def main() -> None:
         pixels, clicks, other, token = build(url, args.people, f"http://127.0.0.1:{port}")
         env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_SECRET": SECRET,
                "MAILTALLY_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-        hello_port = free_port()
-        hello = start([sys.executable, "-m", "uvicorn", "hello:app", "--app-dir", str(HERE), "--host", "127.0.0.1",
-                       "--port", str(hello_port), "--workers", str(args.workers), "--log-level", "warning",
-                       "--no-access-log"], env, hello_port)
+        # The reference: the hello served as `serve` serves (a listening socket per worker), and
+        # by uvicorn's own --workers (one socket shared, whichever worker wakes first accepts).
+        hello_port, shared_port = free_port(), free_port()
+        hello = start([sys.executable, "-c", "import sys; from mailtally.serving import serve_app; "
+                       f"serve_app('hello:app', '127.0.0.1', {hello_port}, {args.workers})"],
+                      {**env, "PYTHONPATH": os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])}, hello_port)
+        shared = start([sys.executable, "-m", "uvicorn", "hello:app", "--app-dir", str(HERE), "--host", "127.0.0.1",
+                        "--port", str(shared_port), "--workers", str(args.workers), "--log-level", "warning",
+                        "--no-access-log"], env, shared_port)
         server = start([sys.executable, "-m", "mailtally", "serve", "--port", str(port), "--workers",
                         str(args.workers)], env, port)
         rounds: list[dict[str, Run]] = []
         try:
             load(hello_port, ["/"], 1, args.connections)  # warm-up
+            load(shared_port, ["/"], 1, args.connections)
             load(port, pixels[:200], 1, args.connections)  # warm-up: imports, caches, the UA parser
             # The same path with a token that verifies to nothing: everything but the write.
             blank = [p[:-4] + ("AAAA" if not p.endswith("AAAA") else "BBBB") for p in pixels[:500]]
             for _ in range(args.rounds):  # each round's ratios against its own hello: the machine changes
                 rounds.append({
                     "hello": measured(hello, hello_port, ["/"], args.seconds, args.connections),
+                    "shared": measured(shared, shared_port, ["/"], args.seconds, args.connections),
                     "blank": measured(server, port, blank, args.seconds, args.connections),
                     "pixel": measured(server, port, pixels, args.seconds, args.connections),
                     "click": measured(server, port, clicks, args.seconds, args.connections),
@@ -328,6 +335,7 @@ def main() -> None:
         finally:
             stop(server)
             stop(hello)
+            stop(shared)
         engine = open_engine(url)
         with engine.connect() as conn:
             logged = dict(conn.execute(select(events.c.type, func.count()).group_by(events.c.type)).all())
@@ -340,8 +348,8 @@ def main() -> None:
           f"keep-alive connections, {args.seconds:g} s each, load from {client} in another process")
     print(f"{'':22s}{'requests/s':>11s}{'p50 ms':>8s}{'p99 ms':>8s}{'errors':>7s}{'vs hello':>9s}"
           f"{'server us':>10s}{'client us':>10s}{'others':>7s}")
-    labels = {"hello": "bare ASGI hello", "blank": "pixel, no write", "pixel": "open pixel  /t/o",
-              "click": "click redirect /t/c"}
+    labels = {"hello": "bare ASGI hello", "shared": "hello, shared socket", "blank": "pixel, no write",
+              "pixel": "open pixel  /t/o", "click": "click redirect /t/c"}
     for k, r in enumerate(rounds):
         if len(rounds) > 1:
             print(f"round {k + 1}")
@@ -351,6 +359,8 @@ def main() -> None:
                   f"{x.server_us:10.0f}{x.client_us:10.0f}{x.others:7.2f}")
     print("server us / client us: CPU per request of the server's workers and of the load generator; others: "
           "cores busy with the machine's other work during the run, on average")
+    print("bare ASGI hello: served as `serve` serves, a listening socket per worker (the reference of the "
+          "ratios); hello, shared socket: by uvicorn --workers, whose one socket's connections mostly go to one worker")
     best = max(rounds, key=lambda r: r["pixel"].rate / r["hello"].rate)
     h_rate = best["hello"].rate
     p_rate, p99, c_rate, c99 = best["pixel"].rate, best["pixel"].p99, best["click"].rate, best["click"].p99

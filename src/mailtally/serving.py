@@ -16,8 +16,11 @@ import contextlib
 import ctypes
 import functools
 import gc
+import multiprocessing
+import multiprocessing.process
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -168,12 +171,129 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def _config(settings: Settings, workers: int) -> dict[str, Any]:
+    return {"app": "mailtally.serving:worker_app", "factory": True, "host": settings.host, "port": settings.port,
+            "workers": workers, "log_level": "warning", "access_log": False, "http": GuardedHttpTools,
+            "limit_concurrency": settings.max_connections, "timeout_keep_alive": 5, "timeout_graceful_shutdown": 10}
+
+
 def run(settings: Settings, workers: int = 1) -> None:
     import uvicorn
 
     os.environ[PARENT_ENV] = str(os.getpid())
-    uvicorn.run(
-        "mailtally.serving:worker_app", factory=True, host=settings.host, port=settings.port,
-        workers=workers, log_level="warning", access_log=False, http=GuardedHttpTools,
-        limit_concurrency=settings.max_connections, timeout_keep_alive=5, timeout_graceful_shutdown=10,
-    )
+    config = _config(settings, workers)
+    if workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+        Workers(config, workers).run()
+        return
+    uvicorn.run(**config)
+
+
+def serve_app(app: str, host: str, port: int, workers: int) -> None:
+    """Any ASGI app (``module:attribute``) served as ``serve`` serves mailtally: ``workers``
+    processes, a listening socket each (bench/tracking.py's reference "hello")."""
+    Workers({"app": app, "host": host, "port": port, "log_level": "warning", "access_log": False}, workers).run()
+
+
+def _listening_socket(host: str, port: int, listen: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+_STARTUP_FAILURE = 3  # a worker's exit status when its app or socket could not start (uvicorn's too)
+
+
+def _worker_main(config: dict[str, Any]) -> None:
+    """One worker: its own listening socket on the shared port (``SO_REUSEPORT``), so the
+    kernel spreads new connections over the workers evenly."""
+    import uvicorn
+
+    sock = _listening_socket(config["host"], config["port"], listen=True)
+    server = uvicorn.Server(uvicorn.Config(**{**config, "workers": None}))
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(_STARTUP_FAILURE)
+
+
+class Workers:
+    """``serve --workers N``: N worker processes, each accepting on a socket of its own.
+
+    uvicorn's own workers share one listening socket, and whichever worker wakes first accepts
+    every connection that is waiting: a client opening 16 keep-alive connections at once had
+    them all (or 15) served by one worker while the other idled (measured on the tracking bench,
+    ``bench/tracking.py``). With a socket per worker bound with ``SO_REUSEPORT``, the kernel
+    hashes each new connection to one of them (16 connections: 8/8, 7/9, 6/10 in the same
+    bench). A worker that dies is started again; SIGHUP replaces them one by one, each new one
+    listening before the old one stops; SIGTERM or SIGINT stops them all (each one also exits
+    when this process dies: ``_watch_parent``)."""
+
+    def __init__(self, config: dict[str, Any], n: int):
+        self.config = config
+        self.n = n
+        self.procs: list[multiprocessing.process.BaseProcess] = []
+        self._stop = threading.Event()
+        self._replace = False
+        self.failed = False
+
+    def _start(self) -> multiprocessing.process.BaseProcess:
+        proc = multiprocessing.get_context("spawn").Process(target=_worker_main, args=(self.config,))
+        proc.start()
+        return proc
+
+    def run(self) -> None:
+        # The port is held (bound, not listening) for as long as we run: taken by another program,
+        # we fail here, as uvicorn does.
+        try:
+            held = _listening_socket(self.config["host"], self.config["port"], listen=False)
+        except OSError as e:
+            print(f"ERROR: cannot listen on {self.config['host']}:{self.config['port']}: {e}", file=sys.stderr)
+            raise SystemExit(1) from None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_replace", True))
+        try:
+            self.procs = [self._start() for _ in range(self.n)]
+            while not self._stop.wait(0.5):
+                if self._replace:
+                    self._replace = False
+                    self._replace_all()
+                for i, proc in enumerate(self.procs):
+                    if proc.is_alive() or self._stop.is_set():
+                        continue
+                    if proc.exitcode == _STARTUP_FAILURE:  # it would fail the same way again
+                        self._stop.set()
+                        self.failed = True
+                    else:
+                        self.procs[i] = self._start()
+        finally:
+            for proc in self.procs:
+                if proc.is_alive():
+                    proc.terminate()
+            deadline = time.monotonic() + 15
+            for proc in self.procs:
+                proc.join(max(deadline - time.monotonic(), 0.1))
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+            held.close()
+        if self.failed:
+            raise SystemExit(_STARTUP_FAILURE)
+
+    def _replace_all(self) -> None:
+        for i, old in enumerate(self.procs):
+            self.procs[i] = self._start()
+            old.terminate()
+            old.join(15)
+            if old.is_alive():
+                old.kill()
+                old.join()

@@ -110,6 +110,56 @@ def test_workers_exit_when_the_parent_is_killed(sqlite_url: str) -> None:
         assert httpx.get(again.url + "/healthz").status_code == 200
 
 
+def _established(pid: int, port: int, peers: set[int]) -> int:
+    """How many of the TCP connections accepted on ``port`` from client ports ``peers`` process ``pid`` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port, peer, state, inode = (int(fields[1].rsplit(":", 1)[1], 16),
+                                                  int(fields[2].rsplit(":", 1)[1], 16), fields[3], fields[9])
+                if local_port == port and peer in peers and state == "01" and inode in inodes:  # 01: ESTABLISHED
+                    count += 1
+    return count
+
+
+def test_connections_opened_at_once_are_spread_over_the_workers(served: Serve) -> None:
+    """Each worker accepts on a socket of its own (SO_REUSEPORT): 16 keep-alive connections
+    opened together are not all taken by whichever worker woke first."""
+    conns = [socket.create_connection(("127.0.0.1", served.port), timeout=10) for _ in range(16)]
+    try:
+        for c in conns:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        for c in conns:
+            assert c.recv(4096).startswith(b"HTTP/1.1 200")
+        peers = {c.getsockname()[1] for c in conns}
+        per_worker = [_established(pid, served.port, peers) for pid in served.worker_pids()]
+    finally:
+        for c in conns:
+            c.close()
+    assert sum(per_worker) == 16
+    assert min(per_worker) >= 1, per_worker  # all 16 on one of two workers: a chance of 1 in 32,768
+
+
+def test_a_worker_that_dies_is_replaced(served: Serve) -> None:
+    before = served.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = served.worker_pids()
+        if len(now) == 2 and before[0] not in now:
+            break
+        time.sleep(0.2)
+    assert len(now) == 2 and before[0] not in now and before[1] in now
+
+
 def _send(port: int, data: bytes, body: Iterator[bytes] | None = None) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         try:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from mailtally.events import Event
@@ -31,7 +32,10 @@ PEOPLE = 3000
 DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
 
-def test_kill_9_loses_no_answered_hit_and_doubles_none(tmp_path: Path) -> None:
+@pytest.mark.parametrize("victim", ["everything", "one worker"])
+def test_kill_9_loses_no_answered_hit_and_doubles_none(tmp_path: Path, victim: str) -> None:
+    """``everything``: the server and both workers; ``one worker``: one of the two, whose
+    replacement then serves beside the other (each worker writes its own groups, taking turns)."""
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     engine = open_engine(url)
     upgrade(engine)
@@ -76,17 +80,28 @@ def test_kill_9_loses_no_answered_hit_and_doubles_none(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while len(answered) < PEOPLE // 4 and time.monotonic() < deadline:
             time.sleep(0.005)
-        os.killpg(server.pid, signal.SIGKILL)  # the server and both workers, mid-storm
-        server.wait(10)
+        if victim == "everything":
+            os.killpg(server.pid, signal.SIGKILL)  # the server and both workers, mid-storm
+            server.wait(10)
+        else:
+            while len(_workers(server.pid)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            os.kill(_workers(server.pid)[0], signal.SIGKILL)
         for t in threads:
-            t.join(30)
+            t.join(60)
         stop.set()
+        if victim != "everything":
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(10)
         log.close()
-    assert PEOPLE // 4 <= len(answered) < PEOPLE, "the kill did not land during the storm"
+    if victim == "everything":
+        assert PEOPLE // 4 <= len(answered) < PEOPLE, "the kill did not land during the storm"
+    else:
+        assert len(answered) >= PEOPLE // 2  # the other worker and the replacement answered on
     engine.dispose()
     engine = open_engine(url)
     with engine.connect() as conn:
@@ -104,6 +119,12 @@ def test_kill_9_loses_no_answered_hit_and_doubles_none(tmp_path: Path) -> None:
     assert not missing, f"{len(missing)} answered hits are not in the log"
     assert opens_all == opens_human == len(per_person)  # the counters moved with the log, in the same commits
     engine.dispose()
+
+
+def _workers(pid: int) -> list[int]:
+    found = [int(p) for task in Path(f"/proc/{pid}/task").glob("*")
+             for p in (task / "children").read_text().split()]
+    return [p for p in found if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
 
 
 def _wait_up(port: int, server: subprocess.Popen[bytes], log: Path) -> None:

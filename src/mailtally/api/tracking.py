@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import functools
 import logging
 import re
 import time
@@ -30,7 +31,7 @@ from sqlalchemy import Engine
 from ..config import Settings
 from ..ingest.tracking import HitRecorder, PendingHit, record_forward, record_optout
 from ..store import catalog
-from ..store.db import now_ms
+from ..store.db import gate_of, now_ms
 from ..store.group_commit import GroupCommitter
 from ..store.hits import link_url
 from ..store.tracking_keys import load_keyring
@@ -81,7 +82,13 @@ class Tracker:
                            scanner_networks=scanner_networks(settings.scanner_networks))  # type: ignore[arg-type]
         self.ip_storage = IpStorage(settings.tracking_ip)
         self.recorder = HitRecorder(engine, self.rules, self.ip_storage)
-        self.committer: GroupCommitter[PendingHit] = GroupCommitter(self.recorder, settings.group_commit_ms / 1000)
+        window = settings.group_commit_ms / 1000
+        gate = gate_of(engine)
+        # On a SQLite file each group is written on the event loop once its turn comes (see
+        # GroupCommitter); elsewhere (PostgreSQL's round trips) in the committer's thread.
+        self.committer: GroupCommitter[PendingHit] = GroupCommitter(
+            functools.partial(self.recorder, has_turn=True), window, turns=gate) if gate is not None \
+            else GroupCommitter(self.recorder, window)
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
         self._looked_for: dict[int, float] = {}  # unknown key id -> when we last reloaded for it

@@ -134,21 +134,22 @@ class HitRecorder:
             found = self._scanner[ip] = in_networks(ip, self.rules.scanner_networks)
         return found
 
-    def __call__(self, group: list[PendingHit]) -> None:
+    def __call__(self, group: list[PendingHit], has_turn: bool = False) -> None:
+        """``has_turn``: the caller holds the turn to write (``store.db.writing``)."""
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
         for h in group:
             by_account[h.ref.account_id].append(h)
         try:
             if not self.general:
                 try:
-                    with writing(self.engine, held=self._connection()) as conn:
+                    with writing(self.engine, held=self._connection(), has_turn=has_turn) as conn:
                         for account, items in by_account.items():
                             self._record(conn, account, items, fast=True)
                     self._committed()
                     return
                 except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
                     pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
-            with writing(self.engine, held=self._connection()) as conn:
+            with writing(self.engine, held=self._connection(), has_turn=has_turn) as conn:
                 for account, items in by_account.items():
                     self._record(conn, account, items, fast=False)
             self._committed()

@@ -105,17 +105,24 @@ def set_write_wait(engine: Engine, seconds: float) -> None:
         gate.wait_seconds = seconds
 
 
+def gate_of(engine: Engine) -> WriteGate | None:
+    """The turns of writers of this SQLite file (None for other databases)."""
+    return _GATES.get(engine)
+
+
 @contextmanager
-def writing(engine: Engine, *, bulk: bool = False, held: Connection | None = None) -> Iterator[Connection]:
+def writing(engine: Engine, *, bulk: bool = False, held: Connection | None = None,
+            has_turn: bool = False) -> Iterator[Connection]:
     """A transaction that writes: ``engine.begin()``, taking SQLite's write lock at its start.
 
     On a SQLite file, writers of every process take turns (``write_gate``), small ones first
     (``bulk``: a big batch, which lets them pass); a write that cannot get the database in
     time raises ``StoreBusy`` and writes nothing. ``held``: a connection the caller keeps
     between transactions (a writer thread's own), instead of one from the pool each time.
+    ``has_turn``: the caller already holds its turn (``WriteGate.take``).
     """
     gate = _GATES.get(engine)
-    if gate is None:
+    if gate is None or has_turn:
         with nullcontext(held) if held is not None else engine.connect() as conn:
             if is_sqlite(engine):
                 conn.info[_WRITE] = True

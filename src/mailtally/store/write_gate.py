@@ -35,6 +35,18 @@ def _try(fd: int, how: int) -> bool:
         return False
 
 
+class Turn:
+    """A small writer's turn, held until ``release`` (closing the lock files lets go)."""
+
+    def __init__(self, small: int, gate: int):
+        self._fds: tuple[int, ...] = (gate, small)
+
+    def release(self) -> None:
+        fds, self._fds = self._fds, ()
+        for fd in fds:
+            os.close(fd)
+
+
 class WriteGate:
     def __init__(self, db_path: str, wait_seconds: float = 30.0):
         self.turn_path = db_path + "-writelock"
@@ -78,6 +90,29 @@ class WriteGate:
         finally:
             os.close(gate)  # closing releases its locks
             os.close(small)
+
+    def try_take(self) -> Turn | None:
+        """A small writer's turn if it is free this instant, else None (never waits)."""
+        small, gate = self._open(self.small_path), self._open(self.turn_path)
+        if _try(small, fcntl.LOCK_SH) and _try(gate, fcntl.LOCK_EX):
+            return Turn(small, gate)
+        os.close(gate)
+        os.close(small)
+        return None
+
+    def take(self) -> Turn:
+        """A small writer's turn, waited for in the kernel (``flock`` without a timeout: no
+        polling, woken the moment the holder lets go). For a thread whose caller bounds the
+        wait itself (``GroupCommitter``); the turn may be released from another thread."""
+        small, gate = self._open(self.small_path), self._open(self.turn_path)
+        try:
+            fcntl.flock(small, fcntl.LOCK_SH)  # a bulk writer only glances at it: a moment
+            fcntl.flock(gate, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(gate)
+            os.close(small)
+            raise
+        return Turn(small, gate)
 
     @staticmethod
     def _pause(deadline: float, seconds: float = _POLL) -> None:
