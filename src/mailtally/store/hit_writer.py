@@ -40,6 +40,7 @@ from . import outbox, rawsql, reactions
 from .db import now_ms
 from .hits import Prior
 from .hourly import HOUR
+from .hourly import UPSERT as HOURLY_UPSERT
 from .schema import COUNTER_COLUMNS
 
 assert not {EventType.OPEN, EventType.CLICK} & (reactions._ACTING | set(outbox.EVENT_NAMES)), \
@@ -58,11 +59,6 @@ _RECIPIENT = (
     f"last_open_at = CASE WHEN {_LATER} THEN excluded.last_open_at ELSE recipients.last_open_at END, "
     f"last_open_device = CASE WHEN {_LATER} THEN excluded.last_open_device ELSE recipients.last_open_device END, "
     "opens = recipients.opens + excluded.opens, clicks = recipients.clicks + excluded.clicks"
-)
-_HOURLY = (
-    "INSERT INTO activity_hourly (account_id, activity_num, hour, opens, clicks) VALUES ({m}) "
-    "ON CONFLICT (account_id, activity_num, hour) DO UPDATE SET "
-    "opens = activity_hourly.opens + excluded.opens, clicks = activity_hourly.clicks + excluded.clicks"
 )
 _LINKS = (
     "INSERT INTO link_counters (account_id, activity_id, url_id, clicks_all, unique_clicks) VALUES ({m}) "
@@ -174,7 +170,7 @@ def write_hits(conn: Connection, account: int, first_id: int, hits: Sequence[Hit
                                 [(account, a, who, f.first_open, f.last_open, f.last_device, f.opens, f.clicks)
                                  for (a, who), f in folds.items()])
             if hours:
-                cur.executemany(_HOURLY.format(m=", ".join([m] * 5)),
+                cur.executemany(HOURLY_UPSERT.format(m=m),
                                 [(account, a, hour, o, k) for (a, hour), (o, k) in hours.items()])
             if link_hits:
                 unique = _new_clickers(cur, m, account, sorted(clickers), activity_ids, contact_ids)

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from . import staging
+from . import rawsql
 
 HOUR = 3_600_000
 
-# From the writer's stage (``mt_stage``, the batch's accepted events): the opens and clicks the
-# counters count (opens_all, clicks_all), so a machine hit the policy leaves out (``uncounted``,
-# as writer.COUNTED reads it) is left out here too. SQLite needs the WHERE before ON CONFLICT.
-_ADD_SQL = (
-    "INSERT INTO activity_hourly (account_id, activity_num, hour, opens, clicks) "
-    "SELECT {p}, s.activity_num, (s.occurred_at / 3600000) * 3600000, "
-    "SUM(CASE WHEN s.type = 'open' THEN 1 ELSE 0 END), SUM(CASE WHEN s.type = 'click' THEN 1 ELSE 0 END) "
-    "FROM mt_stage s WHERE s.type IN ('open', 'click') AND s.uncounted IS NULL "
-    "GROUP BY s.activity_num, (s.occurred_at / 3600000) * 3600000 "
+# One row per (activity, hour) the batch touched, added to what the hour holds: ``add``, from the
+# writer's tally of the opens and clicks the counters count (so a machine hit the policy leaves
+# out is left out here too), and the hit writer's.
+UPSERT = (
+    "INSERT INTO activity_hourly (account_id, activity_num, hour, opens, clicks) VALUES ({m}, {m}, {m}, {m}, {m}) "
     "ON CONFLICT (account_id, activity_num, hour) DO UPDATE SET "
     "opens = activity_hourly.opens + excluded.opens, clicks = activity_hourly.clicks + excluded.clicks"
 )
 
 
-def add_staged(conn: Connection, account: int) -> None:
-    """Count the staged batch's opens and clicks into their hours; inside the writer's transaction."""
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(staging.expand(_ADD_SQL, conn.dialect.name), (account,))
-    finally:
-        cur.close()
+def add(conn: Connection, account: int, hours: dict[tuple[int, int], list[int]]) -> None:
+    """Add ``hours`` ((activity number, hour) -> [opens, clicks]); inside the writer's transaction."""
+    if hours:
+        cur = conn.connection.cursor()
+        try:
+            cur.executemany(UPSERT.format(m=rawsql.mark(conn)),
+                            [(account, num, hour, opens, clicks) for (num, hour), (opens, clicks) in hours.items()])
+        finally:
+            cur.close()
 
 
 # Builds the roll-up from the log, for databases whose events predate it (migration 0008). The log

@@ -9,9 +9,9 @@ concurrent writers never see each other's rows, and they are emptied for every b
   down the key, not sorts.
 - ``mt_agg``: one row per recipient the batch touches, its events folded.
 
-Rows reach ``mt_stage`` by the cheapest road each database has, ``executemany`` on SQLite and
-``COPY`` on PostgreSQL, into the unkeyed ``mt_stage_in``; one joined ``INSERT ... SELECT``
-then resolves the contacts.
+Rows reach ``mt_stage`` by the cheapest road each database has, multi-row ``INSERT ... VALUES``
+on SQLite (``rawsql.insert_values``) and ``COPY`` on PostgreSQL, into the unkeyed
+``mt_stage_in``; one joined ``INSERT ... SELECT`` then resolves the contacts.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
+
+from . import rawsql
 
 # The staged event: its batch index ``n``, then the log's columns. The caller's tuples give
 # ``contact_id`` (the UUID) where the table has ``contact_num``.
@@ -112,8 +114,7 @@ def load(conn: Connection, account: int, *groups: list[tuple[Any, ...]]) -> None
                 continue
             width = len(rows[0])
             if conn.dialect.name == "sqlite":
-                cur.executemany(f"INSERT INTO temp.mt_stage_in ({', '.join(inn[:width])}) "
-                                f"VALUES ({', '.join(['?'] * width)})", rows)
+                rawsql.insert_values(cur, "?", f"INSERT INTO temp.mt_stage_in ({', '.join(inn[:width])}) VALUES ", rows)
             else:
                 with cur.copy(f"COPY mt_stage_in ({', '.join(inn[:width])}) FROM STDIN") as copy:
                     write = copy.write_row
