@@ -134,3 +134,30 @@ def test_pure_rules_and_validation() -> None:
     for bad in ({"soft_count": 0}, {"soft_count": "3"}, {"blocks": "maybe"}, {"nope": 1}, {"optouts": 1}):
         with pytest.raises(PolicyError):
             Policy.from_dict(bad)
+
+
+@pytest.mark.parametrize("others", [0, 12])
+def test_suppressed_sends_are_found_from_either_side(engine: Engine, others: int) -> None:
+    """The writer finds the held sends from the list when it is much the shorter (``others`` = 0:
+    4 entries, 18 sends) and from the sends otherwise (16 entries): the same sends either way."""
+    account = make_account(engine).id
+    emails = [f"r{i}@example.com" for i in range(9)]
+    with engine.begin() as conn:
+        campaign = catalog.create_campaign(conn, account, "c")
+        first, second = (catalog.create_activity(conn, account, campaign.id).id for _ in range(2))
+        ids = catalog.contacts_for_emails(conn, account, emails)
+        suppressions.add(conn, account, [
+            suppressions.Entry("r0@example.com", SuppressionReason.HARD_BOUNCE, T0),  # before the sends: held
+            suppressions.Entry("r1@example.com", SuppressionReason.HARD_BOUNCE, T0 + 10 * DAY_MS),  # after: sent
+            # expired:
+            suppressions.Entry("r2@example.com", SuppressionReason.SOFT_BOUNCE, T0 - 10 * DAY_MS, T0 - DAY_MS),
+            suppressions.Entry("nobody@example.com", SuppressionReason.OPTOUT, T0),  # no contact
+            *(suppressions.Entry(f"other{i}@example.com", SuppressionReason.OPTOUT, T0) for i in range(others)),
+        ], now=T0)
+    with engine.begin() as conn:
+        write_events(conn, account, [Event(EventType.SEND, a, T0 + DAY_MS + i, ids[e])
+                                     for a in (first, second) for i, e in enumerate(emails)])
+    with engine.connect() as conn:
+        stats = activity_stats(conn, account, [first, second])
+    for a in (first, second):
+        assert (stats[a]["sends"], stats[a]["bounces"], stats[a]["bounces_s"]) == (9, 1, 1)

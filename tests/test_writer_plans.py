@@ -58,5 +58,9 @@ def test_probes_use_the_keys_on_a_database_loaded_in_bulk(fresh: Engine) -> None
         assert statistics.analyse_stale(conn) == []  # analysed by the writer already
         held = _plan(conn, reactions._HELD_SENDS_SQL, (account.id, account.id))
         assert "suppressions_pkey" in held and "uq_contacts_num" in held, held
+        # From the list's side: each entry's contact by address, then its sends in the stage.
+        by_list = _plan(conn, reactions._HELD_BY_LIST_SQL.replace("{nums}", "1"), (account.id, account.id))
+        assert "uq_contacts_email" in by_list and "mt_stage_pkey" in by_list, by_list
+        assert "Seq Scan on contacts" not in by_list and "Seq Scan on mt_stage" not in by_list, by_list
         deltas = _plan(conn, writer._STATE_DELTAS_SQL, (account.id,))
         assert "recipients_pkey" in deltas and "ix_recipients_sent" not in deltas, deltas

@@ -49,12 +49,22 @@ _ACTING_SQL = (
     + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num")
     + f" WHERE s.type IN ({_ACTING_IN}) ORDER BY s.n"
 )
-# The staged sends to addresses suppressed at the send's time, found by a probe per send.
+# The staged sends to addresses suppressed at the send's time, found by a probe per send; or,
+# when the account's list is shorter than the batch's sends, by a probe per entry of the list
+# (its contact by address, then the contact's sends in the stage: ``{nums}``, the activities).
 _HELD_SENDS_SQL = (
     "SELECT s.n, s.activity_num, s.idem FROM mt_stage s "
     + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num") + " "
     + staging.left_join_one("suppressions", "x", "x.account_id = {p} AND x.email = c.email")
     + f" WHERE s.type = '{EventType.SEND.value}' AND x.suppressed_at <= s.occurred_at "
+    "AND (x.expires_at IS NULL OR x.expires_at > s.occurred_at) ORDER BY s.n"
+)
+_HELD_BY_LIST_SQL = (
+    "SELECT s.n, s.activity_num, s.idem FROM suppressions x "
+    + staging.join_each("contacts", "c", "c.account_id = {p} AND c.email = x.email") + " "
+    + staging.join_each("mt_stage", "s", f"s.activity_num IN ({{nums}}) AND s.contact_num = c.num_id "
+                        f"AND s.type = '{EventType.SEND.value}'")
+    + " WHERE x.account_id = {p} AND x.suppressed_at <= s.occurred_at "
     "AND (x.expires_at IS NULL OR x.expires_at > s.occurred_at) ORDER BY s.n"
 )
 
@@ -67,9 +77,15 @@ def react(conn: Connection, account: int, result: WriteResult) -> None:
         ev, contact_id = result.event(int(n))
         acting.append(Landed(ev, int(a), contact_id, int(c), int(i), email))
     held = []
-    if suppressions.any_for(conn, account):
+    sends = sum(result._sends.values())
+    # An entry of the list costs more to look at than a send (measured: 3x on SQLite, 1.5x on PostgreSQL).
+    weight = 3 if dialect == "sqlite" else 1.5
+    listed = suppressions.count_up_to(conn, account, int(sends / weight) + 1) if sends else 0
+    if listed:
+        sql = _HELD_SENDS_SQL if listed * weight > sends else \
+            _HELD_BY_LIST_SQL.replace("{nums}", ", ".join(str(int(a)) for a in sorted(result._sends)))
         held = [(int(n), int(a), int(i)) for n, a, i in
-                rawsql.fetch(conn, staging.expand(_HELD_SENDS_SQL, dialect), (account, account))]
+                rawsql.fetch(conn, staging.expand(sql, dialect), (account, account))]
     if not acting and not held:
         return
     # Read everything from mt_stage above: recording the held sends' bounces stages again.

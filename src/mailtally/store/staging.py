@@ -50,6 +50,14 @@ def left_join_one(table: str, alias: str, on: str) -> str:
     return f"{{join {table} {alias} {on}}}"
 
 
+def join_each(table: str, alias: str, on: str) -> str:
+    """A JOIN of the rows of ``table`` found by key for each outer row, in that order: the
+    probe of ``left_join_one`` for several rows. On PostgreSQL a LATERAL subquery kept from
+    being pulled up (``OFFSET 0``): without statistics on a temporary table the planner put it
+    outside, reading the other side whole for each of its rows; SQLite's CROSS JOIN keeps the order."""
+    return f"{{each {table} {alias} {on}}}"
+
+
 @functools.lru_cache(maxsize=512)
 def expand(sql: str, dialect: str) -> str:
     """Dialect spellings in the writer's SQL: joins from ``left_join_one``, ``{p}`` marks (cached:
@@ -60,11 +68,18 @@ def expand(sql: str, dialect: str) -> str:
             return f"LEFT JOIN {table} {alias} ON {on}"
         return f"LEFT JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on} LIMIT 1) {alias} ON true"
 
-    sql = _JOIN.sub(join, sql)
+    def each(m: re.Match[str]) -> str:
+        table, alias, on = m[1], m[2], m[3]
+        if dialect == "sqlite":
+            return f"CROSS JOIN {table} {alias} ON {on}"
+        return f"JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias} ON true"
+
+    sql = _EACH.sub(each, _JOIN.sub(join, sql))
     return sql.replace("{p}", "?" if dialect == "sqlite" else "%s")
 
 
 _JOIN = re.compile(r"\{join (\w+) (\w+) ((?:[^{}]|\{p\})+)\}")
+_EACH = re.compile(r"\{each (\w+) (\w+) ((?:[^{}]|\{p\})+)\}")
 
 
 def _columns(names: Sequence[str], rename: dict[str, str] | None = None) -> str:

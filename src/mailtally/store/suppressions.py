@@ -186,9 +186,13 @@ def suppressed_contacts(
     return {int(r[0]): (int(r[1]), r[2]) for r in rawsql.select_in(conn, sql, (account,), nums, chunk=BIG_CHUNK)}
 
 
-def any_for(conn: Connection, account: int) -> bool:
-    return conn.execute(select(suppressions.c.email).where(suppressions.c.account_id == account).limit(1)).first() \
-        is not None
+def count_up_to(conn: Connection, account: int, limit: int) -> int:
+    """How many entries the account has (expired ones too), counting no further than ``limit``:
+    a walk of the key's first ``limit`` entries, whatever the list's size."""
+    m = rawsql.mark(conn)
+    return int(conn.exec_driver_sql(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM suppressions WHERE account_id = {m} LIMIT {m}) x",
+        (account, limit)).scalar_one())
 
 
 def caused_by(conn: Connection, account: int, activity_num: int, idem: int) -> list[Row[Any]]:

@@ -73,6 +73,7 @@ class WriteResult:
     _indices: Sequence[int] = field(default=(), repr=False)
     _first_id: int = field(default=0, repr=False)
     _by_email: dict[str, str] = field(default_factory=dict, repr=False)
+    _sends: dict[int, int] = field(default_factory=dict, repr=False)  # accepted sends by activity number
 
     def event(self, n: int) -> tuple[Event, str]:
         """The batch's ``n``-th event and its contact's id (resolved for events given by address)."""
@@ -344,6 +345,9 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
         keys = set(keyed)
         rawsql.insert_many(conn, "event_keys", ("account_id", "key_hash"),
                            [(account, k) for k in (batch[i].idem() for i in result._indices) if k in keys])
+    for (num, kind, *_), (n, _at) in tally.items():
+        if kind == _SEND_T:
+            result._sends[num] = result._sends.get(num, 0) + n
     _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()}, tally, clickers)
     if react:
         reactions.react(conn, account, result)
