@@ -64,3 +64,5 @@ def test_probes_use_the_keys_on_a_database_loaded_in_bulk(fresh: Engine) -> None
         assert "Seq Scan on contacts" not in by_list and "Seq Scan on mt_stage" not in by_list, by_list
         deltas = _plan(conn, writer._STATE_DELTAS_SQL, (account.id,))
         assert "recipients_pkey" in deltas and "ix_recipients_sent" not in deltas, deltas
+        clickers = _plan(conn, writer._CLICKERS_SQL, (account.id,) * 3)
+        assert "uq_contacts_num" in clickers and "Join Filter" not in clickers, clickers

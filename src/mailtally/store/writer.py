@@ -255,8 +255,14 @@ _DROP_KNOWN_SQL = (
     "AND e.activity_num = mt_stage.activity_num AND e.type = mt_stage.type "
     "AND e.occurred_at = mt_stage.occurred_at AND e.idem = mt_stage.idem)"
 )
-_CLICKERS_HEAD = "INSERT INTO link_clickers (account_id, activity_id, url_id, contact_id) VALUES "
-_CLICKERS_TAIL = " ON CONFLICT DO NOTHING RETURNING activity_id, url_id"
+_CLICKERS_SQL = (
+    "INSERT INTO link_clickers (account_id, activity_id, url_id, contact_id) "
+    "SELECT DISTINCT {p}, a.id, s.url_id, c.id FROM mt_stage s "
+    + staging.left_join_one("activities", "a", "a.account_id = {p} AND a.num_id = s.activity_num") + " "
+    + staging.left_join_one("contacts", "c", "c.account_id = {p} AND c.num_id = s.contact_num")
+    + f" WHERE s.type = {_CLICK} AND s.url_id IS NOT NULL AND {COUNTED} "
+    "ON CONFLICT DO NOTHING RETURNING activity_id, url_id"
+)
 _COUNTERS_SQL = (
     f"INSERT INTO activity_counters (account_id, activity_id, {', '.join(COUNTER_COLUMNS)}, last_event_at, updated_at) "
     f"VALUES ({', '.join(['{p}'] * (len(COUNTER_COLUMNS) + 4))}) "
@@ -320,7 +326,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     statistics.analyse_stale(conn)  # the probes below are planned on them
 
     errors: list[ItemError] = []
-    groups, tally, clickers = _rows(batch, seen, activity_nums, by_email, errors)
+    groups, tally = _rows(batch, seen, activity_nums, by_email, errors)
     staging.prepare(conn, _AGG_COLUMNS)
     staging.load(conn, account, *groups)
     staged = sum(map(len, groups))
@@ -335,8 +341,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     else:  # some were in the log already: the tally is of those that were not
         result._indices = _scalars(conn, "SELECT n FROM mt_stage ORDER BY n", ())
         accepted = set(result._indices)
-        _, tally, clickers = _rows(batch, {k: i for k, i in seen.items() if i in accepted}, activity_nums, by_email,
-                                   [])
+        tally = _rows(batch, {k: i for k, i in seen.items() if i in accepted}, activity_nums, by_email, [])[1]
     result.accepted = appended
     result.duplicates = len(batch) - appended
     if not appended:
@@ -348,7 +353,7 @@ def write_events(conn: Connection, account: int, batch: Sequence[Event], *, reac
     for (num, kind, *_), (n, _at) in tally.items():
         if kind == _SEND_T:
             result._sends[num] = result._sends.get(num, 0) + n
-    _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()}, tally, clickers)
+    _roll_up(conn, account, {num: aid for aid, num in activity_nums.items()}, tally)
     if react:
         reactions.react(conn, account, result)
     return result
@@ -406,16 +411,13 @@ def _refuse_retired(conn: Connection, boundary: int, indices: Sequence[int]) -> 
 # each is [how many, the latest occurred_at]. The event counters, link hits, hourly chart and
 # last-event times follow.
 Tally = dict[tuple[int, str | None, str | None, str | None, str | None, bool, int], list[int]]
-# The batch's (activity id, url_id, contact id) of counted clicks on a link.
-Clickers = set[tuple[str, str, str]]
 
 
 def _rows(
     batch: Sequence[Event], seen: dict[int, int], activity_nums: dict[str, int], by_email: dict[str, str],
     errors: list[ItemError],
-) -> tuple[tuple[list[tuple[Any, ...]], ...], Tally, Clickers]:
-    """One tuple per new event: ``staging.STAGE_COLUMNS``, with the contact's UUID; their tally
-    and their link clickers.
+) -> tuple[tuple[list[tuple[Any, ...]], ...], Tally]:
+    """One tuple per new event: ``staging.STAGE_COLUMNS``, with the contact's UUID; and their tally.
 
     Sends, opens, clicks and forwards are most of the log and set few columns: binding the
     rest as NULL costs more than the database's work on the row, so they stop at url_id;
@@ -427,7 +429,6 @@ def _rows(
     full: list[tuple[Any, ...]] = []
     tracked: list[tuple[Any, ...]] = []
     tally: Tally = {}
-    clickers: Clickers = set()
     found = tally.get
     for k, n in seen.items():
         ev = batch[n]
@@ -444,14 +445,10 @@ def _rows(
                             ev.optout_reason, ev.user_agent, ev.ip, ev.since_send_s, verdict, text(ev.verdict_why),
                             None if counted else True))
             key = (num, kind, device, url, verdict, counted, at // HOUR)
-            if url is not None and counted and kind == _CLICK_T:
-                clickers.add((ev.activity_id, url, cid))
         elif ev.type in _SHORT_KINDS:
             device, url = text(ev.device_type), ev.url_id
             short.append((n, kind, num, cid, at, k, device, url))
             key = (num, kind, device, url, None, True, at // HOUR)
-            if url is not None and kind == _CLICK_T:
-                clickers.add((ev.activity_id, url, cid))
         else:
             full.append((n, kind, num, cid, at, k, text(ev.device_type), ev.url_id, text(ev.reason),
                          text(ev.bounce_code), ev.hard, ev.dsn_status, ev.reply_code, ev.diagnostic, ev.remote_mta,
@@ -464,10 +461,10 @@ def _rows(
             c[0] += 1
             if at > c[1]:
                 c[1] = at
-    return (short, full, tracked), tally, clickers
+    return (short, full, tracked), tally
 
 
-def _roll_up(conn: Connection, account: int, activity_ids: dict[int, str], tally: Tally, clickers: Clickers) -> None:
+def _roll_up(conn: Connection, account: int, activity_ids: dict[int, str], tally: Tally) -> None:
     """Recipients' state, counters, links, hours and sent marks from the staged (accepted) events
     and their tally."""
     _run(conn, _AGG_SQL, ())
@@ -500,24 +497,15 @@ def _roll_up(conn: Connection, account: int, activity_ids: dict[int, str], tally
     for num, at in last_sent.items():
         _mark_sent(conn, account, activity_ids[num], at)
     if hits:
-        _save_links(conn, account, hits, clickers)
+        _save_links(conn, account, hits)
     hourly.add(conn, account, hours)
 
 
-def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], int], clickers: Clickers) -> None:
-    """Each link's clicks (``hits``, by activity id and url_id) and how many of its clickers are new.
-
-    The clickers go in as values (Python knows their ids), not by a join of the stage with
-    ``activities`` and ``contacts``: a lookup of each of two keys per click cost more.
-    """
+def _save_links(conn: Connection, account: int, hits: dict[tuple[str, str], int]) -> None:
+    """Each link's clicks (``hits``, by activity id and url_id) and how many of its clickers are new."""
     new: dict[tuple[str, str], int] = dict.fromkeys(hits, 0)
-    cur = conn.connection.cursor()
-    try:
-        for activity_id, url_id in rawsql.insert_values(cur, rawsql.mark(conn), _CLICKERS_HEAD,
-                                                        [(account, *c) for c in sorted(clickers)], _CLICKERS_TAIL):
-            new[(activity_id, url_id)] += 1
-    finally:
-        cur.close()
+    for activity_id, url_id in _fetch(conn, _CLICKERS_SQL, (account, account, account)):
+        new[(activity_id, url_id)] += 1
     _run_many(conn, _LINK_COUNTERS_SQL, [(account, a, u, c, new[(a, u)]) for (a, u), c in hits.items()])
 
 
