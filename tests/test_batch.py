@@ -29,6 +29,8 @@ items = st.fixed_dictionaries(
         "status": texts,
         "reply_code": texts,
         "diagnostic": texts,
+        "remote_mta": texts,
+        "optout_source": texts,
         "optout_reason": texts,
         "idempotency_key": texts,
         "bounce_code": st.sampled_from(["B", "Q", None]),

@@ -112,13 +112,14 @@ def _plain_event(item: Any) -> Event | None:
         return None
     if device is None and (etype is _OPEN or etype is _CLICK):
         device = DeviceType.NONE
-    return Event(
-        type=etype, activity_id=activity_id, occurred_at=t, contact_id=contact_id, device_type=device,
-        url_id=url_id, dsn_status=item.get("status"), reply_code=item.get("reply_code"),
-        diagnostic=item.get("diagnostic"), remote_mta=item.get("remote_mta"),
-        optout_source=item.get("optout_source"), optout_reason=item.get("optout_reason"),
-        idempotency_key=item.get("idempotency_key"),
-    )
+    # By position, in Event's field order (type, activity_id, occurred_at, contact_id, email,
+    # device_type, url_id, reason, bounce_code, hard, dsn_status, ...): binding thirteen
+    # keywords cost 0.3 us more an event, an eighth of this function (tests/test_batch.py compares
+    # every field with the full checks' keyword-built Event).
+    get = item.get
+    return Event(etype, activity_id, t, contact_id, None, device, url_id, None, None, None, get("status"),
+                 get("reply_code"), get("diagnostic"), get("remote_mta"), get("optout_source"), get("optout_reason"),
+                 get("idempotency_key"))
 
 
 def checked_event(item: Any, i: int, errors: list[ItemError]) -> Event | None:
