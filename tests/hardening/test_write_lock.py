@@ -16,7 +16,8 @@ import pytest
 
 from mailtally.store import migrate
 from mailtally.store.accounts import create_account, create_token
-from mailtally.store.db import open_engine, writing
+from mailtally.store.db import gate_of, open_engine, writing
+from mailtally.store.write_gate import StoreBusy
 
 from ..support.serve import Serve
 
@@ -106,3 +107,29 @@ def test_small_writes_go_before_waiting_bulk_ones(tmp_path: Path) -> None:
     with engines[0].connect() as conn:
         order = [r[0] for r in conn.exec_driver_sql("SELECT who FROM commits ORDER BY rowid")]
     assert order == ["first", "small", "big"]
+
+
+def test_a_write_holding_its_turn_waits_for_another_program_a_moment_only(tmp_path: Path) -> None:
+    """The tracking hits write on the event loop with their turn already taken
+    (``has_turn``): a program outside mailtally's turns holding SQLite's lock is waited for
+    ``HELD_TURN_BUSY_SECONDS``, not the 30 s a thread's write may wait, then StoreBusy."""
+    path = tmp_path / "mailtally.db"
+    engine = open_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    gate = gate_of(engine)
+    assert gate is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    turn = gate.try_take()
+    assert turn is not None
+    try:
+        with pytest.raises(StoreBusy), engine.connect() as held, \
+                writing(engine, held=held, has_turn=True) as conn:
+            conn.exec_driver_sql("UPDATE accounts SET seq_event = seq_event")
+    finally:
+        turn.release()
+        other.execute("ROLLBACK")
+        other.close()
+    with writing(engine) as conn:  # and once the program lets go, writes go on
+        conn.exec_driver_sql("UPDATE accounts SET seq_event = seq_event")
+    engine.dispose()

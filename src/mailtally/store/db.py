@@ -105,6 +105,11 @@ def set_write_wait(engine: Engine, seconds: float) -> None:
         gate.wait_seconds = seconds
 
 
+# With its turn held, a writer finds SQLite's lock taken only by a program outside mailtally's
+# turns; the tracking hits' writes, which run on the event loop, wait for it this long at most.
+HELD_TURN_BUSY_SECONDS = 1.0
+
+
 def gate_of(engine: Engine) -> WriteGate | None:
     """The turns of writers of this SQLite file (None for other databases)."""
     return _GATES.get(engine)
@@ -122,14 +127,15 @@ def writing(engine: Engine, *, bulk: bool = False, held: Connection | None = Non
     ``has_turn``: the caller already holds its turn (``WriteGate.take``).
     """
     gate = _GATES.get(engine)
-    if gate is None or has_turn:
+    if gate is None:
         with nullcontext(held) if held is not None else engine.connect() as conn:
             if is_sqlite(engine):
                 conn.info[_WRITE] = True
             with conn.begin():
                 yield conn
         return
-    with gate.turn(bulk) as left, nullcontext(held) if held is not None else engine.connect() as conn:
+    turn = nullcontext(HELD_TURN_BUSY_SECONDS) if has_turn else gate.turn(bulk)
+    with turn as left, nullcontext(held) if held is not None else engine.connect() as conn:
         conn.info[_WRITE] = True
         # Another program may hold the lock: SQLite's own wait ends with ours. (On the driver's
         # connection: a statement through SQLAlchemy would begin the transaction early.)
