@@ -52,3 +52,12 @@ def body_schema(schema: dict[str, Any], required: bool = True) -> dict[str, Any]
         return node
 
     return {"requestBody": {"required": required, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
+def path_ids(name: str) -> dict[str, Any]:
+    """``openapi_extra`` declaring the path parameter ``name`` (a comma-separated list of ids)
+    of a route that reads it from ``request.path_params`` itself: the hottest report routes,
+    where FastAPI's solving of a declared parameter cost as much as the query (~15 us)."""
+    title = name.replace("_", " ").title()
+    param = {"in": "path", "name": name, "required": True, "schema": {"title": title, "type": "string"}}
+    return {"parameters": [param]}

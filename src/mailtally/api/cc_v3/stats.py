@@ -16,6 +16,7 @@ from ...store.db import now_ms
 from ...store.schema import campaigns
 from ...store.stats import Stats, campaign_stats, owned_activity_stats
 from ...vocab import BounceCode
+from ..body import path_ids
 from ..deps import inline
 from ..errors import json_response
 from ..query import CheckedRoute
@@ -147,23 +148,25 @@ def campaign_summaries_report(conn: Connection, page: Page) -> dict[str, Any]:
 
 
 @router.get("/stats/email_campaigns/{campaign_ids}", operation_id="getEmailSummary",
-            summary="Counts and percents for one or more campaigns.", response_class=Response)
+            summary="Counts and percents for one or more campaigns.", response_class=Response,
+            openapi_extra=path_ids("campaign_ids"))
 @inline
-def get_campaign_stats(request: Request, campaign_ids: str) -> Response:
+def get_campaign_stats(request: Request) -> Response:
     who = campaign_caller(request)
     with connect(request) as conn:
-        ids = parse_ids(campaign_ids, "campaign_ids", MAX_CAMPAIGN_IDS)
+        ids = parse_ids(request.path_params["campaign_ids"], "campaign_ids", MAX_CAMPAIGN_IDS)
         return json_response(campaign_stats_report(conn, who.account_id, ids))
 
 
 @router.get("/stats/email_campaign_activities/{campaign_activity_ids}",
             operation_id="getEmailCampaignActivitySummary",
-            summary="Counts and percents for up to ten campaign activities.", response_class=Response)
+            summary="Counts and percents for up to ten campaign activities.", response_class=Response,
+            openapi_extra=path_ids("campaign_activity_ids"))
 @inline
-def get_activity_stats(request: Request, campaign_activity_ids: str) -> Response:
+def get_activity_stats(request: Request) -> Response:
     who = campaign_caller(request)
     with connect(request) as conn:
-        ids = parse_ids(campaign_activity_ids, "campaign_activity_ids", MAX_ACTIVITY_IDS)
+        ids = parse_ids(request.path_params["campaign_activity_ids"], "campaign_activity_ids", MAX_ACTIVITY_IDS)
         return json_response(activity_stats_report(conn, who.account_id, ids))
 
 
