@@ -5,10 +5,11 @@ realistic engagement, written through ``mailtally.store.writer.write_events``. T
 
 - p50/p99 of the activity stats operation and of 500-row pages at several depths of the
   bounces and opens reports (and unique opens), called in-process (query + serializer);
-- the same over HTTP against a real uvicorn server in a subprocess (loopback);
+- the same over HTTP against ``mailtally serve`` in a subprocess (loopback);
 - requests/s of the stats operation over HTTP, loaded by ``wrk``, beside a bare FastAPI
-  "hello" (``bench/hello.py``) served by the same uvicorn command with the same workers and
-  loaded the same way in the same run, and the ratio of the two.
+  "hello" (``bench/hello.py``) served the way ``serve`` serves (``serving.serve_app``: the
+  same workers, a listening socket each) and loaded the same way in the same run, and the
+  ratio of the two.
 
 Targets (BRIEF.md, issue 11): stats < 5 ms p99; any 500-row page < 20 ms p99 at any depth;
 stats requests/s >= 0.45x the FastAPI hello's.
@@ -235,7 +236,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=8.0, help="load on each server, over all rounds")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=4, help="alternating rounds of stats and hello load")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
     args = ap.parse_args()
 
     url = f"sqlite:///{args.db}"
@@ -272,10 +273,11 @@ def main() -> None:
             uo_page = Page(account, secret, uo_path, 500, cursor)
             report(label, timed(partial(unique_opens_report, conn, uo_page, activity_id), n), 20)
 
-    with _served(["mailtally.api.app:create_app"], url, args.workers) as base:
+    with _served(mailtally_server, url, args.workers) as base:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-            print(f"\nover HTTP (uvicorn, {args.workers} worker(s), loopback, httpx keep-alive), {n} calls each")
+            print(f"\nover HTTP (mailtally serve, {args.workers} worker(s), loopback, httpx keep-alive), "
+                  f"{n} calls each")
             stats_url = f"/v3/reports/stats/email_campaign_activities/{activity_id}"
             assert http.get(stats_url).status_code == 200
             report("activity stats", timed(lambda: http.get(stats_url), n * 3), 5)
@@ -289,7 +291,7 @@ def main() -> None:
         url, args.workers, stats_url, token, args.seconds, args.connections, args.rounds)
     ratio = stats_rate / hello_rate if hello_rate else 0.0
     ok = "ok" if ratio >= 0.45 and not stats_errors else "MISSED"
-    print(f"\nthroughput over HTTP, uvicorn --workers {args.workers}, {args.connections} keep-alive connections, "
+    print(f"\nthroughput over HTTP, serve --workers {args.workers}, {args.connections} keep-alive connections, "
           f"{args.rounds} alternating rounds of {args.seconds / args.rounds:g} s each, {client}:")
     print(f"  FastAPI hello (bench/hello.py)     {hello_rate:>9,.0f} requests/s, {hello_errors} errors")
     print(f"  v3 activity stats (1M sends)       {stats_rate:>9,.0f} requests/s, {stats_errors} errors")
@@ -302,8 +304,7 @@ def interleaved(url: str, workers: int, stats_url: str, token: str, seconds: flo
     load of other programs drifts over seconds, and measuring one server after the other put the
     drift into the ratio (0.29x and 0.67x one minute apart here). Also prints each server's CPU
     time per request (its processes' user + system time), which other programs' load moves less."""
-    with _served(["mailtally.api.app:create_app"], url, workers) as stats_base, \
-            _served(["--app-dir", str(Path(__file__).parent), "hello:fastapi_app"], url, workers) as hello_base:
+    with _served(mailtally_server, url, workers) as stats_base, _served(hello_server, url, workers) as hello_base:
         done = {"stats": 0.0, "hello": 0.0}
         errors = {"stats": 0, "hello": 0}
         cpu = {"stats": 0.0, "hello": 0.0}
@@ -327,8 +328,17 @@ def interleaved(url: str, workers: int, stats_url: str, token: str, seconds: flo
 _PIDS: dict[str, int] = {}  # base URL -> the server's process id
 
 
+def mailtally_server(port: int, workers: int) -> list[str]:
+    return [sys.executable, "-m", "mailtally", "serve", "--port", str(port), "--workers", str(workers)]
+
+
+def hello_server(port: int, workers: int) -> list[str]:
+    return [sys.executable, "-c", "from mailtally.serving import serve_app; "
+            f"serve_app('hello:fastapi_app', '127.0.0.1', {port}, {workers}, factory=True)"]
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` and its child processes (uvicorn's workers), from /proc."""
+    """User + system CPU time of ``pid`` and its child processes (the server's workers), from /proc."""
     total = 0
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
@@ -344,12 +354,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def _served(app: list[str], url: str, workers: int) -> Iterator[str]:
-    """An app under uvicorn in a subprocess, the same command for mailtally and the hello."""
+def _served(command: Callable[[int, int], list[str]], url: str, workers: int) -> Iterator[str]:
+    """A server in a subprocess: mailtally as ``mailtally serve`` runs it, or the hello served the
+    same way (``serving.serve_app``: a listening socket per worker; with uvicorn's one shared
+    socket, a client's 16 connections mostly went to one worker, in one round and not the next)."""
     port = free_port()
-    env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_PORT": str(port), "MAILTALLY_WEBHOOK_WORKER": "0"}
-    cmd = [sys.executable, "-m", "uvicorn", *app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_PORT": str(port), "MAILTALLY_WEBHOOK_WORKER": "0",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    cmd = command(port, workers)
     server = subprocess.Popen(cmd, env=env)
     base = f"http://127.0.0.1:{port}"
     _PIDS[base] = server.pid

@@ -188,10 +188,11 @@ def run(settings: Settings, workers: int = 1) -> None:
     uvicorn.run(**config)
 
 
-def serve_app(app: str, host: str, port: int, workers: int) -> None:
-    """Any ASGI app (``module:attribute``) served as ``serve`` serves mailtally: ``workers``
-    processes, a listening socket each (bench/tracking.py's reference "hello")."""
-    Workers({"app": app, "host": host, "port": port, "log_level": "warning", "access_log": False}, workers).run()
+def serve_app(app: str, host: str, port: int, workers: int, factory: bool = False) -> None:
+    """Any ASGI app (``module:attribute``, or a factory of one) served as ``serve`` serves
+    mailtally: ``workers`` processes, a listening socket each (the benches' reference "hello")."""
+    Workers({"app": app, "factory": factory, "host": host, "port": port, "log_level": "warning",
+             "access_log": False}, workers).run()
 
 
 def _listening_socket(host: str, port: int, listen: bool) -> socket.socket:
