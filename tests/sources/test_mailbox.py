@@ -35,6 +35,11 @@ def cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120)
 
 
+def watch_once(db_url: str, url: str, account: Account, *options: str) -> subprocess.CompletedProcess[str]:
+    """``mailtally mailbox watch URL --account NAME --once [options]``: one pass over the mailbox."""
+    return cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", *options)
+
+
 def bounces(http: httpx.Client, account: Account, activity: str) -> int:
     return int(http.get(f"/v1/activities/{activity}/stats", headers=account.headers).json()["counts"]["bounces"])
 
@@ -71,7 +76,7 @@ def test_dovecot_bounces_moved_ordinary_mail_untouched(
     for raw in (b1, ORDINARY, b2):
         c.append("INBOX", raw)
     url = f"imap://{imap.user}:{imap.password}@127.0.0.1:{imap.port}/INBOX"
-    p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    p = watch_once(db_url, url, account)
     assert p.returncode == 0, p.stderr
     assert "3 messages: 2 with bounces" in p.stdout
     assert bounces(http, account, activity) == 2
@@ -82,11 +87,11 @@ def test_dovecot_bounces_moved_ordinary_mail_untouched(
     c.select_folder("Bounces")
     assert len(c.search("ALL")) == 2
     # A second run counts nothing; a new bounce after it is read, and only it.
-    again = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    again = watch_once(db_url, url, account)
     assert again.returncode == 0 and "0 messages" in again.stdout
     _, (b3, _) = two_bounces(http, engine, account)
     c.append("INBOX", b3)
-    third = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    third = watch_once(db_url, url, account)
     assert "1 messages: 1 with bounces" in third.stdout
     assert bounces(http, account, activity) == 2
     c.logout()
@@ -113,7 +118,7 @@ def test_dovecot_pop3_counts_once_leaves_mail_unread_deletes_only_handled_bounce
     for raw in (b1, ORDINARY):
         c.append("INBOX", raw)
     url = f"pop3://{pop3.user}:{pop3.password}@127.0.0.1:{pop3.pop3_port}"
-    p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    p = watch_once(db_url, url, account)
     assert p.returncode == 0, p.stderr
     assert "2 messages: 1 with bounces (1 events recorded), 2 left in place" in p.stdout
     assert bounces(http, account, activity) == 1
@@ -121,10 +126,10 @@ def test_dovecot_pop3_counts_once_leaves_mail_unread_deletes_only_handled_bounce
     left = c.fetch(c.search("ALL"), ["FLAGS"])
     assert len(left) == 2 and not any(b"\\Seen" in d[b"FLAGS"] for d in left.values())  # both still unread
     # Nothing new: nothing read. A new bounce, with --delete-handled: read, recorded, deleted; the rest stays.
-    again = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once")
+    again = watch_once(db_url, url, account)
     assert again.returncode == 0 and "0 messages" in again.stdout, again.stdout
     c.append("INBOX", b2)
-    third = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--delete-handled")
+    third = watch_once(db_url, url, account, "--delete-handled")
     assert "1 messages: 1 with bounces (1 events recorded), 0 left in place" in third.stdout, third.stdout
     assert bounces(http, account, activity) == 2
     c.select_folder("INBOX")
@@ -133,7 +138,7 @@ def test_dovecot_pop3_counts_once_leaves_mail_unread_deletes_only_handled_bounce
     c.logout()
     shown = cli(db_url, "sources").stdout
     assert f"mailbox:pop3://{pop3.user}@127.0.0.1:{pop3.pop3_port}" in shown and pop3.password not in shown
-    no_folders = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--other-to", "X")
+    no_folders = watch_once(db_url, url, account, "--other-to", "X")
     assert no_folders.returncode == 2 and "no folders" in no_folders.stderr
 
 
@@ -152,7 +157,7 @@ def test_maildir(http: httpx.Client, engine: Engine, account: Account, db_url: s
         md.add(raw)
     url = f"maildir://{tmp_path / 'Maildir'}"
     for _ in range(2):
-        p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--move-to", "Done")
+        p = watch_once(db_url, url, account, "--move-to", "Done")
         assert p.returncode == 0, p.stderr
     assert bounces(http, account, activity) == 2
     md = mailbox.Maildir(tmp_path / "Maildir")
@@ -169,7 +174,7 @@ def test_mbox_delete_handled(http: httpx.Client, engine: Engine, account: Accoun
         box.add(raw)
     box.flush()
     box.close()
-    p = cli(db_url, "mailbox", "watch", f"mbox://{path}", "--account", account.name, "--once", "--delete-handled")
+    p = watch_once(db_url, f"mbox://{path}", account, "--delete-handled")
     assert p.returncode == 0, p.stderr
     assert bounces(http, account, activity) == 2
     box = mailbox.mbox(path)
@@ -181,9 +186,9 @@ def test_bad_urls(db_url: str, account: Account) -> None:
     for url in ("gopher://host/", "pop3://host/INBOX", "imap:///INBOX", "maildir://", "imap://host:99999/"):
         with pytest.raises(MailboxUrlError):
             MailboxUrl.parse(url)
-    p = cli(db_url, "mailbox", "watch", "gopher://h/", "--account", account.name, "--once")
+    p = watch_once(db_url, "gopher://h/", account)
     assert p.returncode == 2 and "scheme" in p.stderr
-    missing = cli(db_url, "mailbox", "watch", "maildir:///nonexistent/Maildir", "--account", account.name, "--once")
+    missing = watch_once(db_url, "maildir:///nonexistent/Maildir", account)
     assert missing.returncode == 1 and "no such" in missing.stderr
 
 
@@ -280,7 +285,7 @@ def test_empty_polls_are_successes(engine: Engine, account: Account, db_url: str
         name = f"empty-{kind}-{account.name}"
         before = None
         for _ in range(2):
-            p = cli(db_url, "mailbox", "watch", url, "--account", account.name, "--once", "--name", name)
+            p = watch_once(db_url, url, account, "--name", name)
             assert p.returncode == 0 and "0 messages" in p.stdout, p.stderr
             after = _last_success(engine, name)
             assert after is not None and (before is None or after > before), (kind, before, after)

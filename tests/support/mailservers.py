@@ -145,6 +145,14 @@ class Dovecot:
     pop3_port: int = 0
 
 
+def _login_service(protocol: str, port: int, unchrooted: bool = False) -> str:
+    """Dovecot's login service for ``protocol`` on 127.0.0.1:``port``, its TLS listener off (and
+    with ``unchrooted``, not chrooted)."""
+    chroot = "  chroot =\n" if unchrooted else ""
+    return (f"service {protocol}-login {{\n  inet_listener {protocol} {{\n    address = 127.0.0.1\n    port = {port}\n"
+            f"  }}\n  inet_listener {protocol}s {{\n    port = 0\n  }}\n{chroot}}}\n")
+
+
 @contextmanager
 def dovecot(base: Path, user: str = "bounces", password: str = "secret-pw", pop3: bool = False) -> Iterator[Dovecot]:
     """Dovecot IMAP on 127.0.0.1:<free port> with one user whose mail is under ``base``; with
@@ -153,18 +161,7 @@ def dovecot(base: Path, user: str = "bounces", password: str = "secret-pw", pop3
     _traversable(base)
     port = free_port()
     pop3_port = free_port() if pop3 else 0
-    pop3_conf = f"""
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-  chroot =
-}}
-""" if pop3 else ""
+    pop3_conf = _login_service("pop3", pop3_port, unchrooted=True) if pop3 else ""
     run, mail, users = base / "run", base / "mail", base / "users"
     for d in (run, mail):
         d.mkdir(parents=True)
@@ -192,15 +189,7 @@ userdb {{
   driver = passwd-file
   args = {users}
 }}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
+{_login_service("imap", port)}
 service anvil {{
   chroot =
 }}
