@@ -147,7 +147,7 @@ def test_a_group_the_hit_path_refuses_goes_through_the_general_writer(
     and written by the general writer: every hit once."""
     account, num, people = _activity(engine, ("proxy", "none"), now_ms())
     ids = iter((42, 42, 43, 44, 45))  # the first group; the second's, refused; the second's again
-    monkeypatch.setattr(ingest.secrets, "randbits", lambda _bits: next(ids))
+    monkeypatch.setattr(ingest, "_random_ids", lambda n: [next(ids) for _ in range(n)])
     recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
     at = now_ms()
     recorder([PendingHit(HitRef(Kind.OPEN, account, num, people[0]), at, DESKTOP, "192.0.2.1")])

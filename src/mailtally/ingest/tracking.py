@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..events import Event
 from ..store import hits as store
-from ..store import wal
+from ..store import rawsql, wal
 from ..store.accounts import allocate
-from ..store.db import writing
+from ..store.db import driver_writing, writing
 from ..store.hit_writer import HitRow, write_hits
 from ..store.writer import write_events
 from ..tracking.device import read_agent
@@ -113,7 +113,7 @@ class HitRecorder:
         self._scanner: dict[str, bool] = {}
         self._policy: dict[int, tuple[float, tuple[MachineCounting, MachineCounting]]] = {}
 
-    def _counting(self, conn: Connection, account: int) -> tuple[MachineCounting, MachineCounting]:
+    def _counting(self, conn: rawsql.Conn, account: int) -> tuple[MachineCounting, MachineCounting]:
         now = time.monotonic()
         hit = self._policy.get(account)
         if hit is None or now - hit[0] > 5.0:
@@ -142,16 +142,16 @@ class HitRecorder:
         try:
             if not self.general:
                 try:
-                    with writing(self.engine, held=self._connection(), has_turn=has_turn) as conn:
+                    with driver_writing(self.engine, self._connection(), has_turn=has_turn) as tx:
                         for account, items in by_account.items():
-                            self._record(conn, account, items, fast=True)
+                            self._record(tx, account, items)
                     self._committed()
                     return
                 except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
                     pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
             with writing(self.engine, held=self._connection(), has_turn=has_turn) as conn:
                 for account, items in by_account.items():
-                    self._record(conn, account, items, fast=False)
+                    self._record(conn, account, items)
             self._committed()
         except BaseException:
             self.close()  # whatever broke, the next group starts on a fresh connection
@@ -178,12 +178,13 @@ class HitRecorder:
             self._conn.close()
             self._conn = None
 
-    def _record(self, conn: Connection, account: int, items: list[PendingHit], fast: bool) -> None:
-        """One account's hits of the group, judged and written: by the hit path's own writer
-        (``fast``), or as Events through the general writer."""
+    def _record(self, conn: rawsql.Conn, account: int, items: list[PendingHit]) -> None:
+        """One account's hits of the group, judged and written: by the hit path's own writer in
+        a transaction on the driver's connection (a ``Tx``), or as Events through the general
+        writer in a SQLAlchemy one."""
         judged = self.judge(conn, account, items)
         if judged.hits:
-            if fast:
+            if isinstance(conn, rawsql.Tx):
                 write_hits(conn, account, judged.first_id, judged.hits, judged.prior, judged.activity_ids,
                            judged.contact_ids)
             else:
@@ -191,7 +192,7 @@ class HitRecorder:
         if judged.burst_starts:
             self._judge_again(conn, account, judged.burst_starts)
 
-    def _judge_again(self, conn: Connection, account: int, clicks: list[store.LoggedClick]) -> None:
+    def _judge_again(self, conn: rawsql.Conn, account: int, clicks: list[store.LoggedClick]) -> None:
         """Logged human clicks that turned out to open a burst: machine, counted as the policy says."""
         _, click_policy = self._counting(conn, account)
         machine, why = Verdict.MACHINE, VerdictWhy.CLICK_BURST
@@ -200,14 +201,14 @@ class HitRecorder:
                           {c.activity_num: self.activities.known[(account, c.activity_num)] for c in clicks},
                           {c.contact_num: self.contacts.known[(account, c.contact_num)] for c in clicks})
 
-    def _ids(self, conn: Connection, account: int, items: list[PendingHit]
+    def _ids(self, conn: rawsql.Conn, account: int, items: list[PendingHit]
              ) -> tuple[dict[tuple[int, int], str], dict[tuple[int, int], str]]:
         def look(table: Callable[..., dict[int, str]]) -> Callable[[list[tuple[int, int]]], dict[tuple[int, int], str]]:
             return lambda keys: {(account, n): u for n, u in table(conn, account, [n for _, n in keys]).items()}
         return (self.activities.many([(account, h.ref.activity_num) for h in items], look(store.activity_ids)),
                 self.contacts.many([(account, h.ref.contact_num) for h in items], look(store.contact_ids)))
 
-    def judge(self, conn: Connection, account: int, items: list[PendingHit]) -> Judged:
+    def judge(self, conn: rawsql.Conn, account: int, items: list[PendingHit]) -> Judged:
         """The group's hits of one account, judged, with what writing them needs; and the logged
         clicks they show opened a burst. Takes the account's write lock first: the recipients'
         state and recent clicks read here are then the ones the write adds to (and a burst whose
@@ -235,7 +236,8 @@ class HitRecorder:
                     for pair, found in logged.items()}
         ip_storage, rules = self.ip_storage, self.rules
         burst_verdict = counts_for_vendors(Verdict.MACHINE, VerdictWhy.CLICK_BURST, click_policy)
-        for h in sorted(known, key=lambda h: h.at):
+        idems = _random_ids(len(known))
+        for h, idem in zip(sorted(known, key=lambda h: h.at), idems, strict=True):
             r = h.ref
             is_click = r.kind is Kind.CLICK
             pair = (r.activity_num, r.contact_num)
@@ -251,7 +253,7 @@ class HitRecorder:
             verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click,
                                      self._in_scanner_network(h.ip)), rules)
             policy = click_policy if is_click else open_policy
-            row = HitRow(r.activity_num, r.contact_num, is_click, h.at, secrets.randbits(63), read_agent(ua).device,
+            row = HitRow(r.activity_num, r.contact_num, is_click, h.at, idem, read_agent(ua).device,
                          r.url_id if is_click else None, ua or None, stored_ip(h.ip, ip_storage),
                          int(since) if since is not None else None, verdict.value, why.value,
                          counts_for_vendors(verdict, why, policy))
@@ -269,6 +271,12 @@ class HitRecorder:
                         judged.burst_starts.append(c.logged)
             seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, row=row))
         return judged
+
+
+def _random_ids(n: int) -> list[int]:
+    """``n`` random 63-bit ids (a hit's ``idem``) from one read of the system's randomness."""
+    raw = secrets.token_bytes(8 * n)
+    return [int.from_bytes(raw[i:i + 8], "big") >> 1 for i in range(0, 8 * n, 8)]
 
 
 def _event(h: HitRow, judged: Judged) -> Event:

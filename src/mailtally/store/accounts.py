@@ -91,7 +91,7 @@ def principal_for_token(conn: Connection, token: str) -> Principal | None:
     return Principal(int(row.account_id), row.name, frozenset(row.scopes.split(",")))
 
 
-def allocate(conn: Connection, account: int, sequence: str, n: int = 1) -> int:
+def allocate(conn: rawsql.Conn, account: int, sequence: str, n: int = 1) -> int:
     """Reserve ``n`` numbers of a per-account sequence; returns the first.
 
     The UPDATE also takes the account's row lock, which serialises writers of one account.
@@ -100,8 +100,11 @@ def allocate(conn: Connection, account: int, sequence: str, n: int = 1) -> int:
     """
     col = accounts.c[sequence].name  # only a column of the table: never a name from outside
     m = rawsql.mark(conn)
-    last = conn.exec_driver_sql(
-        f"UPDATE accounts SET {col} = {col} + {m} WHERE id = {m} RETURNING {col}", (n, account)).scalar_one()
+    sql = f"UPDATE accounts SET {col} = {col} + {m} WHERE id = {m} RETURNING {col}"
+    if isinstance(conn, rawsql.Tx):
+        last = rawsql.fetch(conn, sql, (n, account))[0][0]
+    else:  # through SQLAlchemy, which begins its transaction first if it has not yet
+        last = conn.exec_driver_sql(sql, (n, account)).scalar_one()
     return int(last) - n + 1
 
 

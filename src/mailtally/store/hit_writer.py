@@ -27,20 +27,20 @@ again through the general writer.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from ..vocab import DeviceType, EventType, Verdict
-from . import outbox, rawsql, reactions
+from . import outbox, reactions
 from .db import now_ms
 from .hits import Prior
 from .hourly import HOUR
 from .hourly import UPSERT as HOURLY_UPSERT
+from .rawsql import Tx
 from .schema import COUNTER_COLUMNS
 
 assert not {EventType.OPEN, EventType.CLICK} & (reactions._ACTING | set(outbox.EVENT_NAMES)), \
@@ -66,7 +66,19 @@ _LINKS = (
     "clicks_all = link_counters.clicks_all + excluded.clicks_all, "
     "unique_clicks = link_counters.unique_clicks + excluded.unique_clicks"
 )
+_INSERT_LOG = f"INSERT INTO events ({', '.join(_LOG)}) VALUES ({{m}})"
 _CLICKERS_PER_STATEMENT = 200
+# Counter columns by hit kind: verdict, device or "all" -> "opens_human", "clicks_mobile", ...
+_COUNTED_BY = (*(v.value for v in Verdict), *(d.value for d in DeviceType), "all")
+_OPENS = {k: f"opens_{k}" for k in _COUNTED_BY}
+_CLICKS = {k: f"clicks_{k}" for k in _COUNTED_BY}
+
+
+@functools.cache
+def _statement(template: str, mark: str, marks: int | None = None) -> str:
+    """``template`` with its ``{m}`` filled for this driver: ``marks`` parameter marks, or one
+    per column of the log (made once per statement and driver, not once per group)."""
+    return template.format(m=", ".join([mark] * (marks if marks is not None else len(_LOG))))
 
 
 @dataclass(slots=True)
@@ -100,14 +112,14 @@ class _Fold:
     clicks: int = 0
 
 
-def write_hits(conn: Connection, account: int, first_id: int, hits: Sequence[HitRow],
+def write_hits(conn: Tx, account: int, first_id: int, hits: Sequence[HitRow],
                prior: dict[tuple[int, int], Prior], activity_ids: dict[int, str],
                contact_ids: dict[int, str]) -> None:
     """Record ``hits`` (in arrival order) with ids from ``first_id`` on; ``prior`` is the
     touched recipients' state read under the account's lock, which the caller holds."""
     if not hits:
         return
-    m = rawsql.mark(conn)
+    m = conn.mark
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_at: dict[int, int] = {}
     folds: dict[tuple[int, int], _Fold] = {}
@@ -116,14 +128,14 @@ def write_hits(conn: Connection, account: int, first_id: int, hits: Sequence[Hit
     clickers: set[tuple[int, str, int]] = set()
     for h in hits:
         a = h.activity_num
-        kind = "clicks" if h.click else "opens"
+        kind = _CLICKS if h.click else _OPENS
         c = counters[a]
-        c[f"{kind}_{h.verdict}"] += 1
+        c[kind[h.verdict]] += 1
         last_at[a] = max(last_at.get(a, h.at), h.at)
         if not h.counted:
             continue  # logged and tallied by verdict; nothing else
-        c[f"{kind}_all"] += 1
-        c[f"{kind}_{h.device or _NONE}"] += 1
+        c[kind["all"]] += 1
+        c[kind[h.device or _NONE]] += 1
         f = folds.get((a, h.contact_num))
         if f is None:
             f = folds[(a, h.contact_num)] = _Fold()
@@ -152,29 +164,28 @@ def write_hits(conn: Connection, account: int, first_id: int, hits: Sequence[Hit
         if f.clicks and (p is None or p.clicks <= 0):
             counters[a]["clicks"] += 1
     t = now_ms()
-    driver = conn.connection.dbapi_connection
     # On PostgreSQL every statement below goes in one round trip (a pipeline; the clickers'
     # RETURNING, for clicks, is one more); SQLite has no round trips to save.
-    pipeline: Any = driver.pipeline() if conn.dialect.name == "postgresql" else nullcontext()  # type: ignore[union-attr]
-    cursors = [conn.connection.cursor() for _ in range(1 + len(counters))]
+    pipeline: Any = conn.dbapi.pipeline() if conn.postgres else nullcontext()
+    cursors = [conn.cursor() for _ in range(1 + len(counters))]
     cur, updates = cursors[0], cursors[1:]
     try:
         with pipeline:
             cur.executemany(
-                f"INSERT INTO events ({', '.join(_LOG)}) VALUES ({', '.join([m] * len(_LOG))})",
+                _statement(_INSERT_LOG, m),
                 [(account, h.activity_num, _CLICK if h.click else _OPEN, h.at, h.idem, first_id + i, h.contact_num,
                   h.device, h.url_id, h.user_agent, h.ip, h.since_send_s, h.verdict, h.why,
                   None if h.counted else True) for i, h in enumerate(hits)])
             if folds:
-                cur.executemany(_RECIPIENT.format(m=", ".join([m] * 8)),
+                cur.executemany(_statement(_RECIPIENT, m, 8),
                                 [(account, a, who, f.first_open, f.last_open, f.last_device, f.opens, f.clicks)
                                  for (a, who), f in folds.items()])
             if hours:
-                cur.executemany(HOURLY_UPSERT.format(m=m),
+                cur.executemany(_statement(HOURLY_UPSERT, m, 1),
                                 [(account, a, hour, o, k) for (a, hour), (o, k) in hours.items()])
             if link_hits:
                 unique = _new_clickers(cur, m, account, sorted(clickers), activity_ids, contact_ids)
-                cur.executemany(_LINKS.format(m=", ".join([m] * 5)),
+                cur.executemany(_statement(_LINKS, m, 5),
                                 [(account, activity_ids[a], u, n, unique.get((a, u), 0))
                                  for (a, u), n in link_hits.items()])
             changed = [(a, {k: v for k, v in d.items() if v}) for a, d in counters.items()]
@@ -211,5 +222,5 @@ def _new_clickers(cur: Any, m: str, account: int, clickers: list[tuple[int, str,
     return out
 
 
-# The verdict counters the loop above names (opens_human, clicks_machine, ...) are columns.
-assert {f"{k}_{v.value}" for k in ("opens", "clicks") for v in Verdict} <= set(COUNTER_COLUMNS)
+# The counters the loop above names (opens_human, clicks_mobile, opens_none, ...) are columns.
+assert {*_OPENS.values(), *_CLICKS.values()} <= set(COUNTER_COLUMNS)

@@ -62,13 +62,13 @@ def link_url(conn: Connection, account: int, activity_num: int, url_id: str) -> 
     ).scalar()
 
 
-def activity_ids(conn: Connection, account: int, nums: Iterable[int]) -> dict[int, str]:
+def activity_ids(conn: rawsql.Conn, account: int, nums: Iterable[int]) -> dict[int, str]:
     """The UUID of each activity number that exists, in one query."""
     sql = "SELECT num_id, id FROM activities WHERE account_id = {p} AND num_id IN ({in})"
     return {int(n): str(i) for n, i in rawsql.select_in(conn, sql, (account,), sorted(set(nums)))}
 
 
-def contact_ids(conn: Connection, account: int, nums: Iterable[int]) -> dict[int, str]:
+def contact_ids(conn: rawsql.Conn, account: int, nums: Iterable[int]) -> dict[int, str]:
     """The UUID of each contact number that exists, in one query."""
     sql = "SELECT num_id, id FROM contacts WHERE account_id = {p} AND num_id IN ({in})"
     return {int(n): str(i) for n, i in rawsql.select_in(conn, sql, (account,), sorted(set(nums)))}
@@ -98,7 +98,7 @@ class Prior:
     bounced_at: int | None
 
 
-def recipient_states(conn: Connection, account: int, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Prior]:
+def recipient_states(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Prior]:
     """The stored state of each (activity_num, contact_num) that has a row, in one query. Read
     under the account's write lock, it is what the group's counter deltas start from."""
     wanted = sorted(set(pairs))
@@ -122,7 +122,7 @@ class LoggedClick:
     device_type: str | None
 
 
-def recent_clicks(conn: Connection, account: int, pairs: Iterable[tuple[int, int]], since: int
+def recent_clicks(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int, int]], since: int
                   ) -> dict[tuple[int, int], list[LoggedClick]]:
     """The logged clicks since ``since`` (ms) of each (activity_num, contact_num), in one query
     down ``ix_events_contact``: a seek per recipient, however busy the activity is. (``+ 0``
@@ -139,13 +139,14 @@ def recent_clicks(conn: Connection, account: int, pairs: Iterable[tuple[int, int
     return out
 
 
-def counting(conn: Connection, account: int) -> tuple[MachineCounting, MachineCounting]:
+def counting(conn: rawsql.Conn, account: int) -> tuple[MachineCounting, MachineCounting]:
     """Which machine (opens, clicks) the account's vendor surfaces count."""
-    row = conn.execute(select(accounts.c.count_machine_opens, accounts.c.count_machine_clicks)
-                       .where(accounts.c.id == account)).first()
-    if row is None:
+    m = rawsql.mark(conn)
+    rows = rawsql.fetch(conn, f"SELECT {accounts.c.count_machine_opens.name}, {accounts.c.count_machine_clicks.name} "
+                              f"FROM {accounts.name} WHERE id = {m}", (account,))
+    if not rows:
         return DEFAULT_OPEN_COUNTING, DEFAULT_CLICK_COUNTING
-    return MachineCounting(row[0]), MachineCounting(row[1])
+    return MachineCounting(rows[0][0]), MachineCounting(rows[0][1])
 
 
 def set_counting(conn: Connection, account: int, opens: MachineCounting | None,
@@ -179,7 +180,7 @@ def forwards_of(conn: Connection, account: int, activity_num: int, limit: int = 
     return list(conn.execute(q.order_by(f.c.forwarded_at, f.c.contact_num, f.c.friend_email).limit(limit)))
 
 
-def judge_again(conn: Connection, account: int, clicks: Sequence[LoggedClick], verdict: str, why: str,
+def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick], verdict: str, why: str,
                 counted: bool, activity_ids: dict[int, str], contact_ids: dict[int, str]) -> int:
     """Logged human clicks that a later hit showed were a machine's (the first click of a
     burst): they get ``verdict`` and ``why``, and when the account's policy does not count that
@@ -188,7 +189,7 @@ def judge_again(conn: Connection, account: int, clicks: Sequence[LoggedClick], v
     so the counters still equal a recount of the log. Returns how many changed.
     """
     m = rawsql.mark(conn)
-    cur = conn.connection.cursor()
+    cur = rawsql.cursor(conn)
     try:
         changed = []
         for c in clicks:  # only those still human: judged once, whoever sees the burst first
@@ -219,7 +220,7 @@ def judge_again(conn: Connection, account: int, clicks: Sequence[LoggedClick], v
         cur.close()
 
 
-def _uncount(conn: Connection, cur: Any, m: str, account: int, changed: list[LoggedClick],
+def _uncount(conn: rawsql.Conn, cur: Any, m: str, account: int, changed: list[LoggedClick],
              deltas: dict[int, dict[str, int]], activity_ids: dict[int, str], contact_ids: dict[int, str]) -> None:
     """Take uncounted clicks off the recipients' state, the links' counters and the hours."""
     per_recipient: dict[tuple[int, int], int] = defaultdict(int)
