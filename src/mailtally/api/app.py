@@ -40,15 +40,13 @@ from .auth import TokenCache
 class _App(FastAPI):
     """The API; pixel loads and clicks go straight to the tracking routes (``tracking.is_hit``)."""
 
+    tracker: tracking.Tracker  # also app.state.tracker; an attribute here, as every hit needs it
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if tracking.is_hit(scope):
-            scope["app"] = self
-            await _HITS(scope, receive, send)
+            await tracking.answer_hit(self.tracker, scope, send)
             return
         await super().__call__(scope, receive, send)
-
-
-_HITS = tracking.TrackingRoutes(None)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -91,7 +89,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.readers = ReadConnections(app.state.read_engine)
     app.state.secret = secret.encode()
     app.state.tokens = TokenCache(engine)
-    app.state.tracker = tracking.Tracker(settings, engine, app.state.secret)
+    app.state.tracker = app.tracker = tracking.Tracker(settings, engine, app.state.secret)
     routers = [native.router, sender.router, bounces.router, suppressions.router, alerts.router, webhooks.router,
                webhook_endpoints.router, hooks.router, *cc_v3.routers, cc_v2.router, zoho.router, whatcounts.router]
     apps = surfaces.surface_apps(app, routers, errors.install, telemetry)

@@ -50,6 +50,7 @@ _PAGE_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"cache-contro
                  (b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff"),
                  (b"x-frame-options", b"DENY")]
 _PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(PIXEL)).encode()), *_NO_STORE]
+_REDIRECT_HEADERS = [(b"referrer-policy", b"no-referrer"), *_NO_STORE, (b"content-length", b"0")]
 
 
 def safe_target(url: str | None) -> str | None:
@@ -92,26 +93,26 @@ class Tracker:
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
         self._looked_for: dict[int, float] = {}  # unknown key id -> when we last reloaded for it
-        self._urls: dict[tuple[int, int, str], tuple[float, str | None]] = {}
+        self._urls: dict[tuple[int, int, str], tuple[float, bytes | None]] = {}
         self.pages = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "tracking" / "templates"),
                                  autoescape=select_autoescape(default=True))
 
     def verify(self, token: str, kind: Kind) -> HitRef | None:
-        ref = self.ring.verify(token, kind)
-        if ref is None:
-            kid = self.ring.key_id(token)
-            # A key rotated in by another process: reload. Key ids only grow, one at a time, so a
-            # forged token can make us look for a few ids just above ours, each at most once a second.
+        ref, kid = self.ring.check(token, kind)
+        # A key rotated in by another process: reload. Key ids only grow, one at a time, so a
+        # forged token can make us look for a few ids just above ours, each at most once a second.
+        if ref is None and kid is not None and self.ring.current < kid <= self.ring.current + _NEWER_KEYS:
             now = time.monotonic()
-            if (kid is not None and self.ring.current < kid <= self.ring.current + _NEWER_KEYS
-                    and now - self._looked_for.get(kid, float("-inf")) > 1.0):
+            if now - self._looked_for.get(kid, float("-inf")) > 1.0:
                 self._looked_for[kid] = now
                 with self.engine.connect() as conn:
                     self.ring = load_keyring(conn, self.secret)
                 ref = self.ring.verify(token, kind)
         return ref
 
-    def url_for(self, ref: HitRef) -> str | None:
+    def location_for(self, ref: HitRef) -> bytes | None:
+        """The registered URL of a click's link as its Location header's value (kept encoded:
+        the redirect is the hot path)."""
         key = (ref.account_id, ref.activity_num, ref.url_id or "")
         now = time.monotonic()
         hit = self._urls.get(key)
@@ -121,8 +122,9 @@ class Tracker:
             url = safe_target(link_url(conn, ref.account_id, ref.activity_num, ref.url_id or ""))
         if len(self._urls) > 100_000:
             self._urls.clear()
-        self._urls[key] = (now + (60.0 if url else 5.0), url)
-        return url
+        location = None if url is None else url.encode()
+        self._urls[key] = (now + (60.0 if url else 5.0), location)
+        return location
 
     def page(self, name: str, **context: Any) -> bytes:
         return self.pages.get_template(name).render(**context).encode()
@@ -192,6 +194,69 @@ def is_hit(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(_HIT_PATHS)
 
 
+async def answer_hit(tracker: Tracker, scope: Scope, send: Any) -> None:
+    """Answer a request ``is_hit`` chose: ``/t/o/{token}`` or ``/t/c/{token}``, by GET or HEAD."""
+    path = scope["path"]
+    token = path[5:]
+    if "/" in token:
+        await _page(send, 404, tracker.page("notfound.html"), scope["method"] == "HEAD")
+    elif path[3] == "o":
+        await pixel(tracker, scope, send, token)
+    else:
+        await click(tracker, scope, send, token)
+
+
+async def _page(send: Any, status: int, body: bytes, head: bool = False,
+                extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    await _respond(send, status, [*_PAGE_HEADERS, *(extra or [])], body, head)
+
+
+def _hit(scope: Scope, ref: HitRef) -> PendingHit:
+    client = scope.get("client")
+    return PendingHit(ref, now_ms(), _header(scope, b"user-agent"), client[0] if client else None, scope["method"])
+
+
+async def pixel(tracker: Tracker, scope: Scope, send: Any, token: str) -> None:
+    method = scope["method"]
+    if method not in ("GET", "HEAD"):
+        await _respond(send, 405, [(b"allow", b"GET, HEAD"), *_PIXEL_HEADERS[1:]], PIXEL)
+        return
+    status = 200
+    ref = tracker.verify(token, Kind.OPEN)
+    if ref is not None:
+        try:
+            await tracker.committer.submit(_hit(scope, ref))
+        except Exception:
+            status = 503  # not recorded: say so, still with the image
+    # The headers as they stand (Content-Length included): nothing to add on the hot path.
+    await send({"type": "http.response.start", "status": status, "headers": _PIXEL_HEADERS})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else PIXEL})
+
+
+async def click(tracker: Tracker, scope: Scope, send: Any, token: str) -> None:
+    method = scope["method"]
+    head = method == "HEAD"
+    if method not in ("GET", "HEAD"):
+        await _page(send, 405, tracker.page("bad_request.html", message="Open this link in a browser."),
+                    extra=[(b"allow", b"GET, HEAD")])
+        return
+    ref = tracker.verify(token, Kind.CLICK)
+    location = tracker.location_for(ref) if ref is not None else None
+    if ref is None or location is None:
+        await _page(send, 404, tracker.page("notfound.html"), head)
+        return
+    if ref.url_id == HONEYPOT_URL_ID:
+        location = b"/t/x"
+    try:
+        await tracker.committer.submit(_hit(scope, ref))
+    except Exception:
+        await _page(send, 503, tracker.page("bad_request.html", message="Please try again in a moment."),
+                    head, [(b"retry-after", b"1")])
+        return
+    await send({"type": "http.response.start", "status": 302, "headers": [(b"location", location), *_REDIRECT_HEADERS]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 class TrackingRoutes:
     """ASGI middleware answering ``/t/...`` itself and passing everything else on."""
 
@@ -207,68 +272,20 @@ class TrackingRoutes:
         parts = path.split("/")
         method = scope["method"]
         if len(parts) == 3 and parts[2] == "x":
-            await self._page(send, 200, tracker.page("nothing.html"), method == "HEAD")
+            await _page(send, 200, tracker.page("nothing.html"), method == "HEAD")
             return
         if len(parts) != 4 or parts[2] not in ("o", "c", "u", "f"):
-            await self._page(send, 404, tracker.page("notfound.html"), method == "HEAD")
+            await _page(send, 404, tracker.page("notfound.html"), method == "HEAD")
             return
         kind, token = Kind(parts[2]), parts[3]
         if kind is Kind.OPEN:
-            await self.pixel(tracker, scope, send, token)
+            await pixel(tracker, scope, send, token)
         elif kind is Kind.CLICK:
-            await self.click(tracker, scope, send, token)
+            await click(tracker, scope, send, token)
         elif kind is Kind.UNSUBSCRIBE:
             await self.unsubscribe(tracker, scope, receive, send, token)
         else:
             await self.forward(tracker, scope, receive, send, token)
-
-    @staticmethod
-    async def _page(send: Any, status: int, body: bytes, head: bool = False,
-                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
-        await _respond(send, status, [*_PAGE_HEADERS, *(extra or [])], body, head)
-
-    @staticmethod
-    def _hit(scope: Scope, ref: HitRef) -> PendingHit:
-        client = scope.get("client")
-        return PendingHit(ref, now_ms(), _header(scope, b"user-agent"), client[0] if client else None,
-                          scope["method"])
-
-    async def pixel(self, tracker: Tracker, scope: Scope, send: Any, token: str) -> None:
-        method = scope["method"]
-        if method not in ("GET", "HEAD"):
-            await _respond(send, 405, [(b"allow", b"GET, HEAD"), *_PIXEL_HEADERS[1:]], PIXEL)
-            return
-        status = 200
-        ref = tracker.verify(token, Kind.OPEN)
-        if ref is not None:
-            try:
-                await tracker.committer.submit(self._hit(scope, ref))
-            except Exception:
-                status = 503  # not recorded: say so, still with the image
-        await _respond(send, status, _PIXEL_HEADERS, PIXEL, method == "HEAD")
-
-    async def click(self, tracker: Tracker, scope: Scope, send: Any, token: str) -> None:
-        method = scope["method"]
-        head = method == "HEAD"
-        if method not in ("GET", "HEAD"):
-            await self._page(send, 405, tracker.page("bad_request.html", message="Open this link in a browser."),
-                             extra=[(b"allow", b"GET, HEAD")])
-            return
-        ref = tracker.verify(token, Kind.CLICK)
-        url = tracker.url_for(ref) if ref is not None else None
-        if ref is None or url is None:
-            await self._page(send, 404, tracker.page("notfound.html"), head)
-            return
-        if ref.url_id == HONEYPOT_URL_ID:
-            url = "/t/x"
-        try:
-            await tracker.committer.submit(self._hit(scope, ref))
-        except Exception:
-            await self._page(send, 503, tracker.page("bad_request.html", message="Please try again in a moment."),
-                             head, [(b"retry-after", b"1")])
-            return
-        await _respond(send, 302, [(b"location", url.encode("utf-8")), (b"referrer-policy", b"no-referrer"),
-                                   *_NO_STORE], b"", head)
 
     def _activity(self, tracker: Tracker, ref: HitRef) -> Any:
         with tracker.engine.connect() as conn:
@@ -279,20 +296,20 @@ class TrackingRoutes:
         ref = tracker.verify(token, Kind.UNSUBSCRIBE)
         activity = self._activity(tracker, ref) if ref is not None else None
         if ref is None or activity is None:
-            await self._page(send, 404, tracker.page("notfound.html"), method == "HEAD")
+            await _page(send, 404, tracker.page("notfound.html"), method == "HEAD")
             return
         if method in ("GET", "HEAD"):
-            await self._page(send, 200, tracker.page(
+            await _page(send, 200, tracker.page(
                 "unsubscribe.html", action=scope["path"], subject=activity.subject,
                 sender=activity.from_name or activity.from_email, reasons=OPTOUT_REASONS), method == "HEAD")
             return
         if method != "POST":
-            await self._page(send, 405, tracker.page("bad_request.html", message="Use the button on the page."),
-                             extra=[(b"allow", b"GET, HEAD, POST")])
+            await _page(send, 405, tracker.page("bad_request.html", message="Use the button on the page."),
+                        extra=[(b"allow", b"GET, HEAD, POST")])
             return
         body = await _read_body(receive, MAX_FORM_BYTES)
         if body is None:
-            await self._page(send, 413, tracker.page("bad_request.html", message="That form was too large."))
+            await _page(send, 413, tracker.page("bad_request.html", message="That form was too large."))
             return
         form = parse_form(_header(scope, b"content-type"), body)
         if form.get("List-Unsubscribe") == "One-Click":
@@ -300,35 +317,35 @@ class TrackingRoutes:
         elif form.get("confirm") == "yes":
             source, reason = OptoutSource.PAGE, form.get("reason") or None
         else:
-            await self._page(send, 400, tracker.page(
+            await _page(send, 400, tracker.page(
                 "bad_request.html", message="Nothing was changed: use the Unsubscribe button on the page."))
             return
         await anyio.to_thread.run_sync(record_optout, tracker.engine, ref, source, reason, now_ms())
-        await self._page(send, 200, tracker.page("unsubscribed.html"))
+        await _page(send, 200, tracker.page("unsubscribed.html"))
 
     async def forward(self, tracker: Tracker, scope: Scope, receive: Any, send: Any, token: str) -> None:
         method = scope["method"]
         ref = tracker.verify(token, Kind.FORWARD)
         activity = self._activity(tracker, ref) if ref is not None else None
         if ref is None or activity is None:
-            await self._page(send, 404, tracker.page("notfound.html"), method == "HEAD")
+            await _page(send, 404, tracker.page("notfound.html"), method == "HEAD")
             return
         page = {"action": scope["path"], "subject": activity.subject}
         if method in ("GET", "HEAD"):
-            await self._page(send, 200, tracker.page("forward.html", **page), method == "HEAD")
+            await _page(send, 200, tracker.page("forward.html", **page), method == "HEAD")
             return
         if method != "POST":
-            await self._page(send, 405, tracker.page("bad_request.html", message="Use the form on the page."),
-                             extra=[(b"allow", b"GET, HEAD, POST")])
+            await _page(send, 405, tracker.page("bad_request.html", message="Use the form on the page."),
+                        extra=[(b"allow", b"GET, HEAD, POST")])
             return
         body = await _read_body(receive, MAX_FORM_BYTES)
         if body is None:
-            await self._page(send, 413, tracker.page("bad_request.html", message="That form was too large."))
+            await _page(send, 413, tracker.page("bad_request.html", message="That form was too large."))
             return
         friend = parse_form(_header(scope, b"content-type"), body).get("friend_email", "")
         if len(friend) > 320 or not EMAIL.match(friend) or "\x00" in friend:
-            await self._page(send, 400, tracker.page(
+            await _page(send, 400, tracker.page(
                 "forward.html", **page, friend=friend[:320], error="That does not look like an email address."))
             return
         await anyio.to_thread.run_sync(record_forward, tracker.engine, ref, friend, now_ms())
-        await self._page(send, 200, tracker.page("forwarded.html"))
+        await _page(send, 200, tracker.page("forwarded.html"))
