@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mailtally.serving import HARD_HEADER_BYTES
 from mailtally.store import migrate
 from mailtally.store.accounts import create_account, create_token
 from mailtally.store.db import open_engine
@@ -80,6 +81,55 @@ def test_stalled_clients_are_cut_off(served: Serve, token: str) -> None:
         assert answer.startswith(b"HTTP/1.1 408") and b'"request_timeout"' in answer, answer
         s.close()
     assert httpx.get(served.url + "/v1/campaigns", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def _answer(port: int, pieces: list[bytes]) -> bytes:
+    """What the server answers to a request sent in these pieces (one send each) before it
+    closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        for piece in pieces:
+            s.sendall(piece)
+        return _closed_by_server(s)
+
+
+def _head(path: bytes, counted: int, pad: int) -> bytes:
+    """A GET whose URL and header names and values (what the hard limit counts) come to
+    ``counted`` bytes, in headers of ``pad`` bytes, the last one making up the rest."""
+    lines = [b"Host: x", b"Connection: close"]
+    size = len(path) + len(b"hostx") + len(b"connectionclose")
+    while counted - size - len(b"x-last") > 2 * pad:
+        lines.append(b"X-Pad-%04d: %s" % (len(lines), b"z" * (pad - 10)))
+        size += pad
+    lines.append(b"X-Last: " + b"z" * (counted - size - len(b"x-last")))
+    return b"GET " + path + b" HTTP/1.1\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+
+
+def _dribbled(request: bytes) -> list[bytes]:
+    """In pieces of 700 bytes, the last 100 (the last header's end and the blank line) as one."""
+    last = len(request) - 100
+    return [request[i:min(i + 700, last)] for i in range(0, last, 700)] + [request[last:]]
+
+
+def test_oversized_heads_are_cut_however_they_arrive(served: Serve, token: str) -> None:
+    """Past HARD_HEADER_BYTES of URL and header names and values the connection is cut with a
+    431, whether the head comes in one piece or in many, in one header or in many; a tracking
+    hit (answered ahead of the app's own, smaller header limit) up to the limit is answered. A
+    body read along with its head is not counted."""
+    pixel = b"/t/o/AAAAAAAAAAAAAAAAAAAAAAAA"
+    for pad in (1000, HARD_HEADER_BYTES):
+        for path in (pixel, b"/healthz"):
+            over = _head(path, HARD_HEADER_BYTES + 1, pad)
+            for pieces in ([over], _dribbled(over)):
+                answer = _answer(served.port, pieces)
+                assert answer.startswith(b"HTTP/1.1 431") and answer.endswith(b"over 65536 bytes"), (path, pad)
+        at = _head(pixel, HARD_HEADER_BYTES, pad)
+        for pieces in ([at], _dribbled(at)):
+            assert _answer(served.port, pieces).startswith(b"HTTP/1.1 200"), pad
+    body = b"x" * (4 * HARD_HEADER_BYTES)
+    post = (b"POST /v1/campaigns HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer "
+            + token.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+    answer = _answer(served.port, [post + body])
+    assert answer.startswith(b"HTTP/1.1 4") and not answer.startswith(b"HTTP/1.1 431"), answer[:200]
 
 
 def test_connections_per_worker_are_bounded(sqlite_url: str) -> None:
