@@ -65,7 +65,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._cut = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self._out = _HeadWithBody(transport, self)
+        super().connection_made(self._out)  # type: ignore[arg-type]
         self._head_since = self.loop.time()
         if self.headers_seconds > 0:
             _HeadSweep.of(self.loop, self.headers_seconds).add(self, self.loop)
@@ -75,6 +76,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self.headers_seconds > 0:
             _HeadSweep.of(self.loop, self.headers_seconds).discard(self)
         super().connection_lost(exc)
+        self._out.detach()
 
     def data_received(self, data: bytes) -> None:
         if self._cut:
@@ -98,6 +100,10 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._too_large()
         if not self._cut:
             super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self._out.flush()  # a response with no body write (HEAD): its head goes now
+        super().on_response_complete()
 
     def _head_bytes(self) -> int:
         """The request line's URL and the header names and values parsed so far."""
@@ -125,6 +131,62 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_status(code, reason, text))
             self.transport.close()
+
+
+_JOINED_BYTES = 64 * 1024  # a body up to this size is sent in one write with its head
+
+
+class _HeadWithBody:
+    """The connection's transport as uvicorn's protocol writes to it, holding a response's head
+    back until the first write of its body and sending both in one write: one send and one
+    wake-up of the client instead of two (a pixel's or a redirect's answer is a head and a few
+    bytes). The head also goes when the response completes without a body (HEAD) or the
+    connection is closed."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpTools):
+        self._transport = transport
+        self._protocol: GuardedHttpTools | None = protocol
+        self._head: bytes | None = None
+        self._headed: object = None  # the request whose response's head was the last held
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= _JOINED_BYTES:
+                self._transport.write(head + data)
+                return
+            self._transport.write(head)
+        else:
+            # uvicorn marks a response started just before it writes its head; anything else
+            # (a 100 Continue, a refusal, the body) goes as it comes.
+            cycle = self._protocol.cycle if self._protocol is not None else None
+            if cycle is not None and cycle is not self._headed and cycle.response_started:
+                self._headed = cycle
+                self._head = bytes(data)
+                return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            if not self._transport.is_closing():  # else the client is gone
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def detach(self) -> None:
+        """Once the connection is gone: no references back to the protocol and its last request
+        (a cycle the collector would otherwise have to find, holding that request's body)."""
+        self._protocol = self._headed = self._head = None
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:  # the rest of the transport's methods, as they are
+        return getattr(self._transport, name)
 
 
 class _HeadSweep:

@@ -10,6 +10,7 @@ it was once the server had answered its first requests, after ~1.2 GB of refused
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mailtally.api.tracking import PIXEL
 from mailtally.serving import HARD_HEADER_BYTES
 from mailtally.store import migrate
 from mailtally.store.accounts import create_account, create_token
@@ -130,6 +132,36 @@ def test_oversized_heads_are_cut_however_they_arrive(served: Serve, token: str) 
             + token.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
     answer = _answer(served.port, [post + body])
     assert answer.startswith(b"HTTP/1.1 4") and not answer.startswith(b"HTTP/1.1 431"), answer[:200]
+
+
+def test_answers_arrive_whole_in_every_shape(served: Serve, token: str) -> None:
+    """A response's head goes out with its body in one write (serving._HeadWithBody): answers
+    with a body, without one (HEAD), streamed, after a 100 Continue and pipelined all arrive
+    whole and in order on one kept-alive connection."""
+    pixel, auth = "/t/o/AAAAAAAAAAAAAAAAAAAAAAAA", {"Authorization": f"Bearer {token}"}
+    conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    try:
+        for method, path, status, body in (("GET", pixel, 200, 42), ("HEAD", pixel, 200, 0),
+                                           ("GET", "/healthz", 200, None), ("HEAD", "/t/c/AAAA", 404, 0),
+                                           ("GET", "/v1/suppressions/export", 200, None)):
+            conn.request(method, path, headers=auth)
+            r = conn.getresponse()
+            data = r.read()
+            assert r.status == status, (method, path)
+            assert len(data) == body if body is not None else data, (method, path)
+        conn.request("POST", "/v1/campaigns", body=b'{"name": "continued"}',
+                     headers={**auth, "Content-Type": "application/json", "Expect": "100-continue"})
+        r = conn.getresponse()
+        assert r.status == 201 and b"continued" in r.read()
+    finally:
+        conn.close()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as s:
+        s.sendall(f"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET {pixel} HTTP/1.1\r\nHost: x\r\n"
+                  f"Connection: close\r\n\r\n".encode())
+        both = _closed_by_server(s)
+    first, _, rest = both.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200") and rest.startswith(b'{"status":"ok"')
+    assert rest.count(b"HTTP/1.1 200") == 1 and rest.endswith(PIXEL)
 
 
 def test_connections_per_worker_are_bounded(sqlite_url: str) -> None:
