@@ -73,7 +73,6 @@ def open_engine(url: str, **kwargs: Any) -> Engine:
 
 
 _WRITE = "mailtally_write"
-_BUSY_MS = "mailtally_busy_ms"  # the busy_timeout last set on a connection by driver_writing
 
 
 def private_files(path: str) -> None:
@@ -137,20 +136,32 @@ def writing(engine: Engine, *, bulk: bool = False, held: Connection | None = Non
             with conn.begin():
                 yield conn
         return
-    turn = nullcontext(HELD_TURN_BUSY_SECONDS) if has_turn else gate.turn(bulk)
-    with turn as left, nullcontext(held) if held is not None else engine.connect() as conn:
+    with _turn(gate, bulk, has_turn) as left, nullcontext(held) if held is not None else engine.connect() as conn:
         conn.info[_WRITE] = True
         # Another program may hold the lock: SQLite's own wait ends with ours. (On the driver's
         # connection: a statement through SQLAlchemy would begin the transaction early.)
         conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={int(left * 1000)}")  # type: ignore[union-attr]
-        conn.info.pop(_BUSY_MS, None)
         try:
             with conn.begin():
                 yield conn
         except OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
-                raise StoreBusy("the database is locked by another writer") from e
-            raise
+            busy = _busy(e)
+            if busy is None:
+                raise
+            raise busy from e
+
+
+def _turn(gate: WriteGate | None, bulk: bool, has_turn: bool) -> Any:
+    """The writer's turn: a context giving the seconds SQLite may wait for its lock (no turns to
+    take without a gate, or when the caller holds one)."""
+    return gate.turn(bulk) if gate is not None and not has_turn else nullcontext(HELD_TURN_BUSY_SECONDS)
+
+
+def _busy(e: Exception) -> StoreBusy | None:
+    """SQLite's "database is locked" as ``StoreBusy`` (None for any other error)."""
+    if "locked" in str(e) or "busy" in str(e):
+        return StoreBusy("the database is locked by another writer")
+    return None
 
 
 @contextmanager
@@ -163,24 +174,20 @@ def driver_writing(engine: Engine, held: Connection, *, has_turn: bool = False) 
     dbapi = held.connection.dbapi_connection
     postgres = not is_sqlite(engine)
     gate = _GATES.get(engine)
-    turn = gate.turn() if gate is not None and not has_turn else nullcontext(HELD_TURN_BUSY_SECONDS)
-    with turn as left:
+    with _turn(gate, False, has_turn) as left:
         cur = dbapi.cursor()  # type: ignore[union-attr]
         try:
             if not postgres:  # psycopg begins by itself; sqlite3 runs in autocommit (open_engine)
-                busy_ms = int(left * 1000)
-                if held.info.get(_BUSY_MS) != busy_ms:  # the same each time with the turn held
-                    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-                    held.info[_BUSY_MS] = busy_ms
+                cur.execute(f"PRAGMA busy_timeout={int(left * 1000)}")
                 cur.execute("BEGIN IMMEDIATE")
             yield Tx(dbapi, postgres)
             dbapi.commit()  # type: ignore[union-attr]
         except BaseException as e:
             dbapi.rollback()  # type: ignore[union-attr]
-            if not postgres and isinstance(e, sqlite3.OperationalError) and (
-                    "locked" in str(e) or "busy" in str(e)):
-                raise StoreBusy("the database is locked by another writer") from e
-            raise
+            busy = _busy(e) if isinstance(e, sqlite3.OperationalError) else None
+            if busy is None:
+                raise
+            raise busy from e
         finally:
             cur.close()
 

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..vocab import DeviceType, EventType, Verdict
 from . import outbox, reactions
@@ -74,11 +74,18 @@ _OPENS = {k: f"opens_{k}" for k in _COUNTED_BY}
 _CLICKS = {k: f"clicks_{k}" for k in _COUNTED_BY}
 
 
+class _Sql(NamedTuple):
+    log: str
+    recipients: str
+    hourly: str
+    links: str
+
+
 @functools.cache
-def _statement(template: str, mark: str, marks: int | None = None) -> str:
-    """``template`` with its ``{m}`` filled for this driver: ``marks`` parameter marks, or one
-    per column of the log (made once per statement and driver, not once per group)."""
-    return template.format(m=", ".join([mark] * (marks if marks is not None else len(_LOG))))
+def _sql(m: str) -> _Sql:
+    """The statements with this driver's parameter marks (made once, not once a group)."""
+    return _Sql(_INSERT_LOG.format(m=", ".join([m] * len(_LOG))), _RECIPIENT.format(m=", ".join([m] * 8)),
+                HOURLY_UPSERT.format(m=m), _LINKS.format(m=", ".join([m] * 5)))
 
 
 @dataclass(slots=True)
@@ -120,6 +127,7 @@ def write_hits(conn: Tx, account: int, first_id: int, hits: Sequence[HitRow],
     if not hits:
         return
     m = conn.mark
+    sql = _sql(m)
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_at: dict[int, int] = {}
     folds: dict[tuple[int, int], _Fold] = {}
@@ -172,20 +180,20 @@ def write_hits(conn: Tx, account: int, first_id: int, hits: Sequence[HitRow],
     try:
         with pipeline:
             cur.executemany(
-                _statement(_INSERT_LOG, m),
+                sql.log,
                 [(account, h.activity_num, _CLICK if h.click else _OPEN, h.at, h.idem, first_id + i, h.contact_num,
                   h.device, h.url_id, h.user_agent, h.ip, h.since_send_s, h.verdict, h.why,
                   None if h.counted else True) for i, h in enumerate(hits)])
             if folds:
-                cur.executemany(_statement(_RECIPIENT, m, 8),
+                cur.executemany(sql.recipients,
                                 [(account, a, who, f.first_open, f.last_open, f.last_device, f.opens, f.clicks)
                                  for (a, who), f in folds.items()])
             if hours:
-                cur.executemany(_statement(HOURLY_UPSERT, m, 1),
+                cur.executemany(sql.hourly,
                                 [(account, a, hour, o, k) for (a, hour), (o, k) in hours.items()])
             if link_hits:
                 unique = _new_clickers(cur, m, account, sorted(clickers), activity_ids, contact_ids)
-                cur.executemany(_statement(_LINKS, m, 5),
+                cur.executemany(sql.links,
                                 [(account, activity_ids[a], u, n, unique.get((a, u), 0))
                                  for (a, u), n in link_hits.items()])
             changed = [(a, {k: v for k, v in d.items() if v}) for a, d in counters.items()]
