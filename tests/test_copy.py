@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from mailtally.store import catalog, migrate, reports
 from mailtally.store.accounts import create_account, create_token, principal_for_token
@@ -65,3 +65,36 @@ def test_sqlite_to_postgres_and_back(tmp_path: Path) -> None:
         again = _copy(source_url, pg_url)
         assert again.returncode == 1 and "empty database" in again.stderr
         target.dispose()
+
+
+def test_a_source_with_queued_hits_is_not_copied_until_they_are_rolled_up(tmp_path: Path) -> None:
+    """Tracking hits answered and still queued (a server killed) would be copied where nothing
+    rolls them up: refused with what to do, and nothing written to the target."""
+    from mailtally.ingest.tracking import HitRecorder, PendingHit
+    from mailtally.store.schema import activities, contacts
+    from mailtally.tracking.tokens import HitRef, Kind
+    from mailtally.tracking.verdict import Rules
+    from mailtally.vocab import IpStorage
+
+    source_url = f"sqlite:///{tmp_path / 'source.db'}"
+    source = open_engine(source_url)
+    migrate.upgrade(source)
+    account, activity, _ = _fill(source)
+    with source.connect() as conn:
+        contact = conn.execute(contacts.select().where(contacts.c.account_id == account).limit(1)).first()
+        num = conn.execute(activities.select().where(activities.c.id == activity)).one().num_id
+    assert contact is not None
+    recorder = HitRecorder(source, Rules(), IpStorage.TRUNCATED)
+    recorder.enqueue([PendingHit(HitRef(Kind.OPEN, account, num, contact.num_id), 1_700_000_000_000, "Mozilla/5.0",
+                                 "192.0.2.1")])
+    target_url = f"sqlite:///{tmp_path / 'target.db'}"
+    refused = _copy(source_url, target_url)
+    assert refused.returncode == 1 and "not yet rolled up" in refused.stderr and "mailtally serve" in refused.stderr
+    target = open_engine(target_url)
+    assert inspect(target).get_table_names() == []  # refused before anything was written
+    target.dispose()
+    recorder.apply_queued(10)
+    recorder.close()
+    done = _copy(source_url, target_url)
+    assert done.returncode == 0, done.stderr
+    source.dispose()

@@ -41,6 +41,12 @@ def paths(body: str, kind: str) -> list[str]:
     return re.findall(rf"https?://[^/\"']+(/t/{kind}/[A-Za-z0-9_-]+)", body)
 
 
+def rolled_up(http: httpx.Client, headers: dict[str, str], activity_id: str) -> None:
+    """Read the activity's report, as anyone would before looking further: every hit answered so
+    far is then in the log (on a SQLite file hits are queued and rolled up soon after)."""
+    stats(http, headers, activity_id)
+
+
 def stats(http: httpx.Client, headers: dict[str, str], activity_id: str) -> dict[str, Any]:
     r = http.get(f"/v1/activities/{activity_id}/stats", headers=headers)
     assert r.status_code == 200, r.text

@@ -15,7 +15,7 @@ from mailtally.tracking.tokens import HitRef, Kind
 from tests.conftest import TEST_SECRET, Account
 from tests.support.scenario import campaign_with_activity
 
-from .support import DESKTOP, HTML, IPHONE, paths, render, sent_long_ago, stats
+from .support import DESKTOP, HTML, IPHONE, paths, render, rolled_up, sent_long_ago, stats
 
 GIF = b"GIF89a"
 
@@ -26,7 +26,9 @@ def _num(engine: Engine, account: Account, activity_id: str) -> int:
             activities.c.account_id == account.id, activities.c.id == activity_id)).scalar_one())
 
 
-def _log(engine: Engine, account: Account, activity_id: str, type_: str) -> list[tuple[str | None, ...]]:
+def _log(http: httpx.Client, engine: Engine, account: Account, activity_id: str,
+         type_: str) -> list[tuple[str | None, ...]]:
+    rolled_up(http, account.headers, activity_id)
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(
             select(events.c.verdict, events.c.verdict_why, events.c.device_type, events.c.user_agent, events.c.ip,
@@ -128,7 +130,7 @@ def test_pixel_counts_a_valid_hit_and_blanks_everything_else(http: httpx.Client,
     s = stats(http, account.headers, activity)
     assert (s["counts"]["opens"], s["counts"]["opens_all"], s["counts"]["opens_mobile"]) == (1, 1, 1)
     assert s["verdicts"]["opens"] == {"human": 1, "machine": 0}
-    [(verdict, why, device, ua, ip, *_)] = _log(engine, account, activity, "open")
+    [(verdict, why, device, ua, ip, *_)] = _log(http, engine, account, activity, "open")
     assert (verdict, why, device, ua, ip) == ("human", "no_signal", "mobile", IPHONE, "127.0.0.0")  # IP cut to /24
     # The same token again is another open (people reopen mail): counted as such, the unique count stays.
     http.get(pixel, headers={"User-Agent": IPHONE})
@@ -200,7 +202,7 @@ def test_unsubscribe_get_changes_nothing_post_records_once(http: httpx.Client, a
     # A POST with neither changes nothing.
     assert http.post(cy.replace(cy, paths(msgs[0]["html"], "u")[0]), data={"other": "1"}).status_code == 400
     assert stats(http, account.headers, activity)["counts"]["optouts"] == 3
-    rows = _log(engine, account, activity, "optout")
+    rows = _log(http, engine, account, activity, "optout")
     assert [(r[6], r[7]) for r in rows] == [("one_click", None), ("one_click", None), ("page", "Too many emails")]
     assert http.get("/t/u/forged").status_code == 404
     assert http.post("/t/u/forged", content=b"List-Unsubscribe=One-Click").status_code == 404

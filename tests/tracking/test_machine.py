@@ -20,13 +20,15 @@ from mailtally.store.schema import (
 from tests.conftest import Account
 from tests.support.scenario import campaign_with_activity, post_events
 
-from .support import DESKTOP, HOUR_AGO, IPHONE, paths, render, sent_long_ago, stats
+from .support import DESKTOP, HOUR_AGO, IPHONE, paths, render, rolled_up, sent_long_ago, stats
 
 APPLE_MPP = "Mozilla/5.0"
 GMAIL = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 
 
-def _whys(engine: Engine, account: Account, activity_id: str, type_: str) -> list[tuple[str, str]]:
+def _whys(http: httpx.Client, engine: Engine, account: Account, activity_id: str,
+          type_: str) -> list[tuple[str, str]]:
+    rolled_up(http, account.headers, activity_id)
     with engine.connect() as conn:
         num = conn.execute(select(activities.c.num_id).where(
             activities.c.account_id == account.id, activities.c.id == activity_id)).scalar_one()
@@ -45,7 +47,7 @@ def test_proxied_opens_count_scanner_clicks_do_not(http: httpx.Client, account: 
     s = stats(http, account.headers, activity)
     assert s["verdicts"]["opens"] == {"human": 0, "machine": 3}
     assert (s["counts"]["opens"], s["counts"]["opens_all"]) == (2, 2)  # the proxies count, the HEAD does not
-    assert _whys(engine, account, activity, "open") == [("machine", "apple_mpp"), ("machine", "gmail_proxy"),
+    assert _whys(http, engine, account, activity, "open") == [("machine", "apple_mpp"), ("machine", "gmail_proxy"),
                                                         ("machine", "head_request")]
     # Clicks: a tool's UA, a HEAD, the hidden honeypot, and a sweep of every link within a second.
     links = paths(a["html"], "c")  # [honeypot, sale, new, sale]
@@ -61,7 +63,7 @@ def test_proxied_opens_count_scanner_clicks_do_not(http: httpx.Client, account: 
     s = stats(http, account.headers, activity)
     assert s["verdicts"]["clicks"] == {"human": 0, "machine": 5}  # the sweep's first click judged with the sweep
     assert (s["counts"]["clicks"], s["counts"]["clicks_all"]) == (0, 0)
-    assert _whys(engine, account, activity, "click") == [
+    assert _whys(http, engine, account, activity, "click") == [
         ("machine", "bot_user_agent"), ("machine", "head_request"), ("machine", "honeypot"),
         ("machine", "click_burst"), ("machine", "click_burst")]
     # A person clicking a link now counts as usual.
@@ -75,8 +77,8 @@ def test_hits_within_seconds_of_the_send_are_machine(http: httpx.Client, account
     [m] = render(http, account.headers, activity, ["quick@example.com"], record_send=True)  # sent just now
     http.get(paths(m["html"], "o")[0], headers={"User-Agent": DESKTOP})
     http.get(paths(m["html"], "c")[1], headers={"User-Agent": DESKTOP})
-    assert _whys(engine, account, activity, "open") == [("machine", "too_soon")]
-    assert _whys(engine, account, activity, "click") == [("machine", "too_soon")]
+    assert _whys(http, engine, account, activity, "open") == [("machine", "too_soon")]
+    assert _whys(http, engine, account, activity, "click") == [("machine", "too_soon")]
     s = stats(http, account.headers, activity)
     assert (s["counts"]["opens_all"], s["counts"]["clicks_all"]) == (0, 0)
 
@@ -112,8 +114,9 @@ def _nums(engine: Engine, account: Account, campaign_id: str, contact_ids: list[
     return int(campaign), [int(found[c]) for c in contact_ids]
 
 
-def _recount(engine: Engine, account: Account, activity_id: str) -> dict[str, int]:
+def _recount(http: httpx.Client, engine: Engine, account: Account, activity_id: str) -> dict[str, int]:
     """What the counters should hold, counted again from the log's counted clicks."""
+    rolled_up(http, account.headers, activity_id)
     with engine.connect() as conn:
         num = conn.execute(select(activities.c.num_id).where(
             activities.c.account_id == account.id, activities.c.id == activity_id)).scalar_one()
@@ -147,17 +150,17 @@ def test_vendor_lists_follow_the_counting_policy(http: httpx.Client, account: Ac
     sweep, person = render(http, account.headers, activity, emails)
     links = paths(sweep["html"], "c")  # [honeypot, sale, new, sale]
     assert http.get(links[1], headers={"User-Agent": DESKTOP}).status_code == 302  # alone, it looks human
-    assert _recount(engine, account, activity)["clicks_all"] == 1
+    assert _recount(http, engine, account, activity)["clicks_all"] == 1
     assert http.get(links[2], headers={"User-Agent": DESKTOP}).status_code == 302  # the next link within a second
     assert http.get(paths(sweep["html"], "o")[0], headers={"User-Agent": GMAIL}).status_code == 200
     assert http.get(paths(person["html"], "o")[0], headers={"User-Agent": IPHONE}).status_code == 200
     assert http.get(paths(person["html"], "c")[1], headers={"User-Agent": IPHONE}).status_code == 302
-    assert _whys(engine, account, activity, "click") == [("machine", "click_burst"), ("machine", "click_burst"),
+    assert _whys(http, engine, account, activity, "click") == [("machine", "click_burst"), ("machine", "click_burst"),
                                                          ("human", "no_signal")]
     s = stats(http, account.headers, activity)
     assert (s["counts"]["clicks"], s["counts"]["clicks_all"], s["counts"]["opens"]) == (1, 1, 1)
     assert s["verdicts"]["clicks"] == {"human": 1, "machine": 2}
-    assert _recount(engine, account, activity) == {"clicks_all": 1, "clicks": 1, "recipients_clicks": 1,
+    assert _recount(http, engine, account, activity) == {"clicks_all": 1, "clicks": 1, "recipients_clicks": 1,
                                                    "hourly": 1, "link_clicks": 1, "link_unique": 1, "clickers": 1}
     only_person = [person["contact_id"]]
 

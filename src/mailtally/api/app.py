@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         yield
         if worker is not None:
             worker.close()
+        _app.state.tracker.close()
         _app.state.readers.close()
 
     app = _App(
@@ -86,10 +87,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.engine = engine
     # Reports from a replica when one is given; pool_pre_ping, so a replica restart costs one retry.
     app.state.read_engine = open_engine(settings.read_database_url) if settings.read_database_url else engine
-    app.state.readers = ReadConnections(app.state.read_engine)
     app.state.secret = secret.encode()
     app.state.tokens = TokenCache(engine)
     app.state.tracker = app.tracker = tracking.Tracker(settings, engine, app.state.secret)
+    # Every report reads after the tracking hits answered so far are rolled up (a replica has none queued).
+    app.state.readers = ReadConnections(app.state.read_engine,
+                                        before=app.tracker.catch_up if app.state.read_engine is engine else None)
     routers = [native.router, sender.router, bounces.router, suppressions.router, alerts.router, webhooks.router,
                webhook_endpoints.router, hooks.router, *cc_v3.routers, cc_v2.router, zoho.router, whatcounts.router]
     apps = surfaces.surface_apps(app, routers, errors.install, telemetry)

@@ -199,5 +199,5 @@ def put_counting(who: Admin, body: Annotated[CountingIn, json_body(CountingIn)],
     with writing(engine(request)) as conn:
         hits.set_counting(conn, who.account_id, body.machine_opens, body.machine_clicks)
         now = hits.counting(conn, who.account_id)
-    request.app.state.tracker.recorder.forget_policy(who.account_id)
+    request.app.state.tracker.forget_policy(who.account_id)
     return json_response(_counting_body(*now))

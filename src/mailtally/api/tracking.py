@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
-import functools
 import logging
 import re
 import time
@@ -26,10 +25,10 @@ from urllib.parse import parse_qs, quote
 
 import anyio
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ..config import Settings
-from ..ingest.tracking import HitRecorder, PendingHit, record_forward, record_optout
+from ..ingest.tracking import HitRecorder, PendingHit, RollUp, record_forward, record_optout
 from ..store import catalog
 from ..store.db import gate_of, now_ms
 from ..store.group_commit import GroupCommitter
@@ -85,17 +84,36 @@ class Tracker:
         self.recorder = HitRecorder(engine, self.rules, self.ip_storage)
         window = settings.group_commit_ms / 1000
         gate = gate_of(engine)
-        # On a SQLite file each group is written on the event loop once its turn comes (see
-        # GroupCommitter); elsewhere (PostgreSQL's round trips) in the committer's thread.
+        # On a SQLite file each group is queued on the event loop once its turn comes (see
+        # GroupCommitter) and rolled up in bigger groups (ingest.tracking.RollUp); elsewhere
+        # (PostgreSQL's round trips) each group is written in the committer's thread.
+        self.rollup = RollUp(self.recorder, gate) if gate is not None else None
         self.committer: GroupCommitter[PendingHit] = GroupCommitter(
-            functools.partial(self.recorder, has_turn=True), window, turns=gate) if gate is not None \
+            self.rollup.write, window, turns=gate, then=self.rollup.after_group) if self.rollup is not None \
             else GroupCommitter(self.recorder, window)
+        self.catch_up()  # hits a stopped server had answered and not rolled up
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
         self._looked_for: dict[int, float] = {}  # unknown key id -> when we last reloaded for it
         self._urls: dict[tuple[int, int, str], tuple[float, bytes | None]] = {}
         self.pages = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "tracking" / "templates"),
                                  autoescape=select_autoescape(default=True))
+
+    def catch_up(self, conn: Connection | None = None) -> None:
+        """Every hit answered so far in the log and the counters: reports call this before they
+        read (``conn``, theirs, looks at the queue); nothing to do but on a SQLite file."""
+        if self.rollup is not None:
+            self.rollup.catch_up(conn)
+
+    def forget_policy(self, account: int) -> None:
+        """The account's counting policy changed: read it again."""
+        (self.rollup or self.recorder).forget_policy(account)
+
+    def close(self) -> None:
+        """On shutdown, after the last request: queued hits rolled up."""
+        if self.rollup is not None:
+            self.rollup.close()
+        self.recorder.close()
 
     def verify(self, token: str, kind: Kind) -> HitRef | None:
         ref, kid = self.ring.check(token, kind)

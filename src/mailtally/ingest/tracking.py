@@ -8,9 +8,12 @@ follows the account's policy; every hit stays in the log either way.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
+import logging
 import secrets
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -22,11 +25,12 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..events import Event
+from ..store import hit_queue, rawsql, wal
 from ..store import hits as store
-from ..store import rawsql, wal
 from ..store.accounts import allocate
 from ..store.db import driver_writing, writing
 from ..store.hit_writer import HitRow, write_hits
+from ..store.write_gate import WriteGate
 from ..store.writer import write_events
 from ..tracking.device import read_agent
 from ..tracking.tokens import HitRef, Kind
@@ -43,8 +47,10 @@ from ..vocab import (
 )
 
 MAX_UA = 1000
+log = logging.getLogger("mailtally.tracking")
 K = TypeVar("K")
 V = TypeVar("V")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,7 @@ class PendingHit:
     user_agent: str
     ip: str | None
     method: str = "GET"
+    scanner: bool | None = None  # the IP was in a scanner network (known when the IP was cut: a queued hit)
 
 
 @lru_cache(maxsize=65536)
@@ -135,26 +142,72 @@ class HitRecorder:
         return found
 
     def __call__(self, group: list[PendingHit], has_turn: bool = False) -> None:
-        """``has_turn``: the caller holds the turn to write (``store.db.writing``)."""
+        """Judge and write ``group``. ``has_turn``: the caller holds the turn to write (``store.db.writing``)."""
+        self._transaction(lambda conn: self._record_all(conn, group), has_turn)
+
+    def enqueue(self, group: list[PendingHit], has_turn: bool = False) -> None:
+        """Queue ``group`` (``store.hit_queue``) in one small transaction, to be judged and written
+        by ``apply_queued``."""
+        rows = [self.queued(h) for h in group]
+        try:
+            with driver_writing(self.engine, self._connection(), has_turn=has_turn) as tx:
+                hit_queue.append(tx, rows)
+        except BaseException:
+            self.close()
+            raise
+        self._committed()
+
+    def queued(self, h: PendingHit) -> hit_queue.QueuedHit:
+        """A hit as the queue keeps it: its IP already cut as the log keeps it (so the full IP is
+        never at rest), and whether that IP was in a scanner network."""
+        r = h.ref
+        return hit_queue.QueuedHit(r.account_id, r.activity_num, r.contact_num, r.kind is Kind.CLICK, r.url_id, h.at,
+                                   h.user_agent[:MAX_UA], stored_ip(h.ip, self.ip_storage),
+                                   self._in_scanner_network(h.ip), h.method == "HEAD")
+
+    def apply_queued(self, limit: int, has_turn: bool = False, held: Connection | None = None) -> int:
+        """Judge and write the oldest ``limit`` queued hits and take them off the queue, in one
+        transaction (a hit is applied once, whoever applies it); how many were applied.
+        ``held``: a connection of the caller's (another thread's) instead of the recorder's own."""
+        return self._transaction(lambda conn: self._apply(conn, limit), has_turn, held)
+
+    def _apply(self, conn: rawsql.Conn, limit: int) -> int:
+        rows, through = hit_queue.oldest(conn, limit)
+        if through is None:
+            return 0
+        self._record_all(conn, [PendingHit(HitRef(Kind.CLICK if q.click else Kind.OPEN, q.account_id, q.activity_num,
+                                                  q.contact_num, q.url_id), q.at, q.user_agent, q.ip,
+                                           "HEAD" if q.head else "GET", q.scanner) for q in rows])
+        hit_queue.drop(conn, through)
+        return len(rows)
+
+    def _record_all(self, conn: rawsql.Conn, group: list[PendingHit]) -> None:
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
         for h in group:
             by_account[h.ref.account_id].append(h)
+        for account, items in by_account.items():
+            self._record(conn, account, items)
+
+    def _transaction(self, work: Callable[[rawsql.Conn], R], has_turn: bool, held: Connection | None = None) -> R:
+        """``work`` in one write transaction: on the driver's connection (a ``Tx``), or, where the
+        hit path's own writer refused the group, again through the general writer."""
+        conn = held if held is not None else self._connection()
         try:
             if not self.general:
                 try:
-                    with driver_writing(self.engine, self._connection(), has_turn=has_turn) as tx:
-                        for account, items in by_account.items():
-                            self._record(tx, account, items)
+                    with driver_writing(self.engine, conn, has_turn=has_turn) as tx:
+                        out = work(tx)
                     self._committed()
-                    return
+                    return out
                 except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
                     pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
-            with writing(self.engine, held=self._connection(), has_turn=has_turn) as conn:
-                for account, items in by_account.items():
-                    self._record(conn, account, items)
+            with writing(self.engine, held=conn, has_turn=has_turn) as c:
+                out = work(c)
             self._committed()
+            return out
         except BaseException:
-            self.close()  # whatever broke, the next group starts on a fresh connection
+            if held is None:
+                self.close()  # whatever broke, the next group starts on a fresh connection
             raise
 
     def _connection(self) -> Connection:
@@ -250,8 +303,8 @@ class HitRecorder:
                 others = [c for c in seen.setdefault(pair, []) if c.url_id != r.url_id and c.at <= h.at]
                 other_click = min((h.at - c.at) / 1000 for c in others) if others else None
             ua = h.user_agent[:MAX_UA]
-            verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click,
-                                     self._in_scanner_network(h.ip)), rules)
+            scanner = self._in_scanner_network(h.ip) if h.scanner is None else h.scanner
+            verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click, scanner), rules)
             policy = click_policy if is_click else open_policy
             row = HitRow(r.activity_num, r.contact_num, is_click, h.at, idem, read_agent(ua).device,
                          r.url_id if is_click else None, ua or None, stored_ip(h.ip, ip_storage),
@@ -271,6 +324,91 @@ class HitRecorder:
                         judged.burst_starts.append(c.logged)
             seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, row=row))
         return judged
+
+
+class RollUp:
+    """The hits' write path on a SQLite file: queued in each group commit, then judged and
+    written in bigger groups on the event loop (``store.hit_queue`` says why).
+
+    The group committer's write (``write``) only queues its group. Once that group's requests
+    are answered (``after_group``), the oldest queued hits are applied at once when ``AT`` are
+    waiting, else ``AFTER`` seconds later; the turn to write is taken without waiting, since the
+    loop must not wait (another process writing: tried again shortly). Reports call ``catch_up``
+    first, so that none misses a hit that was answered.
+    """
+
+    AT = 48  # queued hits that start a roll-up at once
+    AFTER = 0.01  # seconds: the longest a queued hit otherwise waits for one
+    LIMIT = 64  # hits per roll-up transaction: bounds the loop's pause (~3 ms)
+    RETRY = 0.002  # seconds, when another process holds the turn
+    CATCH_UP = 5000  # hits per transaction of ``catch_up``
+
+    def __init__(self, recorder: HitRecorder, turns: WriteGate):
+        self.recorder = recorder
+        self.turns = turns
+        self._waiting = 0  # hits this process queued and has not rolled up (the other processes roll up theirs)
+        self._timer: asyncio.TimerHandle | None = None
+        # ``catch_up`` runs on any thread (reports are read on the loop and in the threadpool): a
+        # recorder of its own, one at a time.
+        self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)
+        self._reader_lock = threading.Lock()
+
+    def write(self, group: list[PendingHit]) -> None:
+        """The group committer's write function (called holding the turn)."""
+        self.recorder.enqueue(group, has_turn=True)
+        self._waiting += len(group)
+
+    def after_group(self) -> None:
+        if self._waiting >= self.AT:
+            self.apply()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.AFTER, self.apply)
+
+    def apply(self) -> None:
+        """Up to ``LIMIT`` of the oldest queued hits, judged and written (on the loop)."""
+        self._timer = None
+        turn = self.turns.try_take()
+        if turn is None:
+            self._again(self.RETRY)
+            return
+        try:
+            applied = self.recorder.apply_queued(self.LIMIT, has_turn=True)
+        except Exception:
+            log.exception("rolling up queued tracking hits failed; they stay queued")
+            self._again(1.0)
+            return
+        finally:
+            turn.release()
+        self._waiting = max(self._waiting - applied, 0)
+        if applied == self.LIMIT:  # more are waiting: the rest once the loop has seen to its requests
+            self._again(0.0)
+
+    def _again(self, seconds: float) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(seconds, self.apply)
+
+    def catch_up(self, conn: Connection | None = None) -> None:
+        """Apply every hit queued so far (a report calls this before it reads). ``conn``: the
+        report's connection, to look at the queue with. Waits for SQLite's lock but not for a
+        turn: on the loop, the turn may be this process's own, waiting for the loop."""
+        if conn is not None and not hit_queue.waiting(conn):
+            return
+        with self._reader_lock, self.recorder.engine.connect() as held:
+            if conn is None and not hit_queue.waiting(held):
+                return
+            while self._reader.apply_queued(self.CATCH_UP, has_turn=True, held=held) == self.CATCH_UP:
+                pass
+
+    def forget_policy(self, account: int) -> None:
+        self.recorder.forget_policy(account)
+        self._reader.forget_policy(account)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.catch_up()
+        self._reader.close()
 
 
 def _random_ids(n: int) -> list[int]:

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -206,15 +206,18 @@ class ReadConnections:
 
     KEEP = 8
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, before: Callable[[Connection], None] | None = None):
         self.engine = engine
         self._kept = is_sqlite(engine) and not isinstance(engine.pool, NullPool)
         self._idle: list[Connection] = []
+        self._before = before  # called with each connection before it is handed out
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         if not self._kept:
             with self.engine.connect() as pooled:
+                if self._before is not None:
+                    self._before(pooled)
                 yield pooled
             return
         try:
@@ -222,6 +225,8 @@ class ReadConnections:
         except IndexError:
             conn = self.engine.connect()
         try:
+            if self._before is not None:
+                self._before(conn)
             yield conn
         finally:
             self._done(conn)

@@ -88,6 +88,12 @@ def ids_for(conn: Connection, account: int, activity_num: int, contact_num: int)
     return Ids(activity, contact) if activity and contact else None
 
 
+# The looked-for rows first, a seek each: SQLite keeps a CROSS JOIN's order. Left to choose, for
+# some counts of rows (100 of them, not 64 or 128) it read the account's whole index instead,
+# with an automatic index on the values: 876 against 43 us a click hit.
+_VALUES_FIRST = "CROSS JOIN"
+
+
 @dataclass(frozen=True, slots=True)
 class Prior:
     """What a recipient's row says before a group of hits: all the hit path needs of it."""
@@ -103,8 +109,8 @@ def recipient_states(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int,
     under the account's write lock, it is what the group's counter deltas start from."""
     wanted = sorted(set(pairs))
     sql = ("SELECT r.activity_num, r.contact_num, r.sent_at, r.first_open_at, r.clicks, r.bounced_at "
-           "FROM {values} AS v JOIN recipients AS r "
-           "ON r.account_id = {p} AND r.activity_num = v.column1 AND r.contact_num = v.column2")
+           f"FROM {{values}} AS v {_VALUES_FIRST} recipients AS r "
+           "WHERE r.account_id = {p} AND r.activity_num = v.column1 AND r.contact_num = v.column2")
     return {(int(a), int(c)): Prior(s, f, int(k or 0), b)
             for a, c, s, f, k, b in rawsql.select_rows_in(conn, sql, wanted, (account,))}
 
@@ -131,8 +137,8 @@ def recent_clicks(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int, in
     wanted = sorted(set(pairs))
     m = rawsql.mark(conn)
     sql = ("SELECT e.activity_num, e.contact_num, e.occurred_at, e.idem, e.url_id, e.verdict, e.device_type "
-           "FROM {values} AS v JOIN events AS e ON e.account_id = {p} AND e.contact_num = v.column2 "
-           f"AND e.occurred_at >= {m} WHERE e.activity_num + 0 = v.column1 AND COALESCE(e.type, '') = 'click'")
+           f"FROM {{values}} AS v {_VALUES_FIRST} events AS e WHERE e.account_id = {{p}} AND e.contact_num = v.column2 "
+           f"AND e.occurred_at >= {m} AND e.activity_num + 0 = v.column1 AND COALESCE(e.type, '') = 'click'")
     out: dict[tuple[int, int], list[LoggedClick]] = {}
     for a, c, t, i, u, v, d in rawsql.select_rows_in(conn, sql, wanted, (account, since)):
         out.setdefault((int(a), int(c)), []).append(LoggedClick(int(a), int(c), int(t), int(i), str(u or ""), v, d))

@@ -88,7 +88,9 @@ def current_session(request: Request) -> session.Session | None:
 
 
 def signed_in(request: Request) -> User:
-    """The signed-in user, or a redirect to the sign-in page (which comes back here after)."""
+    """The signed-in user, or a redirect to the sign-in page (which comes back here after).
+    Every page asks first: the tracking hits answered so far are rolled up before it reads."""
+    request.app.state.tracker.catch_up()
     s = current_session(request)
     user = None
     if s is not None:
