@@ -71,6 +71,7 @@ def test_a_source_with_queued_hits_is_not_copied_until_they_are_rolled_up(tmp_pa
     """Tracking hits answered and still queued (a server killed) would be copied where nothing
     rolls them up: refused with what to do, and nothing written to the target."""
     from mailtally.ingest.tracking import HitRecorder, PendingHit
+    from mailtally.store import hit_journal
     from mailtally.store.schema import activities, contacts
     from mailtally.tracking.tokens import HitRef, Kind
     from mailtally.tracking.verdict import Rules
@@ -85,15 +86,19 @@ def test_a_source_with_queued_hits_is_not_copied_until_they_are_rolled_up(tmp_pa
         num = conn.execute(activities.select().where(activities.c.id == activity)).one().num_id
     assert contact is not None
     recorder = HitRecorder(source, Rules(), IpStorage.TRUNCATED)
-    recorder.enqueue([PendingHit(HitRef(Kind.OPEN, account, num, contact.num_id), 1_700_000_000_000, "Mozilla/5.0",
-                                 "192.0.2.1")])
+    journal = hit_journal.Journal(str(tmp_path / "source.db"))  # a server's, killed before it rolled up
+    hits = [recorder.journaled(PendingHit(HitRef(Kind.OPEN, account, num, contact.num_id), 1_700_000_000_000,
+                                          "Mozilla/5.0", "192.0.2.1"))]
+    journal.append(hits)
     target_url = f"sqlite:///{tmp_path / 'target.db'}"
     refused = _copy(source_url, target_url)
     assert refused.returncode == 1 and "not yet rolled up" in refused.stderr and "mailtally serve" in refused.stderr
     target = open_engine(target_url)
     assert inspect(target).get_table_names() == []  # refused before anything was written
     target.dispose()
-    recorder.apply_queued(10)
+    recorder.write_journaled(hits)  # what the next start of the server does
+    journal.clear()
+    journal.close()
     recorder.close()
     done = _copy(source_url, target_url)
     assert done.returncode == 0, done.stderr

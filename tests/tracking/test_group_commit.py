@@ -109,24 +109,3 @@ def test_with_turns_a_turn_that_never_comes_fails_the_group_and_a_failed_write_t
     assert outcomes == ["busy", "failed"]
     assert written == [[2]]
     assert gate.try_take() is not None
-
-
-def test_then_runs_after_the_groups_requests_are_answered() -> None:
-    """``then`` (the hits' roll-up) starts only once the group's requests have resumed: its work
-    never holds their answers back."""
-    order: list[str] = []
-
-    async def main() -> None:
-        committer: GroupCommitter[int] = GroupCommitter(lambda items: order.append("write"),
-                                                        then=lambda: order.append("then"))
-
-        async def request(i: int) -> None:
-            await committer.submit(i)
-            order.append(f"answered {i}")
-
-        await asyncio.gather(request(0), request(1))
-        await asyncio.sleep(0.01)
-        committer.close()
-
-    run_in_own_loop(main)
-    assert order == ["write", "answered 0", "answered 1", "then"]

@@ -1,24 +1,26 @@
-"""The hits' queue on a SQLite file (``store.hit_queue``, ``ingest.tracking.RollUp``): queued hits
-rolled up in other groups, by several writers at once, leave every table as hits written
-straight away do; each hit once, whoever applies it; a report reads every answered hit."""
+"""The hits' journal on a SQLite file (``store.hit_journal``, ``ingest.tracking.RollUp``): each hit
+journaled and answered, rolled up in groups; applied twice at once (its process and a report of
+another's), still once in the log and the counters as written straight away; a journal whose
+process died applied at the next start, but for a last line cut short; a report reads every
+answered hit, whichever process answered it."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from mailtally.config import Settings
-from mailtally.ingest import tracking as ingest
 from mailtally.ingest.tracking import HitRecorder, PendingHit, RollUp
-from mailtally.store import migrate
-from mailtally.store.db import now_ms, open_engine
-from mailtally.store.schema import activity_counters, hit_queue
+from mailtally.store import hit_journal, migrate
+from mailtally.store.db import gate_of, now_ms, open_engine
+from mailtally.store.schema import activity_counters
 from mailtally.tracking.tokens import HitRef, Kind
 from mailtally.tracking.verdict import Rules
 from mailtally.vocab import IpStorage
@@ -30,15 +32,14 @@ from .test_hit_writer import _activity, _groups, _record, _tables
 
 @pytest.fixture
 def sqlite_file(tmp_path: Path) -> Any:
-    engine = open_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+    engine = open_engine(f"sqlite:///{tmp_path / 'journal.db'}")
     migrate.upgrade(engine)
     yield engine
     engine.dispose()
 
 
-def _queued(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(hit_queue)).scalar_one())
+def _db(engine: Engine) -> str:
+    return str(engine.url.database)
 
 
 def _hits(account: int, num: int, people: list[int], group: list[Any], start: int) -> list[PendingHit]:
@@ -46,111 +47,113 @@ def _hits(account: int, num: int, people: list[int], group: list[Any], start: in
                        method) for who, click, url, at, ua, ip, method in group]
 
 
-def test_queued_hits_rolled_up_by_two_writers_at_once_equal_hits_written_at_once(sqlite_file: Engine) -> None:
-    """Queued in the groups they came in, applied seven at a time by two recorders racing for
-    the turn (as two worker processes do): every table as the general writer leaves it."""
+def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: Engine) -> None:
+    """A process rolls its journal up seven hits at a time while another applies the whole file
+    (as a report read in another worker does): every table as the general writer leaves the
+    same hits written straight away."""
     engine = sqlite_file
     policy = ("proxy", "none")
     start = now_ms()
-    queued_account, queued_num, queued_people = _activity(engine, policy, start)
+    account, num, people = _activity(engine, policy, start)
     direct_account, direct_num, direct_people = _activity(engine, policy, start)
     groups = _groups(7)
-    front = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
-    for g in groups:
-        front.enqueue(_hits(queued_account, queued_num, queued_people, g, start))
-    assert _queued(engine) == sum(map(len, groups))
+    owner = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+    journal = hit_journal.Journal(_db(engine))
+    journaled = [owner.journaled(h) for g in groups for h in _hits(account, num, people, g, start)]
+    journal.append(journaled)
     _record(engine, HitRecorder(engine, Rules(), IpStorage.TRUNCATED, general=True), direct_account, direct_num,
             direct_people, groups, start)
-
-    applied: list[int] = []
     errors: list[BaseException] = []
 
-    def roll_up() -> None:
-        recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+    def run(work: Any) -> None:
         try:
-            while n := recorder.apply_queued(7):
-                applied.append(n)
+            work()
         except BaseException as e:  # reported below: a thread's exception is otherwise lost
             errors.append(e)
-        finally:
-            recorder.close()
 
-    threads = [threading.Thread(target=roll_up) for _ in range(2)]
+    def roll_up() -> None:
+        for i in range(0, len(journaled), 7):
+            owner.write_journaled(journaled[i:i + 7])
+
+    def apply_file() -> None:
+        other = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+        other.write_journaled(hit_journal.read(journal.path))
+        other.close()
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in (roll_up, apply_file)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    front.close()
+    owner.close()
     assert not errors
-    assert sum(applied) == sum(map(len, groups)) and _queued(engine) == 0
-    got, want = _tables(engine, queued_account, queued_num), _tables(engine, direct_account, direct_num)
+    got, want = _tables(engine, account, num), _tables(engine, direct_account, direct_num)
+    assert sum(dict(r)["type"] in ("open", "click") for r in got["events"]) == len(journaled)
     for name in want:
         assert got[name] == want[name], name
+    journal.clear()
+    journal.close()
+    assert not journal.path.exists()
 
 
-def test_a_queued_batch_the_hit_path_refuses_is_written_once_by_the_general_writer(
-        sqlite_file: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two hits given the same ``idem`` (forced) in one millisecond fail the hit path's insert:
-    the batch is judged again and written by the general writer, and leaves the queue with it."""
-    engine = sqlite_file
-    account, num, people = _activity(engine, ("proxy", "none"), now_ms())
-    ids = iter((42, 42, 43, 44, 45, 46))  # the batch's, refused; the batch's again
-    monkeypatch.setattr(ingest, "_random_ids", lambda n: [next(ids) for _ in range(n)])
-    recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
-    at = now_ms()
-    recorder.enqueue([PendingHit(HitRef(Kind.OPEN, account, num, people[0]), at, DESKTOP, "192.0.2.1")])
-    recorder.enqueue([PendingHit(HitRef(Kind.OPEN, account, num, people[0]), at, DESKTOP, "192.0.2.1"),
-                      PendingHit(HitRef(Kind.OPEN, account, num, people[4]), at + 1, IPHONE, "192.0.2.1")])
-    assert recorder.apply_queued(10) == 3
-    assert next(ids, None) is None and _queued(engine) == 0
-    tables = _tables(engine, account, num, skip_ids=("id",))
-    assert sorted(dict(r)["idem"] for r in tables["events"] if dict(r)["type"] == "open") == [44, 45, 46]
-    counters = dict(tables["counters"][0])
-    assert (counters["opens_all"], counters["opens"], counters["opens_human"]) == (3, 2, 3)
-    recorder.close()
-
-
-def test_the_queue_keeps_the_ip_as_the_log_does(sqlite_file: Engine) -> None:
-    """The full IP is never at rest: cut to its /24 before it is queued, and its scanner
-    network judged from the whole address first."""
+def test_a_dead_process_journal_is_applied_at_start_but_a_last_line_cut_short(sqlite_file: Engine) -> None:
+    """The process died with hits journaled (its lock gone with it), mid-write of a last one it
+    never answered: the next start applies the whole lines and deletes the file. The journal
+    keeps the IP cut as the log does, and the scanner verdict taken on the whole address."""
     engine = sqlite_file
     account, num, people = _activity(engine, ("proxy", "none"), now_ms() - 3_600_000)
-    recorder = HitRecorder(engine, Rules(scanner_networks=(ipaddress.ip_network("203.0.113.0/28"),)),
-                           IpStorage.TRUNCATED)
+    rules = Rules(scanner_networks=(ipaddress.ip_network("203.0.113.0/28"),))
+    recorder = HitRecorder(engine, rules, IpStorage.TRUNCATED)
+    dead = hit_journal.Journal(_db(engine))
     at = now_ms()
-    recorder.enqueue([PendingHit(HitRef(Kind.OPEN, account, num, people[0]), at, DESKTOP, "203.0.113.9"),
-                      PendingHit(HitRef(Kind.OPEN, account, num, people[4]), at, DESKTOP, "203.0.113.200")])
-    with engine.connect() as conn:
-        assert sorted(conn.execute(select(hit_queue.c.ip, hit_queue.c.scanner))) == [
-            ("203.0.113.0", False), ("203.0.113.0", True)]
-    recorder.apply_queued(10)
-    whys = sorted(dict(r)["verdict_why"] for r in _tables(engine, account, num)["events"]
-                  if dict(r)["type"] == "open")
+    dead.append([recorder.journaled(PendingHit(HitRef(Kind.OPEN, account, num, people[i]), at, ua, ip))
+                 for i, ua, ip in ((0, DESKTOP, "203.0.113.9"), (4, IPHONE, "203.0.113.200"))])
+    with dead.path.open("ab") as f:
+        f.write(b'[1, 2, 3, fal')  # the write the kill cut
+    os.close(dead._fd)  # the process is gone: its lock with it
+    assert b"203.0.113.9" not in dead.path.read_bytes()
+    assert [(h.ip, h.scanner) for h in hit_journal.read(dead.path)] == [("203.0.113.0", True), ("203.0.113.0", False)]
+    gate = gate_of(engine)
+    assert gate is not None
+    starting = RollUp(HitRecorder(engine, rules, IpStorage.TRUNCATED), gate, _db(engine))
+    starting.recover()
+    assert not dead.path.exists()
+    whys = sorted(dict(r)["verdict_why"] for r in _tables(engine, account, num)["events"] if dict(r)["type"] == "open")
     assert whys == ["no_signal", "scanner_network"]
+    starting.close()
+    assert hit_journal.waiting(_db(engine)) == 0
     recorder.close()
 
 
-def test_a_report_reads_hits_the_roll_up_has_not_reached(sqlite_file: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the roll-up held off, hits stay queued until a report is read: the report applies
-    them first. What is still queued when the server stops, it applies on its way out."""
+def test_a_report_reads_every_answered_hit_whichever_process_answered(sqlite_file: Engine,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two servers on one database file (two workers), with their roll-ups held off: hits stay
+    journaled until a report is read, in either server; what is still journaled when a server
+    stops, it applies on its way out."""
     monkeypatch.setattr(RollUp, "AT", 10**9)
     monkeypatch.setattr(RollUp, "AFTER", 3600.0)
     engine = sqlite_file
     account = make_account(engine)
-    settings = Settings(database_url=engine.url.render_as_string(hide_password=False), secret=TEST_SECRET,
-                        port=free_port(), webhook_worker=False)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=30) as http:
-        activity, msgs = sent_long_ago(http, account.headers, ["late@example.com"])
+    url = engine.url.render_as_string(hide_password=False)
+
+    def settings() -> Settings:
+        return Settings(database_url=url, secret=TEST_SECRET, port=free_port(), webhook_worker=False)
+
+    with LiveServer(settings()) as one, LiveServer(settings()) as two, \
+            httpx.Client(base_url=one.url, timeout=30) as a, httpx.Client(base_url=two.url, timeout=30) as b:
+        activity, msgs = sent_long_ago(a, account.headers, ["late@example.com"])
         pixel = paths(msgs[0]["html"], "o")[0]
-        assert http.get(pixel, headers={"User-Agent": IPHONE}).status_code == 200
-        assert http.get(paths(msgs[0]["html"], "c")[1], headers={"User-Agent": IPHONE}).status_code == 302
-        assert _queued(engine) == 2
-        s = stats(http, account.headers, activity)
-        assert (s["counts"]["opens"], s["counts"]["clicks"]) == (1, 1)
-        assert _queued(engine) == 0
-        assert http.get(pixel, headers={"User-Agent": IPHONE}).status_code == 200
-        assert _queued(engine) == 1
-    assert _queued(engine) == 0
+        assert a.get(pixel, headers={"User-Agent": IPHONE}).status_code == 200
+        assert a.get(paths(msgs[0]["html"], "c")[1], headers={"User-Agent": IPHONE}).status_code == 302
+        assert hit_journal.waiting(_db(engine)) > 0
+        s = stats(b, account.headers, activity)  # the other server's report
+        assert (s["counts"]["opens"], s["counts"]["opens_all"], s["counts"]["clicks"]) == (1, 1, 1)
+        assert stats(a, account.headers, activity)["counts"]["opens_all"] == 1  # applied once
+        assert hit_journal.waiting(_db(engine)) == 0
+        assert b.get(pixel, headers={"User-Agent": IPHONE}).status_code == 200
+        assert hit_journal.waiting(_db(engine)) > 0
+    assert hit_journal.waiting(_db(engine)) == 0
+    assert not list(hit_journal.folder(_db(engine)).iterdir())
     with engine.connect() as conn:
         assert conn.execute(select(activity_counters.c.opens_all).where(
             activity_counters.c.account_id == account.id)).scalar_one() == 2

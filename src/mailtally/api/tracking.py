@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, quote
 
 import anyio
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from ..config import Settings
 from ..ingest.tracking import HitRecorder, PendingHit, RollUp, record_forward, record_optout
@@ -84,14 +84,13 @@ class Tracker:
         self.recorder = HitRecorder(engine, self.rules, self.ip_storage)
         window = settings.group_commit_ms / 1000
         gate = gate_of(engine)
-        # On a SQLite file each group is queued on the event loop once its turn comes (see
-        # GroupCommitter) and rolled up in bigger groups (ingest.tracking.RollUp); elsewhere
-        # (PostgreSQL's round trips) each group is written in the committer's thread.
-        self.rollup = RollUp(self.recorder, gate) if gate is not None else None
-        self.committer: GroupCommitter[PendingHit] = GroupCommitter(
-            self.rollup.write, window, turns=gate, then=self.rollup.after_group) if self.rollup is not None \
-            else GroupCommitter(self.recorder, window)
-        self.catch_up()  # hits a stopped server had answered and not rolled up
+        # On a SQLite file each hit is journaled and rolled up in groups on the event loop
+        # (ingest.tracking.RollUp); elsewhere (PostgreSQL) the hits are committed in groups by
+        # the committer's thread, each request answered once its group is.
+        self.rollup = RollUp(self.recorder, gate, str(engine.url.database)) if gate is not None else None
+        self.committer: GroupCommitter[PendingHit] = GroupCommitter(self.recorder, window)
+        if self.rollup is not None:
+            self.rollup.recover()  # hits a killed server had answered and not rolled up
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
         self._looked_for: dict[int, float] = {}  # unknown key id -> when we last reloaded for it
@@ -99,11 +98,18 @@ class Tracker:
         self.pages = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "tracking" / "templates"),
                                  autoescape=select_autoescape(default=True))
 
-    def catch_up(self, conn: Connection | None = None) -> None:
-        """Every hit answered so far in the log and the counters: reports call this before they
-        read (``conn``, theirs, looks at the queue); nothing to do but on a SQLite file."""
+    async def record(self, hit: PendingHit) -> None:
+        """Return once ``hit`` is durable: journaled on a SQLite file, else committed."""
         if self.rollup is not None:
-            self.rollup.catch_up(conn)
+            self.rollup.record(hit)
+        else:
+            await self.committer.submit(hit)
+
+    def catch_up(self) -> None:
+        """Every hit answered so far in the log and the counters: reports call this before they
+        read (nothing to do but on a SQLite file)."""
+        if self.rollup is not None:
+            self.rollup.catch_up()
 
     def forget_policy(self, account: int) -> None:
         """The account's counting policy changed: read it again."""
@@ -113,6 +119,7 @@ class Tracker:
         """On shutdown, after the last request: queued hits rolled up."""
         if self.rollup is not None:
             self.rollup.close()
+        self.committer.close()
         self.recorder.close()
 
     def verify(self, token: str, kind: Kind) -> HitRef | None:
@@ -243,7 +250,7 @@ async def pixel(tracker: Tracker, scope: Scope, send: Any, token: str) -> None:
     ref = tracker.verify(token, Kind.OPEN)
     if ref is not None:
         try:
-            await tracker.committer.submit(_hit(scope, ref))
+            await tracker.record(_hit(scope, ref))
         except Exception:
             status = 503  # not recorded: say so, still with the image
     # The headers as they stand (Content-Length included): nothing to add on the hot path.
@@ -266,7 +273,7 @@ async def click(tracker: Tracker, scope: Scope, send: Any, token: str) -> None:
     if ref.url_id == HONEYPOT_URL_ID:
         location = b"/t/x"
     try:
-        await tracker.committer.submit(_hit(scope, ref))
+        await tracker.record(_hit(scope, ref))
     except Exception:
         await _page(send, 503, tracker.page("bad_request.html", message="Please try again in a moment."),
                     head, [(b"retry-after", b"1")])

@@ -25,10 +25,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..events import Event
-from ..store import hit_queue, rawsql, wal
+from ..store import hit_journal, rawsql, wal
 from ..store import hits as store
 from ..store.accounts import allocate
 from ..store.db import driver_writing, writing
+from ..store.hit_journal import QueuedHit
 from ..store.hit_writer import HitRow, write_hits
 from ..store.write_gate import WriteGate
 from ..store.writer import write_events
@@ -62,7 +63,8 @@ class PendingHit:
     user_agent: str
     ip: str | None
     method: str = "GET"
-    scanner: bool | None = None  # the IP was in a scanner network (known when the IP was cut: a queued hit)
+    scanner: bool | None = None  # the IP was in a scanner network (known when the IP was cut: a journaled hit)
+    idem: int | None = None  # its log id, given when it was journaled (else one is drawn when it is judged)
 
 
 @lru_cache(maxsize=65536)
@@ -145,41 +147,22 @@ class HitRecorder:
         """Judge and write ``group``. ``has_turn``: the caller holds the turn to write (``store.db.writing``)."""
         self._transaction(lambda conn: self._record_all(conn, group), has_turn)
 
-    def enqueue(self, group: list[PendingHit], has_turn: bool = False) -> None:
-        """Queue ``group`` (``store.hit_queue``) in one small transaction, to be judged and written
-        by ``apply_queued``."""
-        rows = [self.queued(h) for h in group]
-        try:
-            with driver_writing(self.engine, self._connection(), has_turn=has_turn) as tx:
-                hit_queue.append(tx, rows)
-        except BaseException:
-            self.close()
-            raise
-        self._committed()
-
-    def queued(self, h: PendingHit) -> hit_queue.QueuedHit:
-        """A hit as the queue keeps it: its IP already cut as the log keeps it (so the full IP is
-        never at rest), and whether that IP was in a scanner network."""
+    def journaled(self, h: PendingHit) -> QueuedHit:
+        """A hit as the journal keeps it (``store.hit_journal``): its IP already cut as the log
+        keeps it (the full IP is never at rest), whether that IP was in a scanner network, and
+        its log id."""
         r = h.ref
-        return hit_queue.QueuedHit(r.account_id, r.activity_num, r.contact_num, r.kind is Kind.CLICK, r.url_id, h.at,
-                                   h.user_agent[:MAX_UA], stored_ip(h.ip, self.ip_storage),
-                                   self._in_scanner_network(h.ip), h.method == "HEAD")
+        return QueuedHit(r.account_id, r.activity_num, r.contact_num, r.kind is Kind.CLICK, r.url_id, h.at,
+                         h.user_agent[:MAX_UA], stored_ip(h.ip, self.ip_storage), self._in_scanner_network(h.ip),
+                         h.method == "HEAD", _random_ids(1)[0])
 
-    def apply_queued(self, limit: int, has_turn: bool = False, held: Connection | None = None) -> int:
-        """Judge and write the oldest ``limit`` queued hits and take them off the queue, in one
-        transaction (a hit is applied once, whoever applies it); how many were applied.
-        ``held``: a connection of the caller's (another thread's) instead of the recorder's own."""
-        return self._transaction(lambda conn: self._apply(conn, limit), has_turn, held)
-
-    def _apply(self, conn: rawsql.Conn, limit: int) -> int:
-        rows, through = hit_queue.oldest(conn, limit)
-        if through is None:
-            return 0
-        self._record_all(conn, [PendingHit(HitRef(Kind.CLICK if q.click else Kind.OPEN, q.account_id, q.activity_num,
-                                                  q.contact_num, q.url_id), q.at, q.user_agent, q.ip,
-                                           "HEAD" if q.head else "GET", q.scanner) for q in rows])
-        hit_queue.drop(conn, through)
-        return len(rows)
+    def write_journaled(self, hits: list[QueuedHit], has_turn: bool = False, held: Connection | None = None) -> None:
+        """Judge and write journaled hits in one transaction; any already in the log (applied
+        before) are left as they are. ``held``: a connection of the caller's (another thread's)."""
+        self._transaction(lambda conn: self._record_all(conn, [
+            PendingHit(HitRef(Kind.CLICK if q.click else Kind.OPEN, q.account_id, q.activity_num, q.contact_num,
+                              q.url_id), q.at, q.user_agent, q.ip, "HEAD" if q.head else "GET", q.scanner, q.idem)
+            for q in hits]), has_turn, held)
 
     def _record_all(self, conn: rawsql.Conn, group: list[PendingHit]) -> None:
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
@@ -289,8 +272,9 @@ class HitRecorder:
                     for pair, found in logged.items()}
         ip_storage, rules = self.ip_storage, self.rules
         burst_verdict = counts_for_vendors(Verdict.MACHINE, VerdictWhy.CLICK_BURST, click_policy)
-        idems = _random_ids(len(known))
-        for h, idem in zip(sorted(known, key=lambda h: h.at), idems, strict=True):
+        drawn = iter(_random_ids(sum(h.idem is None for h in known)))
+        for h in sorted(known, key=lambda h: h.at):
+            idem = h.idem if h.idem is not None else next(drawn)
             r = h.ref
             is_click = r.kind is Kind.CLICK
             pair = (r.activity_num, r.contact_num)
@@ -327,77 +311,113 @@ class HitRecorder:
 
 
 class RollUp:
-    """The hits' write path on a SQLite file: queued in each group commit, then judged and
-    written in bigger groups on the event loop (``store.hit_queue`` says why).
+    """The hits' write path on a SQLite file: each hit journaled and answered, then judged and
+    written in groups on the event loop (``store.hit_journal`` says why).
 
-    The group committer's write (``write``) only queues its group. Once that group's requests
-    are answered (``after_group``), the oldest queued hits are applied at once when ``AT`` are
-    waiting, else ``AFTER`` seconds later; the turn to write is taken without waiting, since the
-    loop must not wait (another process writing: tried again shortly). Reports call ``catch_up``
-    first, so that none misses a hit that was answered.
+    ``record`` appends a hit to this process's journal and keeps it pending; once ``AT`` are
+    pending, or ``AFTER`` seconds after the first, the pending hits (``LIMIT`` at most a
+    transaction) are rolled up under a turn to write taken without waiting, since the loop
+    must not wait (another process writing: tried again shortly), and the journal is emptied
+    once none is pending. Reports call ``catch_up`` first, so that none misses a hit that was
+    answered, in this process or another; a process applies the journals of dead ones when it
+    starts, and its own pending hits when it stops.
     """
 
-    AT = 48  # queued hits that start a roll-up at once
-    AFTER = 0.01  # seconds: the longest a queued hit otherwise waits for one
+    AT = 48  # pending hits that start a roll-up at once
+    AFTER = 0.01  # seconds: the longest a pending hit otherwise waits for one
     LIMIT = 64  # hits per roll-up transaction: bounds the loop's pause (~3 ms)
     RETRY = 0.002  # seconds, when another process holds the turn
-    CATCH_UP = 5000  # hits per transaction of ``catch_up``
 
-    def __init__(self, recorder: HitRecorder, turns: WriteGate):
+    def __init__(self, recorder: HitRecorder, turns: WriteGate, db_path: str):
         self.recorder = recorder
         self.turns = turns
-        self._waiting = 0  # hits this process queued and has not rolled up (the other processes roll up theirs)
+        self.db_path = db_path
+        self.journal = hit_journal.Journal(db_path)
+        self._pending: list[QueuedHit] = []
+        # Held while the pending hits or the journal change: ``record`` and the roll-up on the
+        # loop, ``catch_up`` on any thread (reports are read on the loop and in the threadpool).
+        self._lock = threading.Lock()
         self._timer: asyncio.TimerHandle | None = None
-        # ``catch_up`` runs on any thread (reports are read on the loop and in the threadpool): a
-        # recorder of its own, one at a time.
-        self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)
-        self._reader_lock = threading.Lock()
+        self._due = 0.0
+        self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)  # for catch_up
 
-    def write(self, group: list[PendingHit]) -> None:
-        """The group committer's write function (called holding the turn)."""
-        self.recorder.enqueue(group, has_turn=True)
-        self._waiting += len(group)
+    def record(self, hit: PendingHit) -> None:
+        """Journal ``hit`` (durable when this returns) and roll it up soon (on the loop)."""
+        queued = self.recorder.journaled(hit)
+        with self._lock:
+            self.journal.append([queued])
+            self._pending.append(queued)
+            pending = len(self._pending)
+        self._schedule(0.0 if pending >= self.AT else self.AFTER)
 
-    def after_group(self) -> None:
-        if self._waiting >= self.AT:
-            self.apply()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.AFTER, self.apply)
+    def _schedule(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        if self._timer is not None:
+            if self._due <= due:
+                return
+            self._timer.cancel()
+        self._due = due
+        self._timer = loop.call_later(seconds, self.apply)
 
     def apply(self) -> None:
-        """Up to ``LIMIT`` of the oldest queued hits, judged and written (on the loop)."""
+        """Up to ``LIMIT`` pending hits, judged and written (on the loop)."""
         self._timer = None
-        turn = self.turns.try_take()
-        if turn is None:
-            self._again(self.RETRY)
+        if not self._pending:
+            return
+        if not self._lock.acquire(blocking=False):  # a report is catching up: it takes them
+            self._schedule(self.RETRY)
             return
         try:
-            applied = self.recorder.apply_queued(self.LIMIT, has_turn=True)
-        except Exception:
-            log.exception("rolling up queued tracking hits failed; they stay queued")
-            self._again(1.0)
-            return
-        finally:
-            turn.release()
-        self._waiting = max(self._waiting - applied, 0)
-        if applied == self.LIMIT:  # more are waiting: the rest once the loop has seen to its requests
-            self._again(0.0)
-
-    def _again(self, seconds: float) -> None:
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(seconds, self.apply)
-
-    def catch_up(self, conn: Connection | None = None) -> None:
-        """Apply every hit queued so far (a report calls this before it reads). ``conn``: the
-        report's connection, to look at the queue with. Waits for SQLite's lock but not for a
-        turn: on the loop, the turn may be this process's own, waiting for the loop."""
-        if conn is not None and not hit_queue.waiting(conn):
-            return
-        with self._reader_lock, self.recorder.engine.connect() as held:
-            if conn is None and not hit_queue.waiting(held):
+            turn = self.turns.try_take()
+            if turn is None:
+                self._schedule(self.RETRY)
                 return
-            while self._reader.apply_queued(self.CATCH_UP, has_turn=True, held=held) == self.CATCH_UP:
-                pass
+            try:
+                batch = self._pending[:self.LIMIT]
+                self.recorder.write_journaled(batch, has_turn=True)
+            except Exception:
+                log.exception("rolling up tracking hits failed; they stay journaled")
+                self._schedule(1.0)
+                return
+            finally:
+                turn.release()
+            del self._pending[:len(batch)]
+            if not self._pending:
+                self.journal.clear()
+        finally:
+            self._lock.release()
+        if self._pending:  # more: once the loop has seen to its requests
+            self._schedule(0.0)
+
+    def catch_up(self) -> None:
+        """Every hit answered so far, by this process or another, in the log (a report calls
+        this before it reads). Waits for SQLite's lock but not for a turn: on the loop, the turn
+        may be this process's own, waiting for the loop."""
+        others = self.journal.others()
+        if not self._pending and not others:
+            return
+        with self._lock, self.recorder.engine.connect() as held:
+            if self._pending:
+                self._reader.write_journaled(self._pending, has_turn=True, held=held)
+                self._pending.clear()
+                self.journal.clear()
+            for path in others:  # live or dead, what they hold again: those already in the log stay once
+                hits = hit_journal.read(path)
+                if hits:
+                    self._reader.write_journaled(hits, has_turn=True, held=held)
+
+    def recover(self) -> None:
+        """Apply and delete the journals of processes that died (at start)."""
+        for path in hit_journal.orphans(self.db_path):
+            if path == self.journal.path:
+                continue
+            with hit_journal.orphan(path) as dead, self.recorder.engine.connect() as held:
+                if dead:
+                    hits = hit_journal.read(path)
+                    if hits:
+                        self._reader.write_journaled(hits, held=held)
+                    path.unlink(missing_ok=True)
 
     def forget_policy(self, account: int) -> None:
         self.recorder.forget_policy(account)
@@ -407,8 +427,15 @@ class RollUp:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.catch_up()
-        self._reader.close()
+        try:
+            if self._pending:
+                with self._lock, self.recorder.engine.connect() as held:
+                    self._reader.write_journaled(self._pending, held=held)
+                    self._pending.clear()
+                    self.journal.clear()
+        finally:
+            self.journal.close()
+            self._reader.close()
 
 
 def _random_ids(n: int) -> list[int]:

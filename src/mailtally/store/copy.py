@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
-from . import migrate, partitions
+from . import hit_journal, migrate, partitions
 from .db import writing
-from .schema import accounts, hit_queue, metadata
+from .schema import accounts, metadata
 
 CHUNK = 5_000
 
@@ -22,18 +22,15 @@ class TargetNotEmpty(RuntimeError):
 
 
 class HitsQueued(RuntimeError):
-    """The source holds tracking hits not yet rolled up (``store.hit_queue``): only a server,
+    """The source holds tracking hits not yet rolled up (``store.hit_journal``): only a server,
     with its tracking settings, judges them."""
 
 
 def copy_database(source: Engine, target: Engine, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Copy every table of ``source`` into the (migrated, empty) ``target``; returns rows per table."""
-    with source.connect() as conn:
-        queued = inspect(conn).has_table("hit_queue") and conn.execute(
-            select(func.count()).select_from(hit_queue)).scalar_one()
-    if queued:
-        raise HitsQueued(f"{queued:,} tracking hits in the source are answered but not yet rolled up: start "
-                         "`mailtally serve` on it and stop it (that applies them), then copy again")
+    if source.dialect.name == "sqlite" and source.url.database and hit_journal.waiting(source.url.database):
+        raise HitsQueued("tracking hits in the source are answered but not yet rolled up: start `mailtally serve` "
+                         "on it and stop it (that applies them), then copy again")
     migrate.upgrade(target)
     with target.connect() as conn:
         if conn.execute(select(func.count()).select_from(accounts)).scalar_one():

@@ -206,18 +206,18 @@ class ReadConnections:
 
     KEEP = 8
 
-    def __init__(self, engine: Engine, before: Callable[[Connection], None] | None = None):
+    def __init__(self, engine: Engine, before: Callable[[], None] | None = None):
         self.engine = engine
         self._kept = is_sqlite(engine) and not isinstance(engine.pool, NullPool)
         self._idle: list[Connection] = []
-        self._before = before  # called with each connection before it is handed out
+        self._before = before  # called before each connection is handed out
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         if not self._kept:
             with self.engine.connect() as pooled:
                 if self._before is not None:
-                    self._before(pooled)
+                    self._before()
                 yield pooled
             return
         try:
@@ -226,7 +226,7 @@ class ReadConnections:
             conn = self.engine.connect()
         try:
             if self._before is not None:
-                self._before(conn)
+                self._before()
             yield conn
         finally:
             self._done(conn)

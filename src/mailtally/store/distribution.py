@@ -17,9 +17,8 @@ DISTRIBUTION_COLUMN = "account_id"
 # SMTP listener or log file serves every account.
 REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens", "users", "sources", "log_queue_refs"})
 
-# Alembic's bookkeeping, and the tracking hits' queue (used on a SQLite file only, empty on
-# PostgreSQL): stay on the coordinator as local tables.
-LOCAL_TABLES = frozenset({"alembic_version", "hit_queue"})
+# Alembic's bookkeeping: stays on the coordinator as a local table.
+LOCAL_TABLES = frozenset({"alembic_version"})
 
 
 def is_distributed(table: str) -> bool:

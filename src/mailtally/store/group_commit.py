@@ -56,12 +56,8 @@ class Turns(Protocol):
 
 class GroupCommitter(Generic[T]):
     def __init__(self, write: Callable[[list[T]], None], window: float = 0.0, max_items: int = 2000,
-                 ready: Callable[[], bool] | None = None, turns: Turns | None = None,
-                 then: Callable[[], None] | None = None):
+                 ready: Callable[[], bool] | None = None, turns: Turns | None = None):
         self._write = write
-        # ``then``: called on the loop after each group committed, once its requests are woken
-        # (so that work it starts does not hold their answers back).
-        self._then = then
         # ``turns``: write on the event loop itself, each group once its turn is taken (waited
         # for in the thread, so the loop keeps gathering meanwhile); ``write`` assumes the turn.
         self._turns = turns
@@ -193,8 +189,6 @@ class GroupCommitter(Generic[T]):
                     f.set_result(None)
                 else:
                     f.set_exception(error)
-        if error is None and self._then is not None:
-            asyncio.get_running_loop().call_soon(self._then)  # after the requests' wake-ups, just scheduled
         if self._items and self._turns is not None:  # more than one group's worth: the rest next turn
             asyncio.get_running_loop().call_soon(self._flush)
         elif self._items:  # gathered during that write: they have waited long enough

@@ -535,24 +535,3 @@ activity_hourly = Table(
     Column("clicks", BigInteger, nullable=False, default=0),
     sqlite_with_rowid=False,
 )
-
-# Tracking hits answered and not yet judged and written (``store.hit_queue``), on a SQLite
-# file: each request's hit is durable here in a transaction of a few rows, and the hits are
-# rolled up into the log and the counters in bigger groups soon after (reports read after
-# every queued hit is applied). Empty and unused on PostgreSQL; holds no more of a recipient
-# than the log would (the IP already cut as the instance keeps it).
-hit_queue = Table(
-    "hit_queue",
-    metadata,
-    Column("id", Integer, primary_key=True),  # SQLite's rowid: the order the hits were answered in
-    Column("account_id", Integer, nullable=False),
-    Column("activity_num", BigInteger, nullable=False),
-    Column("contact_num", BigInteger, nullable=False),
-    Column("click", Boolean, nullable=False),
-    Column("url_id", String(64)),
-    Column("at", Ms, nullable=False),
-    Column("user_agent", Text, nullable=False),
-    Column("ip", String(45)),
-    Column("scanner", Boolean, nullable=False),  # the full IP was in a scanner network
-    Column("head", Boolean, nullable=False),  # a HEAD request
-)
