@@ -6,6 +6,7 @@ answered hit, whichever process answered it."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import threading
@@ -25,6 +26,7 @@ from mailtally.tracking.tokens import HitRef, Kind
 from mailtally.tracking.verdict import Rules
 from mailtally.vocab import IpStorage
 from tests.conftest import TEST_SECRET, LiveServer, free_port, make_account
+from tests.support.loops import run_in_own_loop
 
 from .support import DESKTOP, IPHONE, paths, sent_long_ago, stats
 from .test_hit_writer import _activity, _groups, _record, _tables
@@ -157,3 +159,38 @@ def test_a_report_reads_every_answered_hit_whichever_process_answered(sqlite_fil
     with engine.connect() as conn:
         assert conn.execute(select(activity_counters.c.opens_all).where(
             activity_counters.c.account_id == account.id)).scalar_one() == 2
+
+
+def test_the_roll_up_never_waits_for_the_turn_on_the_loop(sqlite_file: Engine) -> None:
+    """While another process holds the turn to write, hits are answered (journaled) and stay
+    pending, the loop going on; once it lets go, they are written."""
+    engine = sqlite_file
+    account, num, people = _activity(engine, ("proxy", "none"), now_ms() - 3_600_000)
+    gate = gate_of(engine)
+    assert gate is not None
+    rollup = RollUp(HitRecorder(engine, Rules(), IpStorage.TRUNCATED), gate, _db(engine))
+
+    def logged() -> int:
+        return sum(dict(r)["type"] == "open" for r in _tables(engine, account, num)["events"])
+
+    async def main() -> tuple[int, int, int]:
+        other = gate.try_take()  # another worker writing
+        assert other is not None
+        for i in range(RollUp.AT + 2):  # enough to start a roll-up at once
+            rollup.record(PendingHit(HitRef(Kind.OPEN, account, num, people[i % 10]), now_ms(), DESKTOP, "192.0.2.1"))
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning meanwhile
+            await asyncio.sleep(0.005)
+            ticks += 1
+        held = logged()
+        other.release()
+        for _ in range(400):
+            await asyncio.sleep(0.005)
+            if logged() == RollUp.AT + 2:
+                break
+        return ticks, held, hit_journal.waiting(_db(engine))
+
+    [(ticks, held, left)] = run_in_own_loop(main)
+    assert ticks == 20 and held == 0
+    assert logged() == RollUp.AT + 2 and left == 0  # written, and the journal emptied
+    rollup.close()

@@ -323,9 +323,9 @@ class RollUp:
     starts, and its own pending hits when it stops.
     """
 
-    AT = 48  # pending hits that start a roll-up at once
+    AT = 32  # pending hits that start a roll-up at once (fewer: more transactions; more: longer pauses)
     AFTER = 0.01  # seconds: the longest a pending hit otherwise waits for one
-    LIMIT = 64  # hits per roll-up transaction: bounds the loop's pause (~3 ms)
+    LIMIT = 40  # hits per roll-up transaction: bounds the loop's pause (~2 ms)
     RETRY = 0.002  # seconds, when another process holds the turn
 
     def __init__(self, recorder: HitRecorder, turns: WriteGate, db_path: str):

@@ -14,54 +14,26 @@ Everything but the write itself stays on the event loop: no queue, lock or threa
 item, and the loop never waits for the database. A request is answered only once its item
 is durable, so ``kill -9`` loses nothing that was answered.
 
-With ``turns`` (the tracking hits on a SQLite file) the write itself runs on the event loop,
-and only the wait for the turn to write (another process writing: ``serve --workers 2``) is
-left to the thread, in the kernel's ``flock``; the group is then everything gathered up to the
-moment the turn came. A writer thread beside the loop thread made both fight for the GIL: the
-thread's Python between its SQLite calls waited for the loop's requests and the loop for the
-thread, and the server's CPU per pixel hit was 184-229 us against 135-149 us with the write on
-the loop (the same run, load from wrk, ``bench/tracking.py``; clicks 193-209 against 159-161).
-The loop does not parse requests during a write (about a millisecond), which the other worker
-does meanwhile. On PostgreSQL the write stays in the thread: its round trips would hold the loop.
+On a SQLite file the tracking hits are journaled instead (``store.hit_journal``); this
+commits them on PostgreSQL, and the SMTP receiver's messages.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, Protocol, TypeVar
-
-from .write_gate import StoreBusy
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("mailtally.group_commit")
 
 
-class Turn(Protocol):
-    def release(self) -> None: ...
-
-
-class Turns(Protocol):
-    """Turns to write shared with other processes (``store.write_gate.WriteGate``)."""
-
-    wait_seconds: float
-
-    def try_take(self) -> Turn | None: ...
-
-    def take(self) -> Turn: ...
-
-
 class GroupCommitter(Generic[T]):
     def __init__(self, write: Callable[[list[T]], None], window: float = 0.0, max_items: int = 2000,
-                 ready: Callable[[], bool] | None = None, turns: Turns | None = None):
+                 ready: Callable[[], bool] | None = None):
         self._write = write
-        # ``turns``: write on the event loop itself, each group once its turn is taken (waited
-        # for in the thread, so the loop keeps gathering meanwhile); ``write`` assumes the turn.
-        self._turns = turns
-        self._waiting: asyncio.Future[Turn] | None = None  # a turn being waited for in the thread
         self.window = window
         # ``ready``: True when no further item is on its way (e.g. no other SMTP session is in the
         # middle of a message), so the group is written at once rather than at the window's end;
@@ -103,9 +75,6 @@ class GroupCommitter(Generic[T]):
             self._timer = None
         if self._writing or not self._items:
             return
-        if self._turns is not None:
-            self._take_turn()
-            return
         n = self.max_items
         items, futures = self._items[:n], self._futures[:n]
         del self._items[:n], self._futures[:n]
@@ -114,66 +83,6 @@ class GroupCommitter(Generic[T]):
         self._writing = True
         done = asyncio.get_running_loop().run_in_executor(self._pool, self._write, items)
         done.add_done_callback(lambda f: self._written(f, futures, len(items)))
-
-    def _take_turn(self) -> None:
-        """The turn now if it is free, else from the thread; the group is written on the loop."""
-        assert self._turns is not None
-        self._writing = True
-        turn = self._turns.try_take()
-        if turn is not None:
-            self._write_holding(turn)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
-        loop = asyncio.get_running_loop()
-        waiting = self._waiting = loop.run_in_executor(self._pool, self._turns.take)
-        timer = loop.call_later(self._turns.wait_seconds, self._turn_late, waiting)
-        waiting.add_done_callback(functools.partial(self._turn_came, timer))
-
-    def _turn_came(self, timer: asyncio.TimerHandle, waiting: asyncio.Future[Turn]) -> None:
-        timer.cancel()
-        error = waiting.exception() if not waiting.cancelled() else None
-        if waiting is not self._waiting:  # given up on (``_turn_late``): let it go at once
-            if error is None and not waiting.cancelled():
-                waiting.result().release()
-            return
-        self._waiting = None
-        if error is not None:
-            self._fail_gathered(error)
-            return
-        self._write_holding(waiting.result())
-
-    def _turn_late(self, waiting: asyncio.Future[Turn]) -> None:
-        if waiting is self._waiting:
-            self._waiting = None
-            self._fail_gathered(StoreBusy("no turn to write came in time"))
-
-    def _fail_gathered(self, error: BaseException) -> None:
-        self._writing = False
-        log.error("group commit of %d items failed", len(self._items), exc_info=error)
-        futures, self._items, self._futures = self._futures, [], []
-        for f in futures:
-            if not f.done():
-                f.set_exception(error)
-
-    def _write_holding(self, turn: Turn) -> None:
-        """Everything gathered so far (up to ``max_items``), written now, on the loop."""
-        n = self.max_items
-        items, futures = self._items[:n], self._futures[:n]
-        del self._items[:n], self._futures[:n]
-        if not items:
-            turn.release()
-            self._writing = False
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        try:
-            self._write(items)
-            done.set_result(None)
-        except Exception as e:
-            done.set_exception(e)
-        finally:
-            turn.release()
-        self._written(done, futures, len(items))
 
     def _written(self, done: asyncio.Future[None], futures: list[asyncio.Future[None]], n: int) -> None:
         self._writing = False
@@ -189,9 +98,7 @@ class GroupCommitter(Generic[T]):
                     f.set_result(None)
                 else:
                     f.set_exception(error)
-        if self._items and self._turns is not None:  # more than one group's worth: the rest next turn
-            asyncio.get_running_loop().call_soon(self._flush)
-        elif self._items:  # gathered during that write: they have waited long enough
+        if self._items:  # gathered during that write: they have waited long enough
             if self._ready is None or self._ready() or len(self._items) >= self.max_items:
                 self._flush()
             elif self._timer is None:  # the rest of the group is on its way

@@ -100,20 +100,6 @@ class WriteGate:
         os.close(small)
         return None
 
-    def take(self) -> Turn:
-        """A small writer's turn, waited for in the kernel (``flock`` without a timeout: no
-        polling, woken the moment the holder lets go). For a thread whose caller bounds the
-        wait itself (``GroupCommitter``); the turn may be released from another thread."""
-        small, gate = self._open(self.small_path), self._open(self.turn_path)
-        try:
-            fcntl.flock(small, fcntl.LOCK_SH)  # a bulk writer only glances at it: a moment
-            fcntl.flock(gate, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(gate)
-            os.close(small)
-            raise
-        return Turn(small, gate)
-
     @staticmethod
     def _pause(deadline: float, seconds: float = _POLL) -> None:
         if time.monotonic() > deadline:
