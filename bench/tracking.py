@@ -3,13 +3,13 @@ against a bare ASGI "hello" served with the same settings, in the same run.
 
 ``mailtally serve --workers 2`` on SQLite (or ``--database-url postgresql://...``, an empty
 database) in a subprocess; the load comes from another process (wrk when installed, else a
-Python asyncio client, with a warning). Every hit is a real event: verified, judged,
-group-committed and answered only once durable. Targets: >= 5,000 hits/s each, p99 < 10 ms,
-and at least 0.25 of the bare hello's rate.
+Python asyncio client, with a warning). Every hit is a real event: verified, answered only once
+durable (journaled on SQLite, group-committed on PostgreSQL), judged and written to the log.
+Targets: >= 5,000 hits/s each, p99 < 10 ms, and at least 0.25 of the bare hello's rate.
 
 Where the time goes, in the same run: the pixel with a token that verifies to nothing (the
-same server, routing and response, no write), and the hit recorder alone in this process (the
-group commit's write function on groups of a given size, no HTTP).
+same server, routing and response, no write), and the hit recorder alone in this process (what
+writes a group of hits to the log, on groups of a given size, no HTTP).
 """
 
 from __future__ import annotations
