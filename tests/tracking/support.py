@@ -43,7 +43,7 @@ def paths(body: str, kind: str) -> list[str]:
 
 def rolled_up(http: httpx.Client, headers: dict[str, str], activity_id: str) -> None:
     """Read the activity's report, as anyone would before looking further: every hit answered so
-    far is then in the log (on a SQLite file hits are queued and rolled up soon after)."""
+    far is then in the log (on a SQLite file hits are journaled and rolled up soon after)."""
     stats(http, headers, activity_id)
 
 

@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.secret = secret.encode()
     app.state.tokens = TokenCache(engine)
     app.state.tracker = app.tracker = tracking.Tracker(settings, engine, app.state.secret)
-    # Every report reads after the tracking hits answered so far are rolled up (a replica has none queued).
+    # Every report reads after the tracking hits answered so far are in the log (a replica has none journaled).
     app.state.readers = ReadConnections(app.state.read_engine,
                                         before=app.tracker.catch_up if app.state.read_engine is engine else None)
     routers = [native.router, sender.router, bounces.router, suppressions.router, alerts.router, webhooks.router,

@@ -116,7 +116,7 @@ class Tracker:
         (self.rollup or self.recorder).forget_policy(account)
 
     def close(self) -> None:
-        """On shutdown, after the last request: queued hits rolled up."""
+        """On shutdown, after the last request: the hits still journaled written to the log."""
         if self.rollup is not None:
             self.rollup.close()
         self.committer.close()

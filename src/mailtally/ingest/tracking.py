@@ -392,8 +392,8 @@ class RollUp:
 
     def catch_up(self) -> None:
         """Every hit answered so far, by this process or another, in the log (a report calls
-        this before it reads). Waits for SQLite's lock but not for a turn: on the loop, the turn
-        may be this process's own, waiting for the loop."""
+        this before it reads). Waits for SQLite's own lock, a second at most, not for a turn to
+        write (up to ``MAILTALLY_WRITE_WAIT_SECONDS``): reports are read on the loop too."""
         others = self.journal.others()
         if not self._pending and not others:
             return
