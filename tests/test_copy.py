@@ -97,8 +97,8 @@ def test_a_source_with_queued_hits_is_not_copied_until_they_are_rolled_up(tmp_pa
     assert inspect(target).get_table_names() == []  # refused before anything was written
     target.dispose()
     recorder.write_journaled(hits)  # what the next start of the server does
-    journal.clear()
-    journal.close()
+    journal.applied_before(None)
+    journal.close(applied=True)
     recorder.close()
     done = _copy(source_url, target_url)
     assert done.returncode == 0, done.stderr

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import Engine, select
 
@@ -93,9 +95,21 @@ def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: E
     assert sum(dict(r)["type"] in ("open", "click") for r in got["events"]) == len(journaled)
     for name in want:
         assert got[name] == want[name], name
-    journal.clear()
-    journal.close()
-    assert not journal.path.exists()
+    path = journal.path
+    journal.applied_before(None)
+    journal.close(applied=True)
+    assert not path.exists()
+
+
+DIES = """
+import os, sys, orjson
+from mailtally.store.hit_journal import Journal, QueuedHit
+journal = Journal(sys.argv[1])
+journal.append([QueuedHit(*h) for h in orjson.loads(sys.argv[2])])
+with journal.path.open("ab") as f:
+    f.write(b'[1, 2, 3, fal')
+os._exit(9)
+"""
 
 
 def test_a_dead_process_journal_is_applied_at_start_but_a_last_line_cut_short(sqlite_file: Engine) -> None:
@@ -106,20 +120,21 @@ def test_a_dead_process_journal_is_applied_at_start_but_a_last_line_cut_short(sq
     account, num, people = _activity(engine, ("proxy", "none"), now_ms() - 3_600_000)
     rules = Rules(scanner_networks=(ipaddress.ip_network("203.0.113.0/28"),))
     recorder = HitRecorder(engine, rules, IpStorage.TRUNCATED)
-    dead = hit_journal.Journal(_db(engine))
     at = now_ms()
-    dead.append([recorder.journaled(PendingHit(HitRef(Kind.OPEN, account, num, people[i]), at, ua, ip))
-                 for i, ua, ip in ((0, DESKTOP, "203.0.113.9"), (4, IPHONE, "203.0.113.200"))])
-    with dead.path.open("ab") as f:
-        f.write(b'[1, 2, 3, fal')  # the write the kill cut
-    os.close(dead._fd)  # the process is gone: its lock with it
-    assert b"203.0.113.9" not in dead.path.read_bytes()
-    assert [(h.ip, h.scanner) for h in hit_journal.read(dead.path)] == [("203.0.113.0", True), ("203.0.113.0", False)]
+    hits = [recorder.journaled(PendingHit(HitRef(Kind.OPEN, account, num, people[i]), at, ua, ip))
+            for i, ua, ip in ((0, DESKTOP, "203.0.113.9"), (4, IPHONE, "203.0.113.200"))]
+    # A worker that journals two hits and dies mid-write of a third (never answered).
+    died = subprocess.run([sys.executable, "-c", DIES, _db(engine), orjson.dumps([tuple(h) for h in hits])],
+                          capture_output=True, text=True, timeout=60)
+    assert died.returncode == 9, died.stderr
+    [dead] = hit_journal.orphans(_db(engine))
+    assert b"203.0.113.9" not in dead.read_bytes()
+    assert [(h.ip, h.scanner) for h in hit_journal.read(dead)] == [("203.0.113.0", True), ("203.0.113.0", False)]
     gate = gate_of(engine)
     assert gate is not None
     starting = RollUp(HitRecorder(engine, rules, IpStorage.TRUNCATED), gate, _db(engine))
     starting.recover()
-    assert not dead.path.exists()
+    assert not dead.exists()
     whys = sorted(dict(r)["verdict_why"] for r in _tables(engine, account, num)["events"] if dict(r)["type"] == "open")
     assert whys == ["no_signal", "scanner_network"]
     starting.close()
@@ -194,3 +209,37 @@ def test_the_roll_up_never_waits_for_the_turn_on_the_loop(sqlite_file: Engine) -
     assert ticks == 20 and held == 0
     assert logged() == RollUp.AT + 2 and left == 0  # written, and the journal emptied
     rollup.close()
+
+
+def test_under_steady_load_the_journal_stays_small(sqlite_file: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hits keep coming faster than one roll-up takes them, so some are always pending: the
+    journal still does not grow, its older files deleted as their hits reach the log."""
+    monkeypatch.setattr(hit_journal, "MAX_BYTES", 2000)  # ~10 hits a file
+    engine = sqlite_file
+    account, num, people = _activity(engine, ("proxy", "none"), now_ms() - 3_600_000)
+    gate = gate_of(engine)
+    assert gate is not None
+    rollup = RollUp(HitRecorder(engine, Rules(), IpStorage.TRUNCATED), gate, _db(engine))
+    sizes: list[int] = []
+    pending: list[int] = []
+
+    def burst(n: int) -> None:
+        for i in range(n):
+            rollup.record(PendingHit(HitRef(Kind.OPEN, account, num, people[i % 10]), now_ms(), DESKTOP, "192.0.2.1"))
+
+    async def main() -> None:
+        # The loop never turns here, so no timer fires: one roll-up after each burst, by hand.
+        burst(10)
+        for _ in range(30):
+            burst(RollUp.LIMIT)  # as many as a roll-up takes: ten always left pending
+            rollup.apply()
+            sizes.append(hit_journal.waiting(_db(engine)))
+            pending.append(len(rollup._pending))
+
+    run_in_own_loop(main)
+    total = 10 + 30 * RollUp.LIMIT
+    assert set(pending) == {10}  # never all applied: one file could never be emptied
+    assert max(sizes) < 3 * hit_journal.MAX_BYTES  # the newest file or two, whatever has passed
+    rollup.close()
+    assert sum(dict(r)["type"] == "open" for r in _tables(engine, account, num)["events"]) == total
+    assert hit_journal.waiting(_db(engine)) == 0 and not list(hit_journal.folder(_db(engine)).iterdir())

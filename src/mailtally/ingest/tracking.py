@@ -317,10 +317,10 @@ class RollUp:
     ``record`` appends a hit to this process's journal and keeps it pending; once ``AT`` are
     pending, or ``AFTER`` seconds after the first, the pending hits (``LIMIT`` at most a
     transaction) are rolled up under a turn to write taken without waiting, since the loop
-    must not wait (another process writing: tried again shortly), and the journal is emptied
-    once none is pending. Reports call ``catch_up`` first, so that none misses a hit that was
-    answered, in this process or another; a process applies the journals of dead ones when it
-    starts, and its own pending hits when it stops.
+    must not wait (another process writing: tried again shortly), and each of the journal's
+    files is deleted once all its hits are in the log. Reports call ``catch_up`` first, so that
+    none misses a hit that was answered, in this process or another; a process applies the
+    journals of dead ones when it starts, and its own pending hits when it stops.
     """
 
     AT = 32  # pending hits that start a roll-up at once (fewer: more transactions; more: longer pauses)
@@ -333,7 +333,7 @@ class RollUp:
         self.turns = turns
         self.db_path = db_path
         self.journal = hit_journal.Journal(db_path)
-        self._pending: list[QueuedHit] = []
+        self._pending: list[tuple[int, QueuedHit]] = []  # (the journal's file it is in, the hit)
         # Held while the pending hits or the journal change: ``record`` and the roll-up on the
         # loop, ``catch_up`` on any thread (reports are read on the loop and in the threadpool).
         self._lock = threading.Lock()
@@ -345,8 +345,7 @@ class RollUp:
         """Journal ``hit`` (durable when this returns) and roll it up soon (on the loop)."""
         queued = self.recorder.journaled(hit)
         with self._lock:
-            self.journal.append([queued])
-            self._pending.append(queued)
+            self._pending.append((self.journal.append([queued]), queued))
             pending = len(self._pending)
         self._schedule(0.0 if pending >= self.AT else self.AFTER)
 
@@ -375,7 +374,7 @@ class RollUp:
                 return
             try:
                 batch = self._pending[:self.LIMIT]
-                self.recorder.write_journaled(batch, has_turn=True)
+                self.recorder.write_journaled([h for _, h in batch], has_turn=True)
             except Exception:
                 log.exception("rolling up tracking hits failed; they stay journaled")
                 self._schedule(1.0)
@@ -383,8 +382,7 @@ class RollUp:
             finally:
                 turn.release()
             del self._pending[:len(batch)]
-            if not self._pending:
-                self.journal.clear()
+            self.journal.applied_before(self._pending[0][0] if self._pending else None)
         finally:
             self._lock.release()
         if self._pending:  # more: once the loop has seen to its requests
@@ -399,9 +397,9 @@ class RollUp:
             return
         with self._lock, self.recorder.engine.connect() as held:
             if self._pending:
-                self._reader.write_journaled(self._pending, has_turn=True, held=held)
+                self._reader.write_journaled([h for _, h in self._pending], has_turn=True, held=held)
                 self._pending.clear()
-                self.journal.clear()
+                self.journal.applied_before(None)
             for path in others:  # live or dead, what they hold again: those already in the log stay once
                 hits = hit_journal.read(path)
                 if hits:
@@ -410,7 +408,7 @@ class RollUp:
     def recover(self) -> None:
         """Apply and delete the journals of processes that died (at start)."""
         for path in hit_journal.orphans(self.db_path):
-            if path == self.journal.path:
+            if path in self.journal.paths():
                 continue
             with hit_journal.orphan(path) as dead, self.recorder.engine.connect() as held:
                 if dead:
@@ -430,11 +428,10 @@ class RollUp:
         try:
             if self._pending:
                 with self._lock, self.recorder.engine.connect() as held:
-                    self._reader.write_journaled(self._pending, held=held)
+                    self._reader.write_journaled([h for _, h in self._pending], held=held)
                     self._pending.clear()
-                    self.journal.clear()
         finally:
-            self.journal.close()
+            self.journal.close(applied=not self._pending)
             self._reader.close()
 
 

@@ -11,9 +11,10 @@ and answered; the process rolls its hits up into the log in bigger groups soon a
 (``idem``): a hit applied twice (a process killed between the roll-up's commit and emptying its
 file, or another process applying a file whose owner is still at it) is in the log once.
 
-Files live in ``<database>-hits/``, one per process, named by its pid and held under an
-exclusive ``flock`` while it lives: a file nobody holds is an orphan (its process died), and
-whoever takes its lock applies it and deletes it.
+Files live in ``<database>-hits/``, named by their process's pid and held under an exclusive
+``flock`` while it lives: a file nobody holds is an orphan (its process died), and whoever
+takes its lock applies it and deletes it. A process starts a new file every ``MAX_BYTES`` and
+deletes an old one once all its hits are in the log.
 """
 
 from __future__ import annotations
@@ -53,40 +54,80 @@ def folder(db_path: str) -> Path:
     return Path(db_path + "-hits")
 
 
+MAX_BYTES = 1 << 20  # a file this big: the next hits go into a new one
+
+
 class Journal:
-    """This process's file of answered hits."""
+    """This process's files of answered hits: appended to the newest; an older one deleted once
+    every hit in it is in the log (under steady load some hits are always pending, so one file
+    would never be emptied)."""
 
     def __init__(self, db_path: str):
         self.folder = folder(db_path)
         self.folder.mkdir(mode=0o700, exist_ok=True)
-        self.path = self.folder / f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # alive: nobody takes this file for an orphan
-        self.empty = True
+        self._name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._files: list[tuple[int, Path, int]] = []  # (number, path, descriptor), oldest first
+        self._size = 0
+        self._open(0)
 
-    def append(self, hits: list[QueuedHit]) -> None:
-        """Durable once this returns (in the operating system's hands)."""
+    def _open(self, number: int) -> None:
+        path = self.folder / f"{self._name}-{number}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # alive: nobody takes this file for an orphan
+        self._files.append((number, path, fd))
+        self._size = 0
+
+    @property
+    def path(self) -> Path:
+        """The file hits are appended to now."""
+        return self._files[-1][1]
+
+    def paths(self) -> list[Path]:
+        return [path for _, path, _ in self._files]
+
+    def append(self, hits: list[QueuedHit]) -> int:
+        """Durable once this returns (in the operating system's hands); the number of the file
+        they went into."""
+        if self._size >= MAX_BYTES:
+            self._open(self._files[-1][0] + 1)
         data = memoryview(b"".join(orjson.dumps(tuple(h)) + b"\n" for h in hits))
+        self._size += len(data)
         while data:
-            data = data[os.write(self._fd, data):]
-        self.empty = False
+            data = data[os.write(self._files[-1][2], data):]
+        return self._files[-1][0]
 
-    def clear(self) -> None:
-        """Every hit in the file is in the log."""
-        os.ftruncate(self._fd, 0)
-        self.empty = True
+    def applied_before(self, number: int | None) -> None:
+        """Every hit in the files before ``number`` is in the log (None: every hit): those are
+        deleted, and the newest emptied."""
+        kept = []
+        for file in self._files:
+            n, path, fd = file
+            if number is not None and n >= number:
+                kept.append(file)
+            elif file is self._files[-1]:
+                os.ftruncate(fd, 0)
+                self._size = 0
+                kept.append(file)
+            else:
+                path.unlink(missing_ok=True)
+                os.close(fd)
+        self._files = kept
 
-    def close(self) -> None:
-        """The file removed if every hit in it is in the log, else left for the next start."""
-        if self.empty:
-            self.path.unlink(missing_ok=True)
-        os.close(self._fd)
+    def close(self, applied: bool) -> None:
+        """The files removed if every hit in them is in the log (``applied``), else left for the
+        next start to apply."""
+        for _, path, fd in self._files:
+            if applied:
+                path.unlink(missing_ok=True)
+            os.close(fd)
+        self._files = []
 
     def others(self) -> list[Path]:
         """Other processes' files with hits in them (live or orphaned)."""
+        own = {str(p) for p in self.paths()}
         found = []
         for entry in os.scandir(self.folder):
-            if entry.name.endswith(SUFFIX) and entry.path != str(self.path) and entry.stat().st_size:
+            if entry.name.endswith(SUFFIX) and entry.path not in own and entry.stat().st_size:
                 found.append(Path(entry.path))
         return found
 
