@@ -238,7 +238,7 @@ def db_copy(
     """Copy everything into another database, e.g. from SQLite to PostgreSQL."""
     from rich.console import Console
 
-    from .store.copy import HitsQueued, TargetNotEmpty, copy_database
+    from .store.copy import HitsJournaled, TargetNotEmpty, copy_database
     from .store.db import open_engine
 
     err = Console(stderr=True)
@@ -246,7 +246,7 @@ def db_copy(
         try:
             counts = copy_database(_engine(database), open_engine(to),
                                    lambda table, n: status.update(f"copying {table}: {n:,} rows"))
-        except (TargetNotEmpty, HitsQueued) as e:
+        except (TargetNotEmpty, HitsJournaled) as e:
             raise _fail(str(e)) from None
     for table, n in counts.items():
         typer.echo(f"{table:20s} {n:>12,}")

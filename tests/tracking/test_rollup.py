@@ -127,7 +127,7 @@ def test_a_dead_process_journal_is_applied_at_start_but_a_last_line_cut_short(sq
     died = subprocess.run([sys.executable, "-c", DIES, _db(engine), orjson.dumps([tuple(h) for h in hits])],
                           capture_output=True, text=True, timeout=60)
     assert died.returncode == 9, died.stderr
-    [dead] = hit_journal.orphans(_db(engine))
+    [dead] = hit_journal.files(_db(engine))
     assert b"203.0.113.9" not in dead.read_bytes()
     assert [(h.ip, h.scanner) for h in hit_journal.read(dead)] == [("203.0.113.0", True), ("203.0.113.0", False)]
     gate = gate_of(engine)

@@ -400,9 +400,7 @@ class RollUp:
             return
         with self._lock, self.recorder.engine.connect() as held:
             if self._pending:
-                self._reader.write_journaled([h for _, h in self._pending], has_turn=True, held=held)
-                self._pending.clear()
-                self.journal.applied_before(None)
+                self._write_pending(held, has_turn=True)
             for path in others:  # live or dead, what they hold again: those already in the log stay once
                 hits = hit_journal.read(path)
                 if hits:
@@ -410,15 +408,23 @@ class RollUp:
 
     def recover(self) -> None:
         """Apply and delete the journals of processes that died (at start)."""
-        for path in hit_journal.orphans(self.db_path):
+        for path in hit_journal.files(self.db_path):
             if path in self.journal.paths():
                 continue
-            with hit_journal.orphan(path) as dead, self.recorder.engine.connect() as held:
-                if dead:
-                    hits = hit_journal.read(path)
-                    if hits:
+            with hit_journal.orphan(path) as dead:
+                if not dead:
+                    continue
+                hits = hit_journal.read(path)
+                if hits:
+                    with self.recorder.engine.connect() as held:
                         self._reader.write_journaled(hits, held=held)
-                    path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+
+    def _write_pending(self, held: Connection, has_turn: bool) -> None:
+        """Every pending hit written, on ``held`` (the lock held), and the journal emptied."""
+        self._reader.write_journaled([h for _, h in self._pending], has_turn=has_turn, held=held)
+        self._pending.clear()
+        self.journal.applied_before(None)
 
     def forget_policy(self, account: int) -> None:
         self.recorder.forget_policy(account)
@@ -431,8 +437,7 @@ class RollUp:
         try:
             if self._pending:
                 with self._lock, self.recorder.engine.connect() as held:
-                    self._reader.write_journaled([h for _, h in self._pending], held=held)
-                    self._pending.clear()
+                    self._write_pending(held, has_turn=False)
         finally:
             self.journal.close(applied=not self._pending)
             self._reader.close()

@@ -21,7 +21,7 @@ class TargetNotEmpty(RuntimeError):
     pass
 
 
-class HitsQueued(RuntimeError):
+class HitsJournaled(RuntimeError):
     """The source holds tracking hits not yet rolled up (``store.hit_journal``): only a server,
     with its tracking settings, judges them."""
 
@@ -29,7 +29,7 @@ class HitsQueued(RuntimeError):
 def copy_database(source: Engine, target: Engine, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Copy every table of ``source`` into the (migrated, empty) ``target``; returns rows per table."""
     if source.dialect.name == "sqlite" and source.url.database and hit_journal.waiting(source.url.database):
-        raise HitsQueued("tracking hits in the source are answered but not yet rolled up: start `mailtally serve` "
+        raise HitsJournaled("tracking hits in the source are answered but not yet rolled up: start `mailtally serve` "
                          "on it and stop it (that applies them), then copy again")
     migrate.upgrade(target)
     with target.connect() as conn:

@@ -168,8 +168,8 @@ def orphan(path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def orphans(db_path: str) -> list[Path]:
-    """Every file in the folder (the caller sorts the orphans out with ``orphan``)."""
+def files(db_path: str) -> list[Path]:
+    """Every journal file in the folder, live or orphaned (``orphan`` tells)."""
     where = folder(db_path)
     if not where.is_dir():
         return []
