@@ -230,27 +230,33 @@ class Run(NamedTuple):
     behind_ms: float = 0.0  # after the load, until the hits answered were all in the log
 
 
-def _behind(journals: Path | None) -> float:
-    """Seconds until the hits answered are all in the log (their journals empty, SQLite)."""
-    if journals is None or not journals.is_dir():
+def _behind(db: str | None) -> float:
+    """Seconds until the hits answered are all in the log (SQLite journals them first)."""
+    if db is None or not hit_journal.files(db):
         return 0.0
+    engine = open_engine(f"sqlite:///{db}")
     t = time.perf_counter()
-    while any(p.stat().st_size for p in journals.iterdir()) and time.perf_counter() - t < 120:
-        time.sleep(0.005)
+    try:
+        with engine.connect() as conn:
+            while hit_journal.waiting(conn, db) and time.perf_counter() - t < 120:
+                conn.rollback()  # the next look sees the latest commit
+                time.sleep(0.005)
+    finally:
+        engine.dispose()
     return time.perf_counter() - t
 
 
 def measured(server: subprocess.Popen[bytes], port: int, paths: list[str], seconds: float,
-             connections: int, journals: Path | None = None) -> Run:
+             connections: int, db: str | None = None) -> Run:
     """A load run, with where the CPU went: the server's workers, the load generator, the rest.
-    ``journals``: the server's folder of journaled hits; the run lasts until it is empty, so
+    ``db``: the server's SQLite file; the run lasts until every hit journaled is in its log, so
     the rate and the CPU a hit count the writing of hits answered near the end (hits/s: the
     hits over the load's seconds and those)."""
     workers = [server.pid, *_children(server.pid)]
     s0, c0, m0, t0 = _cpu_seconds(workers), resource.getrusage(resource.RUSAGE_CHILDREN), _machine(), time.time()
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     rate, p50, p99, errors = load(port, paths, seconds, connections)
-    behind = _behind(journals)
+    behind = _behind(db)
     rate = rate * seconds / (seconds + behind)
     s1, c1, m1, t1 = _cpu_seconds(workers), resource.getrusage(resource.RUSAGE_CHILDREN), _machine(), time.time()
     own1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -333,7 +339,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/tracking.db"
-        journals = None if args.database_url else hit_journal.folder(f"{tmp}/tracking.db")
+        db = None if args.database_url else f"{tmp}/tracking.db"
         port = free_port()
         pixels, clicks, other, token = build(url, args.people, f"http://127.0.0.1:{port}")
         env = {**os.environ, "MAILTALLY_DATABASE_URL": url, "MAILTALLY_SECRET": SECRET,
@@ -363,8 +369,8 @@ def main() -> None:
                         "hello": measured(hello, hello_port, ["/"], args.seconds, c),
                         "shared": measured(shared, shared_port, ["/"], args.seconds, c),
                         "blank": measured(server, port, blank, args.seconds, c),
-                        "pixel": measured(server, port, pixels, args.seconds, c, journals),
-                        "click": measured(server, port, clicks, args.seconds, c, journals),
+                        "pixel": measured(server, port, pixels, args.seconds, c, db),
+                        "click": measured(server, port, clicks, args.seconds, c, db),
                     })
             t_secs, t_got, t_bytes = toolkit(port, other, token, args.toolkit_recipients)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -136,7 +137,10 @@ def serve(
         typer.secho(f"Warning: MAILTALLY_PUBLIC_URL is not set: tracking links (pixel, clicks, unsubscribe) "
                     f"will point at {base}, which recipients cannot reach. Set it to the public address.",
                     fg=typer.colors.YELLOW, err=True)
-    with open_sources(engine, settings, sources_config) as running:
+    from .api.tracking import rolling_up
+
+    with open_sources(engine, settings, sources_config) as running, \
+            rolling_up(engine, settings) if workers > 1 else nullcontext():
         for line in running.describe():
             typer.echo(line)
         typer.echo(f"mailtally serving {settings.database_url} on {base}  (Ctrl+C stops)")

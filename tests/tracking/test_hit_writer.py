@@ -140,6 +140,52 @@ def test_the_hit_path_writes_what_the_general_writer_writes(engine: Engine, poli
         assert got[name] == want[name], name
 
 
+def test_remembered_clicks_judge_as_clicks_read_back_from_the_log(engine: Engine) -> None:
+    """The burst rule's recent clicks, remembered by the recorder that wrote them, judge every
+    hit as a recorder that reads them back from the log each group does; and two recorders
+    writing groups in turn (two processes) each see the other's clicks."""
+    start = now_ms()
+    policy = ("proxy", "none")
+    groups = _groups(11)
+    accounts = [_activity(engine, policy, start) for _ in range(3)]
+
+    def write(account: int, num: int, people: list[int], recorder_of: Any, fresh: bool = False) -> None:
+        for i, g in enumerate(groups):
+            recorder = recorder_of(i)
+            _record(engine, recorder, account, num, people, [g], start)
+            if fresh:
+                recorder.close()
+
+    remembering = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+    write(*accounts[0], lambda i: remembering)
+    write(*accounts[1], lambda i: HitRecorder(engine, Rules(), IpStorage.TRUNCATED), fresh=True)  # never remembers
+    pair = (HitRecorder(engine, Rules(), IpStorage.TRUNCATED), HitRecorder(engine, Rules(), IpStorage.TRUNCATED))
+    write(*accounts[2], lambda i: pair[i % 2])
+    (a, an, _), (b, bn, _), (c, cn, _) = accounts
+    remembered, read_back, in_turn = _tables(engine, a, an), _tables(engine, b, bn), _tables(engine, c, cn)
+    assert sum(dict(r)["verdict_why"] == "click_burst" for r in read_back["events"]) >= 5
+    for name in read_back:
+        assert remembered[name] == read_back[name], name
+        assert in_turn[name] == read_back[name], name
+    for recorder in (remembering, *pair):
+        recorder.close()
+
+
+def test_a_burst_across_groups_judges_the_click_before_it(engine: Engine) -> None:
+    """Link 1 clicked, then in the next group links 2 and 1 within the second: all three are a
+    machine's, the remembered first click too."""
+    start = now_ms()
+    account, num, people = _activity(engine, ("proxy", "none"), start)
+    recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+    _record(engine, recorder, account, num, people, [[(0, True, "1", 0, DESKTOP, "192.0.2.7", "GET")]], start)
+    _record(engine, recorder, account, num, people, [[(0, True, "2", 300, DESKTOP, "192.0.2.7", "GET"),
+                                                      (0, True, "1", 400, DESKTOP, "192.0.2.7", "GET")]], start)
+    recorder.close()
+    whys = sorted((dict(r)["url_id"], dict(r)["verdict_why"]) for r in _tables(engine, account, num)["events"]
+                  if dict(r)["type"] == "click")
+    assert whys == [("1", "click_burst"), ("1", "click_burst"), ("2", "click_burst")]
+
+
 def test_a_group_the_hit_path_refuses_goes_through_the_general_writer(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """An id already in the log (here forced: a second hit given the first one's ``idem`` in

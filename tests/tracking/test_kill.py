@@ -106,7 +106,8 @@ def test_kill_9_loses_no_answered_hit_and_doubles_none(tmp_path: Path, victim: s
     engine.dispose()
     engine = open_engine(url)
     if victim == "everything":  # started again, as anyone would: it rolls up what the queue kept
-        queued = hit_journal.waiting(str(tmp_path / "kill.db"))
+        with engine.connect() as conn:
+            queued = hit_journal.waiting(conn, str(tmp_path / "kill.db"))
         log = (tmp_path / "serve-again.log").open("wb")
         server = _serve(port, env, log)
         try:
@@ -116,7 +117,7 @@ def test_kill_9_loses_no_answered_hit_and_doubles_none(tmp_path: Path, victim: s
             server.wait(30)
             log.close()
     with engine.connect() as conn:
-        assert hit_journal.waiting(str(tmp_path / "kill.db")) == 0
+        assert not hit_journal.files(str(tmp_path / "kill.db"))  # all applied, and the files deleted
         rows = conn.execute(
             select(contacts.c.email, func.count())
             .select_from(events.join(contacts, (contacts.c.account_id == events.c.account_id)

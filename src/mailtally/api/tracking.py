@@ -19,6 +19,8 @@ import email.policy
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -68,6 +70,29 @@ def scanner_networks(setting: str) -> Rules:
     return parse_networks([*base, *extra])  # type: ignore[return-value]
 
 
+def recorder_for(engine: Engine, settings: Settings) -> HitRecorder:
+    """The hit recorder with the instance's verdict rules and IP setting."""
+    rules = Rules(too_soon_seconds=settings.too_soon_seconds,
+                  scanner_networks=scanner_networks(settings.scanner_networks))  # type: ignore[arg-type]
+    return HitRecorder(engine, rules, IpStorage(settings.tracking_ip))
+
+
+@contextmanager
+def rolling_up(engine: Engine, settings: Settings) -> Iterator[None]:
+    """``serve --workers N`` on a SQLite file: its own process writes the workers' journaled
+    hits into the log (``ingest.tracking.RollUp``). It serves no requests, so the roll-up's
+    Python work shares no interpreter with a worker's event loop; while it runs, the workers'
+    roller threads wait, and one of them takes over if it stops."""
+    if gate_of(engine) is None:
+        yield
+        return
+    rollup = RollUp(recorder_for(engine, settings), str(engine.url.database), journal=False)
+    try:
+        yield
+    finally:
+        rollup.close()
+
+
 _NEWER_KEYS = 16  # how far above our newest key a token's key id may be looked for
 
 
@@ -78,19 +103,17 @@ class Tracker:
         self.settings = settings
         self.engine = engine
         self.secret = secret
-        self.rules = Rules(too_soon_seconds=settings.too_soon_seconds,
-                           scanner_networks=scanner_networks(settings.scanner_networks))  # type: ignore[arg-type]
-        self.ip_storage = IpStorage(settings.tracking_ip)
-        self.recorder = HitRecorder(engine, self.rules, self.ip_storage)
-        window = settings.group_commit_ms / 1000
-        gate = gate_of(engine)
-        # On a SQLite file each hit is journaled and rolled up in groups on the event loop
-        # (ingest.tracking.RollUp); elsewhere (PostgreSQL) the hits are committed in groups by
-        # the committer's thread, each request answered once its group is.
-        self.rollup = RollUp(self.recorder, gate, str(engine.url.database)) if gate is not None else None
-        self.committer: GroupCommitter[PendingHit] = GroupCommitter(self.recorder, window)
-        if self.rollup is not None:
-            self.rollup.recover()  # hits a killed server had answered and not rolled up
+        self.recorder = recorder_for(engine, settings)
+        self.rules, self.ip_storage = self.recorder.rules, self.recorder.ip_storage
+        # On a SQLite file each hit is journaled, and one process writes every process's into
+        # the log in big groups (ingest.tracking.RollUp); elsewhere (PostgreSQL) the hits are
+        # committed in groups by the committer's thread, each request answered once its group is.
+        self.rollup: RollUp | None = None
+        self.committer: GroupCommitter[PendingHit] | None = None
+        if gate_of(engine) is not None:
+            self.rollup = RollUp(self.recorder, str(engine.url.database))
+        else:
+            self.committer = GroupCommitter(self.recorder, settings.group_commit_ms / 1000)
         with engine.connect() as conn:
             self.ring = load_keyring(conn, secret)
         self._looked_for: dict[int, float] = {}  # unknown key id -> when we last reloaded for it
@@ -102,7 +125,7 @@ class Tracker:
         """Return once ``hit`` is durable: journaled on a SQLite file, else committed."""
         if self.rollup is not None:
             self.rollup.record(hit)
-        else:
+        elif self.committer is not None:
             await self.committer.submit(hit)
 
     def catch_up(self) -> None:
@@ -119,7 +142,8 @@ class Tracker:
         """On shutdown, after the last request: the hits still journaled written to the log."""
         if self.rollup is not None:
             self.rollup.close()
-        self.committer.close()
+        if self.committer is not None:
+            self.committer.close()
         self.recorder.close()
 
     def verify(self, token: str, kind: Kind) -> HitRef | None:

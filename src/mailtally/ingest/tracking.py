@@ -8,10 +8,11 @@ follows the account's policy; every hit stays in the log either way.
 
 from __future__ import annotations
 
-import asyncio
+import fcntl
 import hashlib
 import ipaddress
 import logging
+import os
 import random
 import threading
 import time
@@ -19,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,6 @@ from ..store.accounts import allocate
 from ..store.db import driver_writing, writing
 from ..store.hit_journal import QueuedHit
 from ..store.hit_writer import HitRow, write_hits
-from ..store.write_gate import WriteGate
 from ..store.writer import write_events
 from ..tracking.device import read_agent
 from ..tracking.tokens import HitRef, Kind
@@ -54,9 +54,9 @@ V = TypeVar("V")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
-class PendingHit:
-    """An open or click as the endpoint saw it, before it is judged."""
+class PendingHit(NamedTuple):
+    """An open or click as the endpoint saw it, before it is judged (a tuple: quick to make,
+    and the roll-up makes one for every hit it reads back)."""
 
     ref: HitRef
     at: int  # ms
@@ -120,6 +120,7 @@ class HitRecorder:
         self.activities: _Remembered[tuple[int, int], str] = _Remembered()
         self.contacts: _Remembered[tuple[int, int], str] = _Remembered()
         self._scanner: dict[str, bool] = {}
+        self._recent: dict[int, _RecentClicks] = {}  # by account
         self._policy: dict[int, tuple[float, tuple[MachineCounting, MachineCounting]]] = {}
 
     def _counting(self, conn: rawsql.Conn, account: int) -> tuple[MachineCounting, MachineCounting]:
@@ -145,7 +146,7 @@ class HitRecorder:
 
     def __call__(self, group: list[PendingHit], has_turn: bool = False) -> None:
         """Judge and write ``group``. ``has_turn``: the caller holds the turn to write (``store.db.writing``)."""
-        self._transaction(lambda conn: self._record_all(conn, group), has_turn)
+        self.transaction(lambda conn: self._record_all(conn, group), has_turn)
 
     def journaled(self, h: PendingHit) -> QueuedHit:
         """A hit as the journal keeps it (``store.hit_journal``): its IP already cut as the log
@@ -156,13 +157,12 @@ class HitRecorder:
                          h.user_agent[:MAX_UA], stored_ip(h.ip, self.ip_storage), self._in_scanner_network(h.ip),
                          h.method == "HEAD", _random_ids(1)[0])
 
-    def write_journaled(self, hits: list[QueuedHit], has_turn: bool = False, held: Connection | None = None) -> None:
-        """Judge and write journaled hits in one transaction; any already in the log (applied
-        before) are left as they are. ``held``: a connection of the caller's (another thread's)."""
-        self._transaction(lambda conn: self._record_all(conn, [
+    def write(self, conn: rawsql.Conn, hits: list[QueuedHit]) -> None:
+        """Judge and write journaled hits in the caller's transaction (``transaction``'s work)."""
+        self._record_all(conn, [
             PendingHit(HitRef(Kind.CLICK if q.click else Kind.OPEN, q.account_id, q.activity_num, q.contact_num,
                               q.url_id), q.at, q.user_agent, q.ip, "HEAD" if q.head else "GET", q.scanner, q.idem)
-            for q in hits]), has_turn, held)
+            for q in hits])
 
     def _record_all(self, conn: rawsql.Conn, group: list[PendingHit]) -> None:
         by_account: dict[int, list[PendingHit]] = defaultdict(list)
@@ -171,7 +171,7 @@ class HitRecorder:
         for account, items in by_account.items():
             self._record(conn, account, items)
 
-    def _transaction(self, work: Callable[[rawsql.Conn], R], has_turn: bool, held: Connection | None = None) -> R:
+    def transaction(self, work: Callable[[rawsql.Conn], R], has_turn: bool, held: Connection | None = None) -> R:
         """``work`` in one write transaction: on the driver's connection (a ``Tx``), or, where the
         hit path's own writer refused the group, again through the general writer."""
         conn = held if held is not None else self._connection()
@@ -183,14 +183,16 @@ class HitRecorder:
                     self._committed()
                     return out
                 except (IntegrityError, self.engine.dialect.loaded_dbapi.IntegrityError):
-                    pass  # rolled back: a month without its partition, an id already logged (see hit_writer)
+                    # rolled back: a month without its partition, an id already logged (see hit_writer)
+                    self._recent.clear()
             with writing(self.engine, held=conn, has_turn=has_turn) as c:
                 out = work(c)
             self._committed()
             return out
         except BaseException:
+            self._recent.clear()  # what judging the group added to it was rolled back
             if held is None:
-                self.close()  # whatever broke, the next group starts on a fresh connection
+                self._drop_connection()  # whatever broke, the next group starts on a fresh connection
             raise
 
     def _connection(self) -> Connection:
@@ -209,10 +211,17 @@ class HitRecorder:
         if self._checkpointer is not None:
             self._checkpointer.poke()
 
-    def close(self) -> None:
+    def _drop_connection(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def close(self) -> None:
+        """Its connection closed and its checkpoint thread stopped."""
+        self._drop_connection()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
 
     def _record(self, conn: rawsql.Conn, account: int, items: list[PendingHit]) -> None:
         """One account's hits of the group, judged and written: by the hit path's own writer in
@@ -265,10 +274,21 @@ class HitRecorder:
         burst_ms = int(self.rules.burst_seconds * 1000)
         clicks = [h for h in known if h.ref.kind is Kind.CLICK]
         seen: dict[tuple[int, int], list[_Click]] = {}
+        recent = self._recent.get(account)
+        if recent is None or recent.next_id != judged.first_id:  # another writer logged events since
+            recent = self._recent[account] = _RecentClicks()
+        recent.next_id = judged.first_id + len(known)
+        window_from = min(h.at for h in clicks) - burst_ms if clicks else 0
+        logged: dict[tuple[int, int], list[store.LoggedClick]] = {}
         if clicks:
-            logged = store.recent_clicks(conn, account, {(h.ref.activity_num, h.ref.contact_num) for h in clicks},
-                                         min(h.at for h in clicks) - burst_ms)
-            seen = {pair: [_Click(c.occurred_at, c.url_id, c.verdict == Verdict.HUMAN.value, logged=c) for c in found]
+            urls: dict[tuple[int, int], set[str]] = defaultdict(set)
+            for h in clicks:
+                urls[(h.ref.activity_num, h.ref.contact_num)].add(h.ref.url_id or "")
+            logged = recent.since(conn, account, set(urls), window_from)
+            # A logged click of the only link the group's clicks of that recipient are of is no
+            # other link's click to any of them: left out (what a reader clicking one link again makes).
+            seen = {pair: [_Click(c.occurred_at, c.url_id, c.verdict == Verdict.HUMAN.value, logged=c) for c in found
+                           if len(urls[pair]) > 1 or c.url_id not in urls[pair]]
                     for pair, found in logged.items()}
         ip_storage, rules = self.ip_storage, self.rules
         burst_verdict = counts_for_vendors(Verdict.MACHINE, VerdictWhy.CLICK_BURST, click_policy)
@@ -306,140 +326,153 @@ class HitRecorder:
                         c.row.counted = burst_verdict
                     elif c.logged is not None:
                         judged.burst_starts.append(c.logged)
+                        c.logged.verdict = Verdict.MACHINE.value  # as judge_again leaves it
             seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, row=row))
+        if clicks:
+            recent.keep(logged, [row for row in judged.hits if row.click], window_from)
         return judged
 
 
 class RollUp:
-    """The hits' write path on a SQLite file: each hit journaled and answered, then judged and
-    written in groups on the event loop (``store.hit_journal`` says why).
+    """The hits' write path on a SQLite file: each hit journaled and answered at once
+    (``store.hit_journal`` says why), written into the log in big groups by one process.
 
-    ``record`` appends a hit to this process's journal and keeps it pending; once ``AT`` are
-    pending, or ``AFTER`` seconds after the first, the pending hits (``LIMIT`` at most a
-    transaction) are rolled up under a turn to write taken without waiting, since the loop
-    must not wait (another process writing: tried again shortly), and each of the journal's
-    files is deleted once all its hits are in the log. Reports call ``catch_up`` first, so that
-    none misses a hit that was answered, in this process or another; a process applies the
-    journals of dead ones when it starts, and its own pending hits when it stops.
+    ``record`` appends a hit to this process's journal. Every process runs a roller thread that
+    waits for the roller's lock (``hit_journal.roller_lock``); the one holding it looks at every
+    process's journal every ``EVERY`` seconds while hits come (less often, up to ``IDLE``,
+    while none do) and writes what is new, ``MOST`` hits a transaction at most. One writer means
+    big groups, a page cache no other writer empties, and no turns lost to another. Its thread
+    leaves the event loop to the requests: SQLite's work is done without the GIL. When the
+    roller dies, another process's thread takes the lock within ``LOOK_FOR_LOCK`` seconds.
+    Reports call ``catch_up`` first, so that none misses a hit that was answered, in this
+    process or another; a process applies everything left when it stops.
     """
 
-    AT = 32  # pending hits that start a roll-up at once (fewer: more transactions; more: longer pauses)
-    AFTER = 0.01  # seconds: the longest a pending hit otherwise waits for one
-    LIMIT = 40  # hits per roll-up transaction: bounds the loop's pause (~2 ms)
-    # A worker that falls behind (the other one held the turn) takes more at a time, cheaper a
-    # hit, up to MOST (a pause of ~20 ms): its pending hits must not grow without end.
-    MOST = 400
-    RETRY = 0.002  # seconds, when another process holds the turn
+    EVERY = 0.005  # seconds between looks while hits come: most of a roll-up's hits come while it writes
+    IDLE = 0.1  # seconds between looks once none have come for a while
+    MOST = 2000  # hits a transaction at most: a roller that fell behind catches up in steps
+    LOOK_FOR_LOCK = 0.25  # seconds between tries for the roller's lock
 
-    def __init__(self, recorder: HitRecorder, turns: WriteGate, db_path: str):
-        self.recorder = recorder
-        self.turns = turns
+    def __init__(self, recorder: HitRecorder, db_path: str, journal: bool = True):
+        self.recorder = recorder  # the roller thread's
         self.db_path = db_path
-        self.journal = hit_journal.Journal(db_path)
-        self._pending: list[tuple[int, QueuedHit]] = []  # (the journal's file it is in, the hit)
-        # Held while the pending hits or the journal change: ``record`` and the roll-up on the
-        # loop, ``catch_up`` on any thread (reports are read on the loop and in the threadpool).
-        self._lock = threading.Lock()
-        self._timer: asyncio.TimerHandle | None = None
-        self._due = 0.0
-        self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)  # for catch_up
+        # None: a process that answers no hits and only rolls up (``serve``'s own, beside its workers)
+        self.journal = hit_journal.Journal(db_path) if journal else None
+        self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)  # catch_up's
+        self._catching = threading.Lock()  # catch_up runs on the loop and in the threadpool: one at a time
+        self._applied: dict[str, int] = {}  # bytes of each file known to be in the log (only ever grows)
+        self.rolling = False  # this process holds the roller's lock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._roll, name="mailtally-hit-roller", daemon=True)
+        self._thread.start()
 
     def record(self, hit: PendingHit) -> None:
-        """Journal ``hit`` (durable when this returns) and roll it up soon (on the loop)."""
-        queued = self.recorder.journaled(hit)
-        with self._lock:
-            self._pending.append((self.journal.append([queued]), queued))
-            pending = len(self._pending)
-        self._schedule(0.0 if pending >= self.AT else self.AFTER)
+        """Journal ``hit``: durable when this returns."""
+        assert self.journal is not None, "a roller without a journal answers no hits"
+        self.journal.append([self.recorder.journaled(hit)])
 
-    def _schedule(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + seconds
-        if self._timer is not None:
-            if self._due <= due:
-                return
-            self._timer.cancel()
-        self._due = due
-        self._timer = loop.call_later(seconds, self.apply)
-
-    def apply(self) -> None:
-        """``LIMIT`` pending hits (more when many are), judged and written (on the loop)."""
-        self._timer = None
-        if not self._pending:
-            return
-        if not self._lock.acquire(blocking=False):  # a report is catching up: it takes them
-            self._schedule(self.RETRY)
-            return
+    def _roll(self) -> None:
+        fd = os.open(hit_journal.roller_lock(self.db_path), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            turn = self.turns.try_take()
-            if turn is None:
-                self._schedule(self.RETRY)
-                return
-            try:
-                batch = self._pending[:min(max(self.LIMIT, len(self._pending) // 4), self.MOST)]
-                self.recorder.write_journaled([h for _, h in batch], has_turn=True)
-            except Exception:
-                log.exception("rolling up tracking hits failed; they stay journaled")
-                self._schedule(1.0)
-                return
-            finally:
-                turn.release()
-            del self._pending[:len(batch)]
-            self.journal.applied_before(self._pending[0][0] if self._pending else None)
+            while not self._stop.is_set():
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    self._stop.wait(self.LOOK_FOR_LOCK)  # another process rolls up
+                    continue
+                self.rolling = True
+                wait = self.EVERY
+                while not self._stop.wait(wait):
+                    try:
+                        wrote = self.apply(self.recorder, most=self.MOST)
+                    except Exception:
+                        log.exception("rolling up tracking hits failed; they stay journaled")
+                        wait = 1.0
+                        continue
+                    wait = self.EVERY if wrote else min(wait * 2, self.IDLE)
         finally:
-            self._lock.release()
-        if self._pending:  # more: once the loop has seen to its requests
-            self._schedule(0.0)
+            self.rolling = False
+            os.close(fd)  # lets go of the lock
+
+    def pending(self) -> bool:
+        """Whether a journal may hold hits not in the log (from what this process knows)."""
+        for path in hit_journal.files(self.db_path):
+            try:
+                if path.stat().st_size != self._applied.get(path.name, 0):
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
+
+    def apply(self, recorder: HitRecorder, most: int | None = None, held: Connection | None = None,
+              has_turn: bool = False) -> int:
+        """Write the hits every journal holds past what the log has (``most`` at most) in one
+        transaction, moving each file's applied offset on in it; delete the files done with.
+        Returns how many hits were written."""
+        if not self.pending():
+            return 0
+        paths = hit_journal.files(self.db_path)
+
+        def work(conn: rawsql.Conn) -> list[hit_journal.Tail]:
+            before = hit_journal.applied(conn)
+            tails, left = [], most
+            for path in paths:
+                tail = hit_journal.read(path, before.get(path.name, 0), left)
+                tails.append(tail)
+                if left is not None:
+                    left -= len(tail.hits)
+            recorder.write(conn, [h for t in tails for h in t.hits])
+            named = {p.name for p in paths}
+            hit_journal.mark_applied(conn, before, {t.path.name: t.end for t in tails},
+                                     [name for name in before if name not in named])
+            self._applied.update(before)
+            return tails
+
+        tails = recorder.transaction(work, has_turn, held)
+        for t in tails:
+            self._applied[t.path.name] = max(self._applied.get(t.path.name, 0), t.end)
+            self._delete_if_done(t)
+        return sum(len(t.hits) for t in tails)
+
+    def _delete_if_done(self, tail: hit_journal.Tail) -> None:
+        """A file that will not grow, all of whose hits are in the log, is deleted (its row
+        goes in the next roll-up). Bytes after its last line are a line cut short: its writer
+        was killed mid-write and never answered that hit."""
+        if self.journal is not None and tail.path == self.journal.writing:
+            return  # this process writes to it
+        with hit_journal.unheld(tail.path) as done:
+            if done and not hit_journal.read(tail.path, tail.end, 1).hits:
+                tail.path.unlink(missing_ok=True)
+                self._applied.pop(tail.path.name, None)
 
     def catch_up(self) -> None:
         """Every hit answered so far, by this process or another, in the log (a report calls
         this before it reads). Waits for SQLite's own lock, a second at most, not for a turn to
         write (up to ``MAILTALLY_WRITE_WAIT_SECONDS``): reports are read on the loop too."""
-        others = self.journal.others()
-        if not self._pending and not others:
+        if not self.pending():
             return
-        with self._lock, self.recorder.engine.connect() as held:
-            if self._pending:
-                self._write_pending(held, has_turn=True)
-            for path in others:  # live or dead, what they hold again: those already in the log stay once
-                hits = hit_journal.read(path)
-                if hits:
-                    self._reader.write_journaled(hits, has_turn=True, held=held)
-
-    def recover(self) -> None:
-        """Apply and delete the journals of processes that died (at start)."""
-        for path in hit_journal.files(self.db_path):
-            if path in self.journal.paths():
-                continue
-            with hit_journal.orphan(path) as dead:
-                if not dead:
-                    continue
-                hits = hit_journal.read(path)
-                if hits:
-                    with self.recorder.engine.connect() as held:
-                        self._reader.write_journaled(hits, held=held)
-                path.unlink(missing_ok=True)
-
-    def _write_pending(self, held: Connection, has_turn: bool) -> None:
-        """Every pending hit written, on ``held`` (the lock held), and the journal emptied."""
-        self._reader.write_journaled([h for _, h in self._pending], has_turn=has_turn, held=held)
-        self._pending.clear()
-        self.journal.applied_before(None)
+        with self._catching, self.recorder.engine.connect() as held:
+            self.apply(self._reader, held=held, has_turn=True)
 
     def forget_policy(self, account: int) -> None:
         self.recorder.forget_policy(account)
         self._reader.forget_policy(account)
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Stop rolling up; this process's file let go of, and everything left applied."""
+        self._stop.set()
+        self._thread.join(30)
+        if self.journal is not None:
+            self.journal.close()
         try:
-            if self._pending:
-                with self._lock, self.recorder.engine.connect() as held:
-                    self._write_pending(held, has_turn=False)
+            with self._catching, self.recorder.engine.connect() as held:
+                self.apply(self._reader, held=held)
+            if self.journal is not None:  # its file is in the log now, if it had hits: gone with them
+                path, done = self.journal.path, self._applied.get(self.journal.path.name, 0)
+                if path.exists() and path.stat().st_size == done:
+                    self._delete_if_done(hit_journal.Tail(path, 0, done, []))
         finally:
-            self.journal.close(applied=not self._pending)
+            self.recorder.close()
             self._reader.close()
 
 
@@ -457,6 +490,50 @@ def _event(h: HitRow, judged: Judged) -> Event:
                  contact_id=judged.contact_ids[h.contact_num], device_type=DeviceType(h.device), url_id=h.url_id,
                  user_agent=h.user_agent, ip=h.ip, since_send_s=h.since_send_s, verdict=Verdict(h.verdict),
                  verdict_why=VerdictWhy(h.why), counted=h.counted, hit_id=h.idem)
+
+
+class _RecentClicks:
+    """One account's recent clicks as the burst rule reads them, kept by the recorder that
+    wrote them instead of read back from the log each group (a query a group, a seek a
+    recipient: a fifth of a click's write). Each recipient's are complete from its own time on;
+    they hold only while every event logged for the account since was this recorder's, which
+    the account's log ids tell (``next_id``: every writer of the log takes ids in turn). A
+    group's are kept when it is judged; a transaction that fails forgets them all."""
+
+    LIMIT = 100_000  # recipients remembered; past it, forgotten and read again as needed
+
+    def __init__(self) -> None:
+        self.next_id = 0
+        self.pairs: dict[tuple[int, int], tuple[int, list[store.LoggedClick]]] = {}  # -> (complete from, clicks)
+
+    def since(self, conn: rawsql.Conn, account: int, pairs: set[tuple[int, int]], since: int
+              ) -> dict[tuple[int, int], list[store.LoggedClick]]:
+        """The logged clicks from ``since`` (ms) on of each recipient: remembered, else read."""
+        out: dict[tuple[int, int], list[store.LoggedClick]] = {}
+        unknown = []
+        for pair in pairs:
+            known = self.pairs.get(pair)
+            if known is None or known[0] > since:
+                unknown.append(pair)
+            else:
+                out[pair] = [c for c in known[1] if c.occurred_at >= since]
+        if unknown:
+            read = store.recent_clicks(conn, account, unknown, since)
+            for pair in unknown:
+                out[pair] = read.get(pair, [])
+        return out
+
+    def keep(self, logged: dict[tuple[int, int], list[store.LoggedClick]], written: list[HitRow],
+             since: int) -> None:
+        """A judged group's recipients: their clicks from ``since`` on, logged before and
+        written now, with the verdicts the group leaves them."""
+        if len(self.pairs) + len(logged) > self.LIMIT:
+            self.pairs.clear()
+        for pair, clicks in logged.items():
+            self.pairs[pair] = (since, clicks)
+        for h in written:
+            self.pairs[(h.activity_num, h.contact_num)][1].append(store.LoggedClick(
+                h.activity_num, h.contact_num, h.at, h.idem, h.url_id or "", h.verdict, h.device))
 
 
 @dataclass(slots=True)

@@ -26,9 +26,18 @@ class HitsJournaled(RuntimeError):
     with its tracking settings, judges them."""
 
 
+def _journaled(source: Engine) -> bool:
+    """Whether the SQLite source has answered tracking hits that are not in its log yet."""
+    db = str(source.url.database)
+    if not hit_journal.files(db):
+        return False
+    with source.connect() as conn:
+        return hit_journal.waiting(conn, db) > 0
+
+
 def copy_database(source: Engine, target: Engine, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Copy every table of ``source`` into the (migrated, empty) ``target``; returns rows per table."""
-    if source.dialect.name == "sqlite" and source.url.database and hit_journal.waiting(source.url.database):
+    if source.dialect.name == "sqlite" and source.url.database and _journaled(source):
         raise HitsJournaled("tracking hits in the source are answered but not yet rolled up: start `mailtally serve` "
                          "on it and stop it (that applies them), then copy again")
     migrate.upgrade(target)

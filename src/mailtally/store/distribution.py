@@ -14,8 +14,10 @@ DISTRIBUTION_COLUMN = "account_id"
 # Small, read on every request before the account is known (a token names its account; a
 # dashboard user signs in by address alone).
 # The bounce sources (`sources`, `log_queue_refs`) belong to the instance, not to an account: one
-# SMTP listener or log file serves every account.
-REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens", "users", "sources", "log_queue_refs"})
+# SMTP listener or log file serves every account. `hit_journal_applied` is the instance's too (and
+# only ever written on a SQLite file: store.hit_journal).
+REFERENCE_TABLES = frozenset({"instance", "accounts", "api_tokens", "users", "sources", "log_queue_refs",
+                              "hit_journal_applied"})
 
 # Alembic's bookkeeping: stays on the coordinator as a local table.
 LOCAL_TABLES = frozenset({"alembic_version"})

@@ -1,20 +1,24 @@
-"""Tracking hits answered and not yet rolled up, in a file of each process beside a SQLite file.
+"""Tracking hits answered and not yet in the log, in a file of each process beside a SQLite file.
 
 A hit written into the log in a transaction of a few costs several times what it costs in a
-group of a hundred: each transaction pays for its turn, its begin and its commit, and on a file
-two processes write, a transaction after the other's starts with SQLite's page cache emptied
-(SQLite drops it when the file changed) and reads the indexes' pages again. So a request's hit
-is appended here, one ``write`` to a file of this process's own (in the operating system's hands
-at once: a killed process loses nothing, as with the database's own WAL at ``synchronous=NORMAL``),
-and answered; the process rolls its hits up into the log in bigger groups soon after
-(``ingest.tracking.RollUp``) and empties its file once all are. Each hit carries its log id
-(``idem``): a hit applied twice (a process killed between the roll-up's commit and emptying its
-file, or another process applying a file whose owner is still at it) is in the log once.
+group of a few hundred: each transaction pays for its turn, its begin and its commit, and a
+group's recipients and index pages are written to the WAL once however many of its hits touch
+them (3.5 pages of WAL a hit in groups of 40, 2 in groups of 200, measured); on a file two
+processes write, a transaction after the other's also starts with SQLite's page cache emptied.
+So a request's hit is appended here, one ``write`` to a file of this process's own (in the
+operating system's hands at once: a killed process loses nothing, as with the database's own
+WAL at ``synchronous=NORMAL``), and answered. One process at a time, the roller, writes every
+process's hits into the log in big groups (``ingest.tracking.RollUp``).
 
-Files live in ``<database>-hits/``, named by their process's pid and held under an exclusive
-``flock`` while it lives: a file nobody holds is an orphan (its process died), and whoever
-takes its lock applies it and deletes it. A process starts a new file every ``MAX_BYTES`` and
-deletes an old one once all its hits are in the log.
+How far into each file the log holds its hits is a row of ``hit_journal_applied``, moved on in
+the transaction that writes them: whoever applies a file (the roller, a report catching up, a
+process stopping) starts where the last one stopped, and each hit is written once. Each hit also
+carries its log id (``idem``), so one applied again all the same is in the log once.
+
+Files live in ``<database>-hits/``, named by their process's pid, held under an exclusive
+``flock`` while that process writes to them. A process starts a new file every ``MAX_BYTES``
+(letting go of the old one); a file nobody holds will not grow, and once all its hits are
+applied, whoever applied them deletes it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ from typing import NamedTuple
 
 import orjson
 
+from . import rawsql
+from .schema import hit_journal_applied
+
 log = logging.getLogger("mailtally.tracking")
 SUFFIX = ".hits"
+MAX_BYTES = 1 << 20  # a file this big: the next hits go into a new one
 
 
 class QueuedHit(NamedTuple):
@@ -54,104 +62,127 @@ def folder(db_path: str) -> Path:
     return Path(db_path + "-hits")
 
 
-MAX_BYTES = 1 << 20  # a file this big: the next hits go into a new one
+def roller_lock(db_path: str) -> Path:
+    """The file whose ``flock`` makes its holder the roller."""
+    return Path(db_path + "-hits.roller")
 
 
 class Journal:
-    """This process's files of answered hits: appended to the newest; an older one deleted once
-    every hit in it is in the log (under steady load some hits are always pending, so one file
-    would never be emptied)."""
+    """This process's file of answered hits, appended to; a new one every ``MAX_BYTES``."""
 
     def __init__(self, db_path: str):
         self.folder = folder(db_path)
         self.folder.mkdir(mode=0o700, exist_ok=True)
         self._name = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self._files: list[tuple[int, Path, int]] = []  # (number, path, descriptor), oldest first
+        self._number = -1
+        self._fd = -1
         self._size = 0
-        self._open(0)
+        self._open()
 
-    def _open(self, number: int) -> None:
-        path = self.folder / f"{self._name}-{number}{SUFFIX}"
+    def _open(self) -> None:
+        self._number += 1
+        path = self.folder / f"{self._name}-{self._number}{SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # alive: nobody takes this file for an orphan
-        self._files.append((number, path, fd))
-        self._size = 0
+        fcntl.flock(fd, fcntl.LOCK_EX)  # written to: nobody deletes it
+        if self._fd >= 0:
+            os.close(self._fd)  # the old file will not grow: once applied, it is deleted
+        self._fd, self.path, self._size = fd, path, 0
 
     @property
-    def path(self) -> Path:
-        """The file hits are appended to now."""
-        return self._files[-1][1]
+    def writing(self) -> Path | None:
+        """The file this process appends to (None once closed)."""
+        return self.path if self._fd >= 0 else None
 
-    def paths(self) -> list[Path]:
-        return [path for _, path, _ in self._files]
-
-    def append(self, hits: list[QueuedHit]) -> int:
-        """Durable once this returns (in the operating system's hands); the number of the file
-        they went into."""
+    def append(self, hits: list[QueuedHit]) -> None:
+        """Durable once this returns (in the operating system's hands)."""
         if self._size >= MAX_BYTES:
-            self._open(self._files[-1][0] + 1)
+            self._open()
         data = memoryview(b"".join(orjson.dumps(tuple(h)) + b"\n" for h in hits))
         self._size += len(data)
         while data:
-            data = data[os.write(self._files[-1][2], data):]
-        return self._files[-1][0]
+            data = data[os.write(self._fd, data):]
 
-    def applied_before(self, number: int | None) -> None:
-        """Every hit in the files before ``number`` is in the log (None: every hit): those are
-        deleted, and the newest emptied."""
-        kept = []
-        for file in self._files:
-            n, path, fd = file
-            if number is not None and n >= number:
-                kept.append(file)
-            elif file is self._files[-1]:
-                os.ftruncate(fd, 0)
-                self._size = 0
-                kept.append(file)
-            else:
-                path.unlink(missing_ok=True)
-                os.close(fd)
-        self._files = kept
-
-    def close(self, applied: bool) -> None:
-        """The files removed if every hit in them is in the log (``applied``), else left for the
-        next start to apply."""
-        for _, path, fd in self._files:
-            if applied:
-                path.unlink(missing_ok=True)
-            os.close(fd)
-        self._files = []
-
-    def others(self) -> list[Path]:
-        """Other processes' files with hits in them (live or orphaned)."""
-        own = {str(p) for p in self.paths()}
-        found = []
-        for entry in os.scandir(self.folder):
-            if entry.name.endswith(SUFFIX) and entry.path not in own and entry.stat().st_size:
-                found.append(Path(entry.path))
-        return found
+    def close(self) -> None:
+        """No more hits from this process: its file is left to whoever applies it next."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
-def read(path: Path) -> list[QueuedHit]:
-    """The hits in a file; a last line cut short (its writer killed mid-write: never answered) is left out."""
+class Tail(NamedTuple):
+    """New hits of one file: those after ``start`` up to ``end`` (bytes)."""
+
+    path: Path
+    start: int
+    end: int
+    hits: list[QueuedHit]
+
+
+def read(path: Path, start: int = 0, most: int | None = None) -> Tail:
+    """The hits of a file from byte ``start`` on (``most`` of them at most). A last line cut
+    short (its writer is at it, or was killed mid-write: never answered) is left for later."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            f.seek(start)
+            data = f.read()
     except FileNotFoundError:
-        return []
-    lines = data.split(b"\n")
-    hits = []
-    for line in lines[:-1]:  # after the last newline: nothing, or a line cut short
+        return Tail(path, start, start, [])
+    hits: list[QueuedHit] = []
+    at = 0
+    while most is None or len(hits) < most:
+        end = data.find(b"\n", at)
+        if end < 0:
+            break
         try:
-            hits.append(QueuedHit(*orjson.loads(line)))
+            hits.append(QueuedHit(*orjson.loads(data[at:end])))
         except (orjson.JSONDecodeError, TypeError):
             log.error("a line of %s is not a hit; left out", path)
-    return hits
+        at = end + 1
+    return Tail(path, start, start + at, hits)
+
+
+def files(db_path: str) -> list[Path]:
+    """Every journal file in the folder, oldest first within each process."""
+    where = folder(db_path)
+    if not where.is_dir():
+        return []
+    return sorted((p for p in where.iterdir() if p.name.endswith(SUFFIX)), key=_order)
+
+
+def _order(path: Path) -> tuple[str, int]:
+    owner, _, number = path.name.removesuffix(SUFFIX).rpartition("-")
+    return owner, int(number) if number.isdigit() else 0
+
+
+def applied(conn: rawsql.Conn) -> dict[str, int]:
+    """How far into each file the log holds its hits (bytes), by file name."""
+    t = hit_journal_applied
+    return {str(name): int(n) for name, n in rawsql.fetch(conn, f"SELECT {t.c.file.name}, {t.c.applied.name} "
+                                                                f"FROM {t.name}", ())}
+
+
+def mark_applied(conn: rawsql.Conn, before: dict[str, int], now: dict[str, int], gone: list[str]) -> None:
+    """In the transaction that wrote the hits: each file's new applied offset, and the rows of
+    files no longer there removed."""
+    m = rawsql.mark(conn)
+    cur = rawsql.cursor(conn)
+    try:
+        new = [(name, n) for name, n in now.items() if name not in before]
+        moved = [(n, name) for name, n in now.items() if name in before and before[name] != n]
+        if new:
+            cur.executemany(f"INSERT INTO hit_journal_applied (file, applied) VALUES ({m}, {m})", new)
+        if moved:
+            cur.executemany(f"UPDATE hit_journal_applied SET applied = {m} WHERE file = {m}", moved)
+        if gone:
+            cur.executemany(f"DELETE FROM hit_journal_applied WHERE file = {m}", [(name,) for name in gone])
+    finally:
+        cur.close()
 
 
 @contextmanager
-def orphan(path: Path) -> Iterator[bool]:
-    """Whether ``path`` is an orphan, holding its lock meanwhile; the caller applies it, then
-    ``remove``s it. (Deleted by then: an orphan someone else has just applied.)"""
+def unheld(path: Path) -> Iterator[bool]:
+    """Whether no process writes to ``path`` (it will not grow), holding its lock meanwhile so
+    that the caller may delete it. False when it is gone."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -161,24 +192,20 @@ def orphan(path: Path) -> Iterator[bool]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False  # its process is alive
+            yield False  # its process writes to it
             return
         yield path.exists()
     finally:
         os.close(fd)
 
 
-def files(db_path: str) -> list[Path]:
-    """Every journal file in the folder, live or orphaned (``orphan`` tells)."""
-    where = folder(db_path)
-    if not where.is_dir():
-        return []
-    return sorted(p for p in where.iterdir() if p.name.endswith(SUFFIX))
-
-
-def waiting(db_path: str) -> int:
-    """Bytes of hits in the folder's files (0: none waits)."""
-    where = folder(db_path)
-    if not where.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in where.iterdir() if p.name.endswith(SUFFIX))
+def waiting(conn: rawsql.Conn, db_path: str) -> int:
+    """Bytes of answered hits not yet in the log (0: none waits)."""
+    done = applied(conn)
+    left = 0
+    for path in files(db_path):
+        try:
+            left += max(path.stat().st_size - done.get(path.name, 0), 0)
+        except FileNotFoundError:
+            continue
+    return left

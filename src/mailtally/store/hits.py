@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, insert, select, tuple_, update
 
@@ -94,8 +94,7 @@ def ids_for(conn: Connection, account: int, activity_num: int, contact_num: int)
 _VALUES_FIRST = "CROSS JOIN"
 
 
-@dataclass(frozen=True, slots=True)
-class Prior:
+class Prior(NamedTuple):
     """What a recipient's row says before a group of hits: all the hit path needs of it."""
 
     sent_at: int | None

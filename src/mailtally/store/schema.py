@@ -535,3 +535,13 @@ activity_hourly = Table(
     Column("clicks", BigInteger, nullable=False, default=0),
     sqlite_with_rowid=False,
 )
+
+# How far into each tracking hit journal file (``store.hit_journal``, on a SQLite file) the log
+# holds its hits: moved on in the transaction that writes them, so each is written once,
+# whichever process applies it.
+hit_journal_applied = Table(
+    "hit_journal_applied",
+    metadata,
+    Column("file", String(100), primary_key=True),
+    Column("applied", BigInteger, nullable=False),  # bytes from the file's start
+)

@@ -13,8 +13,8 @@ import binascii
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 _MAC_BYTES = 12
 _DOMAIN = b"mailtally-tracking-v1|"
@@ -35,8 +35,9 @@ _KIND_BYTE = {Kind.OPEN: 1, Kind.CLICK: 2, Kind.UNSUBSCRIBE: 3, Kind.FORWARD: 4}
 _BYTE_KIND = {v: k for k, v in _KIND_BYTE.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class HitRef:
+class HitRef(NamedTuple):
+    """Who a signed token names, and for what (a tuple: a click's write makes several)."""
+
     kind: Kind
     account_id: int
     activity_num: int
