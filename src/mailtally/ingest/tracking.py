@@ -146,28 +146,29 @@ class HitRecorder:
 
     def __call__(self, group: list[PendingHit], has_turn: bool = False) -> None:
         """Judge and write ``group``. ``has_turn``: the caller holds the turn to write (``store.db.writing``)."""
-        self.transaction(lambda conn: self._record_all(conn, group), has_turn)
+        hits = [self._queued(h, None) for h in group]  # their ids drawn when judged: again if refused
+        self.transaction(lambda conn: self._record_all(conn, hits), has_turn)
 
     def journaled(self, h: PendingHit) -> QueuedHit:
         """A hit as the journal keeps it (``store.hit_journal``): its IP already cut as the log
         keeps it (the full IP is never at rest), whether that IP was in a scanner network, and
         its log id."""
+        return self._queued(h, _random_ids(1)[0])
+
+    def _queued(self, h: PendingHit, idem: int | None) -> QueuedHit:
         r = h.ref
         return QueuedHit(r.account_id, r.activity_num, r.contact_num, r.kind is Kind.CLICK, r.url_id, h.at,
                          h.user_agent[:MAX_UA], stored_ip(h.ip, self.ip_storage), self._in_scanner_network(h.ip),
-                         h.method == "HEAD", _random_ids(1)[0])
+                         h.method == "HEAD", idem)
 
     def write(self, conn: rawsql.Conn, hits: list[QueuedHit]) -> None:
         """Judge and write journaled hits in the caller's transaction (``transaction``'s work)."""
-        self._record_all(conn, [
-            PendingHit(HitRef(Kind.CLICK if q.click else Kind.OPEN, q.account_id, q.activity_num, q.contact_num,
-                              q.url_id), q.at, q.user_agent, q.ip, "HEAD" if q.head else "GET", q.scanner, q.idem)
-            for q in hits])
+        self._record_all(conn, hits)
 
-    def _record_all(self, conn: rawsql.Conn, group: list[PendingHit]) -> None:
-        by_account: dict[int, list[PendingHit]] = defaultdict(list)
+    def _record_all(self, conn: rawsql.Conn, group: list[QueuedHit]) -> None:
+        by_account: dict[int, list[QueuedHit]] = defaultdict(list)
         for h in group:
-            by_account[h.ref.account_id].append(h)
+            by_account[h.account_id].append(h)
         for account, items in by_account.items():
             self._record(conn, account, items)
 
@@ -223,7 +224,7 @@ class HitRecorder:
             self._checkpointer.close()
             self._checkpointer = None
 
-    def _record(self, conn: rawsql.Conn, account: int, items: list[PendingHit]) -> None:
+    def _record(self, conn: rawsql.Conn, account: int, items: list[QueuedHit]) -> None:
         """One account's hits of the group, judged and written: by the hit path's own writer in
         a transaction on the driver's connection (a ``Tx``), or as Events through the general
         writer in a SQLAlchemy one."""
@@ -246,33 +247,33 @@ class HitRecorder:
                           {c.activity_num: self.activities.known[(account, c.activity_num)] for c in clicks},
                           {c.contact_num: self.contacts.known[(account, c.contact_num)] for c in clicks})
 
-    def _ids(self, conn: rawsql.Conn, account: int, items: list[PendingHit]
+    def _ids(self, conn: rawsql.Conn, account: int, items: list[QueuedHit]
              ) -> tuple[dict[tuple[int, int], str], dict[tuple[int, int], str]]:
         def look(table: Callable[..., dict[int, str]]) -> Callable[[list[tuple[int, int]]], dict[tuple[int, int], str]]:
             return lambda keys: {(account, n): u for n, u in table(conn, account, [n for _, n in keys]).items()}
-        return (self.activities.many([(account, h.ref.activity_num) for h in items], look(store.activity_ids)),
-                self.contacts.many([(account, h.ref.contact_num) for h in items], look(store.contact_ids)))
+        return (self.activities.many([(account, h.activity_num) for h in items], look(store.activity_ids)),
+                self.contacts.many([(account, h.contact_num) for h in items], look(store.contact_ids)))
 
-    def judge(self, conn: rawsql.Conn, account: int, items: list[PendingHit]) -> Judged:
+    def judge(self, conn: rawsql.Conn, account: int, items: list[QueuedHit]) -> Judged:
         """The group's hits of one account, judged, with what writing them needs; and the logged
         clicks they show opened a burst. Takes the account's write lock first: the recipients'
         state and recent clicks read here are then the ones the write adds to (and a burst whose
         clicks land in two processes' groups is seen whole by whichever writes second)."""
         activity_ids, contact_ids = self._ids(conn, account, items)
         # Validly signed, but for an activity or contact that is not there: nothing to record.
-        known = [h for h in items if (account, h.ref.activity_num) in activity_ids
-                 and (account, h.ref.contact_num) in contact_ids]
+        known = [h for h in items if (account, h.activity_num) in activity_ids
+                 and (account, h.contact_num) in contact_ids]
         judged = Judged()
         if not known:
             return judged
         judged.first_id = allocate(conn, account, "seq_event", len(known))
-        judged.activity_ids = {n: activity_ids[(account, n)] for n in {h.ref.activity_num for h in known}}
-        judged.contact_ids = {n: contact_ids[(account, n)] for n in {h.ref.contact_num for h in known}}
-        prior = judged.prior = store.recipient_states(conn, account, {(h.ref.activity_num, h.ref.contact_num)
+        judged.activity_ids = {n: activity_ids[(account, n)] for n in {h.activity_num for h in known}}
+        judged.contact_ids = {n: contact_ids[(account, n)] for n in {h.contact_num for h in known}}
+        prior = judged.prior = store.recipient_states(conn, account, {(h.activity_num, h.contact_num)
                                                                       for h in known})
         open_policy, click_policy = self._counting(conn, account)
         burst_ms = int(self.rules.burst_seconds * 1000)
-        clicks = [h for h in known if h.ref.kind is Kind.CLICK]
+        clicks = [h for h in known if h.click]
         seen: dict[tuple[int, int], list[_Click]] = {}
         recent = self._recent.get(account)
         if recent is None or recent.next_id != judged.first_id:  # another writer logged events since
@@ -283,35 +284,34 @@ class HitRecorder:
         if clicks:
             urls: dict[tuple[int, int], set[str]] = defaultdict(set)
             for h in clicks:
-                urls[(h.ref.activity_num, h.ref.contact_num)].add(h.ref.url_id or "")
+                urls[(h.activity_num, h.contact_num)].add(h.url_id or "")
             logged = recent.since(conn, account, set(urls), window_from)
             # A logged click of the only link the group's clicks of that recipient are of is no
             # other link's click to any of them: left out (what a reader clicking one link again makes).
             seen = {pair: [_Click(c.occurred_at, c.url_id, c.verdict == Verdict.HUMAN.value, logged=c) for c in found
                            if len(urls[pair]) > 1 or c.url_id not in urls[pair]]
                     for pair, found in logged.items()}
-        ip_storage, rules = self.ip_storage, self.rules
+        rules = self.rules
         burst_verdict = counts_for_vendors(Verdict.MACHINE, VerdictWhy.CLICK_BURST, click_policy)
         drawn = iter(_random_ids(sum(h.idem is None for h in known)))
         for h in sorted(known, key=lambda h: h.at):
             idem = h.idem if h.idem is not None else next(drawn)
-            r = h.ref
-            is_click = r.kind is Kind.CLICK
-            pair = (r.activity_num, r.contact_num)
+            is_click = h.click
+            pair = (h.activity_num, h.contact_num)
             state = prior.get(pair)
             sent_at = state.sent_at if state is not None else None
             since = (h.at - sent_at) / 1000 if sent_at is not None else None
             other_click = None
             others: list[_Click] = []
             if is_click:
-                others = [c for c in seen.setdefault(pair, []) if c.url_id != r.url_id and c.at <= h.at]
+                others = [c for c in seen.setdefault(pair, []) if c.url_id != h.url_id and c.at <= h.at]
                 other_click = min((h.at - c.at) / 1000 for c in others) if others else None
-            ua = h.user_agent[:MAX_UA]
-            scanner = self._in_scanner_network(h.ip) if h.scanner is None else h.scanner
-            verdict, why = judge(Hit(is_click, ua, h.ip, h.method, since, r.url_id, other_click, scanner), rules)
+            ua = h.user_agent
+            verdict, why = judge(Hit(is_click, ua, h.ip, "HEAD" if h.head else "GET", since, h.url_id, other_click,
+                                     h.scanner), rules)
             policy = click_policy if is_click else open_policy
-            row = HitRow(r.activity_num, r.contact_num, is_click, h.at, idem, read_agent(ua).device,
-                         r.url_id if is_click else None, ua or None, stored_ip(h.ip, ip_storage),
+            row = HitRow(h.activity_num, h.contact_num, is_click, h.at, idem, read_agent(ua).device,
+                         h.url_id if is_click else None, ua or None, h.ip,
                          int(since) if since is not None else None, verdict.value, why.value,
                          counts_for_vendors(verdict, why, policy))
             judged.hits.append(row)
@@ -327,7 +327,7 @@ class HitRecorder:
                     elif c.logged is not None:
                         judged.burst_starts.append(c.logged)
                         c.logged.verdict = Verdict.MACHINE.value  # as judge_again leaves it
-            seen[pair].append(_Click(h.at, r.url_id or "", verdict is Verdict.HUMAN, row=row))
+            seen[pair].append(_Click(h.at, h.url_id or "", verdict is Verdict.HUMAN, row=row))
         if clicks:
             recent.keep(logged, [row for row in judged.hits if row.click], window_from)
         return judged

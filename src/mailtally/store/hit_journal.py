@@ -55,7 +55,7 @@ class QueuedHit(NamedTuple):
     ip: str | None  # as the log keeps it: the full IP is never at rest
     scanner: bool  # the full IP was in a scanner network
     head: bool  # a HEAD request
-    idem: int  # the hit's id in the log
+    idem: int | None  # the hit's id in the log (None: one drawn when it is judged, for a hit not journaled)
 
 
 def folder(db_path: str) -> Path:
@@ -82,8 +82,11 @@ class Journal:
     def _open(self) -> None:
         self._number += 1
         path = self.folder / f"{self._name}-{self._number}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        # Locked before it has its name: an empty file nobody held would be deleted as done with.
+        making = path.with_suffix(".new")
+        fd = os.open(making, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # written to: nobody deletes it
+        os.rename(making, path)
         if self._fd >= 0:
             os.close(self._fd)  # the old file will not grow: once applied, it is deleted
         self._fd, self.path, self._size = fd, path, 0
