@@ -8,6 +8,7 @@ whichever process answered it; the journal stays small under steady load."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 import sys
 import threading
@@ -262,3 +263,17 @@ def test_under_steady_load_the_journal_stays_small(sqlite_file: Engine, monkeypa
     assert len(hit_journal.files(_db(engine))) <= 2
     rollup.close()
     assert _waiting(engine) == 0 and not list(hit_journal.folder(_db(engine)).iterdir())
+
+
+def test_a_file_a_process_died_making_is_swept_not_one_being_made(tmp_path: Path) -> None:
+    """A file made (locked, not yet named) by a process that died before naming it is deleted
+    once it is a minute old; one a live process is making is left alone."""
+    db = str(tmp_path / "sweep.db")
+    where = hit_journal.folder(db)
+    where.mkdir()
+    dead, fresh = where / "1-aa-0.new", where / "2-bb-0.new"
+    dead.touch()
+    fresh.touch()
+    os.utime(dead, (time.time() - 120, time.time() - 120))
+    hit_journal.sweep(db)
+    assert not dead.exists() and fresh.exists()

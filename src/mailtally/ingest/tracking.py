@@ -381,6 +381,7 @@ class RollUp:
                     self._stop.wait(self.LOOK_FOR_LOCK)  # another process rolls up
                     continue
                 self.rolling = True
+                hit_journal.sweep(self.db_path)
                 wait = self.EVERY
                 while not self._stop.wait(wait):
                     try:

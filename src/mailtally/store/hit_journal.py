@@ -27,6 +27,7 @@ import fcntl
 import logging
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,6 +151,22 @@ def files(db_path: str) -> list[Path]:
     if not where.is_dir():
         return []
     return sorted((p for p in where.iterdir() if p.name.endswith(SUFFIX)), key=_order)
+
+
+def sweep(db_path: str, older_than: float = 60.0) -> None:
+    """Delete files a process died making (locked, not yet named: never written to)."""
+    where = folder(db_path)
+    if not where.is_dir():
+        return
+    for path in where.glob("*.new"):
+        try:
+            if time.time() - path.stat().st_mtime < older_than:
+                continue  # perhaps being made right now
+        except FileNotFoundError:
+            continue
+        with unheld(path) as done:
+            if done:
+                path.unlink(missing_ok=True)
 
 
 def _order(path: Path) -> tuple[str, int]:
