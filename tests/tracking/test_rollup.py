@@ -70,11 +70,12 @@ def _opens(engine: Engine, account: int, num: int) -> int:
     return sum(dict(r)["type"] == "open" for r in _tables(engine, account, num)["events"])
 
 
-def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: Engine) -> None:
-    """A process's journal applied seven hits at a time by one process while another catches up
-    on all of it at once (as a report read in another worker does), then written again from its
-    start (as if the offsets had been lost): every table as the general writer leaves the same
-    hits written straight away."""
+def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: Engine,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes' journals applied seven hits at a time (the oldest of both first) by one
+    process while another catches up on all of them at once (as a report read in another
+    worker does), then written again from the start (as if the offsets had been lost): every
+    table as the general writer leaves the same hits written straight away."""
     engine = sqlite_file
     policy = ("proxy", "none")
     start = now_ms()
@@ -82,12 +83,16 @@ def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: E
     direct_account, direct_num, direct_people = _activity(engine, policy, start)
     groups = _groups(7)
     owner = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
-    journal = hit_journal.Journal(_db(engine))
+    journal, second = hit_journal.Journal(_db(engine)), hit_journal.Journal(_db(engine))  # two workers'
     journaled = [owner.journaled(h) for g in groups for h in _hits(account, num, people, g, start)]
-    journal.append(journaled)
-    journal.close()  # its process is gone
+    journal.append(journaled[0::2])
+    second.append(journaled[1::2])
+    journal.close()  # their processes are gone
+    second.close()
     _record(engine, HitRecorder(engine, Rules(), IpStorage.TRUNCATED, general=True), direct_account, direct_num,
             direct_people, groups, start)
+    monkeypatch.setattr(RollUp, "EVERY", 3600.0)  # their own roller threads held off: the test applies
+    monkeypatch.setattr(RollUp, "IDLE", 3600.0)
     stepping = RollUp(owner, _db(engine))
     reporting = RollUp(HitRecorder(engine, Rules(), IpStorage.TRUNCATED), _db(engine))
     errors: list[BaseException] = []
@@ -102,6 +107,8 @@ def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: E
         while stepping.apply(stepping._reader, most=7):
             pass
 
+    for _ in range(5):  # alone first: what it read and did not take, it starts from next time
+        assert stepping.apply(stepping._reader, most=7) == 7
     threads = [threading.Thread(target=run, args=(work,)) for work in (seven_at_a_time, reporting.catch_up)]
     for t in threads:
         t.start()
@@ -117,7 +124,7 @@ def test_journaled_hits_applied_twice_at_once_are_in_the_log_once(sqlite_file: E
     assert sum(dict(r)["type"] in ("open", "click") for r in got["events"]) == len(journaled)
     for name in want:
         assert got[name] == want[name], name
-    assert not journal.path.exists() and _waiting(engine) == 0
+    assert not journal.path.exists() and not second.path.exists() and _waiting(engine) == 0
 
 
 DIES = """
@@ -277,3 +284,25 @@ def test_a_file_a_process_died_making_is_swept_not_one_being_made(tmp_path: Path
     os.utime(dead, (time.time() - 120, time.time() - 120))
     hit_journal.sweep(db)
     assert not dead.exists() and fresh.exists()
+
+
+def test_a_roller_behind_takes_the_oldest_hits_of_every_journal_first(tmp_path: Path) -> None:
+    """Two workers' journals, more hits than a roll-up takes: the oldest of both, each journal's
+    first ones, and from where each was cut, the rest."""
+    db = str(tmp_path / "oldest.db")
+    one, two = hit_journal.Journal(db), hit_journal.Journal(db)
+
+    def hit(at: int) -> hit_journal.QueuedHit:
+        return hit_journal.QueuedHit(1, 1, at, False, None, at, DESKTOP, None, False, False, at)
+
+    one.append([hit(1), hit(3), hit(5)])
+    two.append([hit(2), hit(4), hit(6)])
+    tails = [hit_journal.read(p) for p in (one.path, two.path)]
+    first = hit_journal.oldest(tails, 3)
+    assert [[h.at for h in t.hits] for t in first] == [[1, 3], [2]]
+    rest = [hit_journal.read(t.path, t.end) for t in first]
+    assert [[h.at for h in t.hits] for t in rest] == [[5], [4, 6]]
+    assert [t.end for t in rest] == [one.path.stat().st_size, two.path.stat().st_size]
+    assert hit_journal.oldest(tails, 6) == tails
+    one.close()
+    two.close()

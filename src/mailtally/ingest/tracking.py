@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -360,7 +361,10 @@ class RollUp:
         self.journal = hit_journal.Journal(db_path) if journal else None
         self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)  # catch_up's
         self._catching = threading.Lock()  # catch_up runs on the loop and in the threadpool: one at a time
-        self._applied: dict[str, int] = {}  # bytes of each file known to be in the log (only ever grows)
+        # Bytes of each file known to be in the log: never more than it has (less, at worst, when
+        # the roller and a report update it at once: one more look at the log, nothing lost).
+        self._applied: dict[str, int] = {}
+        self._ahead: dict[str, hit_journal.Tail] = {}  # hits the roller read and did not take yet
         self.rolling = False  # this process holds the roller's lock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._roll, name="mailtally-hit-roller", daemon=True)
@@ -414,26 +418,36 @@ class RollUp:
             return 0
         paths = hit_journal.files(self.db_path)
 
-        def work(conn: rawsql.Conn) -> list[hit_journal.Tail]:
+        def work(conn: rawsql.Conn) -> tuple[list[hit_journal.Tail], list[hit_journal.Tail]]:
             before = hit_journal.applied(conn)
-            tails, left = [], most
-            for path in paths:
-                tail = hit_journal.read(path, before.get(path.name, 0), left)
-                tails.append(tail)
-                if left is not None:
-                    left -= len(tail.hits)
+            read = [self._read(path, before.get(path.name, 0), most) for path in paths]
+            tails = hit_journal.oldest(read, most) if most is not None else read
             recorder.write(conn, [h for t in tails for h in t.hits])
             named = {p.name for p in paths}
             hit_journal.mark_applied(conn, before, {t.path.name: t.end for t in tails},
                                      [name for name in before if name not in named])
             self._applied.update(before)
-            return tails
+            return tails, read
 
-        tails = recorder.transaction(work, has_turn, held)
+        tails, read = recorder.transaction(work, has_turn, held)
+        if most is not None:  # what was read and not taken, for the next roll-up
+            self._ahead = {r.path.name: r.after(len(t.hits)) for t, r in zip(tails, read, strict=True)
+                           if len(r.hits) > len(t.hits)}
         for t in tails:
             self._applied[t.path.name] = max(self._applied.get(t.path.name, 0), t.end)
             self._delete_if_done(t)
         return sum(len(t.hits) for t in tails)
+
+    def _read(self, path: Path, start: int, most: int | None) -> hit_journal.Tail:
+        """``hit_journal.read``, starting from what the last roll-up read and left (a roller
+        behind reads more than it takes: ``hit_journal.oldest``)."""
+        ahead = self._ahead.get(path.name)
+        if ahead is None or ahead.start != start or most is None:
+            return hit_journal.read(path, start, most)
+        more = hit_journal.read(path, ahead.end, most - len(ahead.hits)) if len(ahead.hits) < most else None
+        if more is None:
+            return ahead
+        return hit_journal.Tail(path, start, more.end, ahead.hits + more.hits, ahead.ends + more.ends)
 
     def _delete_if_done(self, tail: hit_journal.Tail) -> None:
         """A file that will not grow, all of whose hits are in the log, is deleted (its row
@@ -471,7 +485,7 @@ class RollUp:
             if self.journal is not None:  # its file is in the log now, if it had hits: gone with them
                 path, done = self.journal.path, self._applied.get(self.journal.path.name, 0)
                 if path.exists() and path.stat().st_size == done:
-                    self._delete_if_done(hit_journal.Tail(path, 0, done, []))
+                    self._delete_if_done(hit_journal.Tail(path, 0, done, [], []))
         finally:
             self.recorder.close()
             self._reader.close()

@@ -23,7 +23,9 @@ applied, whoever applied them deletes it.
 
 from __future__ import annotations
 
+import bisect
 import fcntl
+import itertools
 import logging
 import os
 import secrets
@@ -114,12 +116,25 @@ class Journal:
 
 
 class Tail(NamedTuple):
-    """New hits of one file: those after ``start`` up to ``end`` (bytes)."""
+    """New hits of one file: those after ``start`` up to ``end`` (bytes), and where each one's
+    line ends."""
 
     path: Path
     start: int
     end: int
     hits: list[QueuedHit]
+    ends: list[int]
+
+    def first(self, n: int) -> Tail:
+        """Only its first ``n`` hits."""
+        if n >= len(self.hits):
+            return self
+        return Tail(self.path, self.start, self.ends[n - 1] if n else self.start, self.hits[:n], self.ends[:n])
+
+    def after(self, n: int) -> Tail:
+        """All but its first ``n`` hits."""
+        start = self.ends[n - 1] if n else self.start
+        return Tail(self.path, start, self.end, self.hits[n:], self.ends[n:])
 
 
 def read(path: Path, start: int = 0, most: int | None = None) -> Tail:
@@ -130,8 +145,9 @@ def read(path: Path, start: int = 0, most: int | None = None) -> Tail:
             f.seek(start)
             data = f.read()
     except FileNotFoundError:
-        return Tail(path, start, start, [])
+        return Tail(path, start, start, [], [])
     hits: list[QueuedHit] = []
+    ends: list[int] = []
     at = 0
     while most is None or len(hits) < most:
         end = data.find(b"\n", at)
@@ -139,10 +155,27 @@ def read(path: Path, start: int = 0, most: int | None = None) -> Tail:
             break
         try:
             hits.append(QueuedHit(*orjson.loads(data[at:end])))
+            ends.append(start + end + 1)
         except (orjson.JSONDecodeError, TypeError):
             log.error("a line of %s is not a hit; left out", path)
         at = end + 1
-    return Tail(path, start, start + at, hits)
+    return Tail(path, start, start + at, hits, ends)
+
+
+def oldest(tails: list[Tail], most: int) -> list[Tail]:
+    """The ``most`` oldest hits of these files, as the first hits of each: a roller that has
+    fallen behind writes every worker's hits in the order they came (the burst rule remembers
+    each recipient's recent clicks from the time of the last group on, so a group of one
+    worker's hits older than the last group's would send it back to the log). A file's hits
+    are in the order they came."""
+    if sum(len(t.hits) for t in tails) <= most:
+        return tails
+    times = [[h.at for h in t.hits] for t in tails]
+    last = sorted(itertools.chain.from_iterable(times))[most - 1]  # the newest hit taken
+    taken = [bisect.bisect_left(ts, last) for ts in times]  # those before it
+    for i, ts in enumerate(times):  # then those at its millisecond, file by file, up to ``most``
+        taken[i] = min(bisect.bisect_right(ts, last), taken[i] + most - sum(taken))
+    return [t.first(n) for t, n in zip(tails, taken, strict=True)]
 
 
 def files(db_path: str) -> list[Path]:
