@@ -104,7 +104,6 @@ class Tracker:
         self.engine = engine
         self.secret = secret
         self.recorder = recorder_for(engine, settings)
-        self.rules, self.ip_storage = self.recorder.rules, self.recorder.ip_storage
         # On a SQLite file each hit is journaled, and one process writes every process's into
         # the log in big groups (ingest.tracking.RollUp); elsewhere (PostgreSQL) the hits are
         # committed in groups by the committer's thread, each request answered once its group is.
@@ -125,7 +124,8 @@ class Tracker:
         """Return once ``hit`` is durable: journaled on a SQLite file, else committed."""
         if self.rollup is not None:
             self.rollup.record(hit)
-        elif self.committer is not None:
+        else:
+            assert self.committer is not None  # one of the two, made with the tracker
             await self.committer.submit(hit)
 
     def catch_up(self) -> None:

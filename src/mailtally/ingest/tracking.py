@@ -464,10 +464,13 @@ class RollUp:
         """Every hit answered so far, by this process or another, in the log (a report calls
         this before it reads). Waits for SQLite's own lock, a second at most, not for a turn to
         write (up to ``MAILTALLY_WRITE_WAIT_SECONDS``): reports are read on the loop too."""
-        if not self.pending():
-            return
+        if self.pending():
+            self._apply_all(has_turn=True)
+
+    def _apply_all(self, has_turn: bool) -> None:
+        """Everything the journals hold past the log, on a connection of its own (any thread)."""
         with self._catching, self.recorder.engine.connect() as held:
-            self.apply(self._reader, held=held, has_turn=True)
+            self.apply(self._reader, held=held, has_turn=has_turn)
 
     def forget_policy(self, account: int) -> None:
         self.recorder.forget_policy(account)
@@ -480,12 +483,10 @@ class RollUp:
         if self.journal is not None:
             self.journal.close()
         try:
-            with self._catching, self.recorder.engine.connect() as held:
-                self.apply(self._reader, held=held)
+            self._apply_all(has_turn=False)
             if self.journal is not None:  # its file is in the log now, if it had hits: gone with them
-                path, done = self.journal.path, self._applied.get(self.journal.path.name, 0)
-                if path.exists() and path.stat().st_size == done:
-                    self._delete_if_done(hit_journal.Tail(path, 0, done, [], []))
+                done = self._applied.get(self.journal.path.name, 0)
+                self._delete_if_done(hit_journal.Tail(self.journal.path, done, done, [], []))
         finally:
             self.recorder.close()
             self._reader.close()
