@@ -275,6 +275,12 @@ def settle_heap() -> None:
 
     web.load_templates()
     load_rules()
+    freeze_heap()
+
+
+def freeze_heap() -> None:
+    """What this process has made so far, kept out of the cyclic collector's walks for good
+    (``settle_heap``: it lives as long as the process)."""
     gc.collect()
     gc.freeze()
 

@@ -186,6 +186,32 @@ def test_a_burst_across_groups_judges_the_click_before_it(engine: Engine) -> Non
     assert whys == [("1", "click_burst"), ("1", "click_burst"), ("2", "click_burst")]
 
 
+def test_a_reader_who_clicks_one_link_again_and_again_then_another(engine: Engine) -> None:
+    """Twenty-five clicks of link 1, 100 ms apart, one a group (more than a recipient's
+    remembered clicks are kept before the old ones are let go), then link 2: the clicks of
+    link 1 in the second before it open the burst, the older ones stay a person's; judged
+    alike by a recorder that remembers and by fresh ones that read the log back."""
+    start = now_ms()
+    clicks = [[(0, True, "1", 100 * i, DESKTOP, "192.0.2.7", "GET")] for i in range(25)]
+    groups = [*clicks, [(0, True, "2", 100 * 24 + 50, DESKTOP, "192.0.2.7", "GET")]]
+    whys = []
+    for fresh in (False, True):
+        account, num, people = _activity(engine, ("proxy", "none"), start)
+        remembering = HitRecorder(engine, Rules(), IpStorage.TRUNCATED)
+        for g in groups:
+            recorder = HitRecorder(engine, Rules(), IpStorage.TRUNCATED) if fresh else remembering
+            _record(engine, recorder, account, num, people, [g], start)
+            if fresh:
+                recorder.close()
+        remembering.close()
+        whys.append(sorted((dict(r)["occurred_at"] - start, dict(r)["url_id"], dict(r)["verdict_why"])
+                           for r in _tables(engine, account, num)["events"] if dict(r)["type"] == "click"))
+    burst = {100 * i for i in range(25) if 100 * 24 + 50 - 100 * i <= 1000}
+    assert whys[0] == [(100 * i, "1", "click_burst" if 100 * i in burst else "no_signal") for i in range(25)] \
+        + [(2450, "2", "click_burst")]
+    assert whys[1] == whys[0]
+
+
 def test_a_group_the_hit_path_refuses_goes_through_the_general_writer(
         engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """An id already in the log (here forced: a second hit given the first one's ``idem`` in

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Row, insert, select, tuple_, update
 
@@ -17,6 +17,9 @@ from .db import now_ms
 from .hourly import HOUR
 from .reports import with_contact
 from .schema import accounts, activities, contacts, forward_addresses, links
+
+if TYPE_CHECKING:
+    from .hit_writer import HitRow
 
 
 def register_urls(conn: Connection, account: int, activity_id: str, urls: Sequence[str],
@@ -116,15 +119,16 @@ def recipient_states(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int,
 
 @dataclass(slots=True)
 class LoggedClick:
-    """A click already in the log, as the burst rule needs it."""
+    """A click already in the log, as the burst rule needs it (named as ``HitRow`` names them:
+    a click the hit writer has just written serves as well)."""
 
     activity_num: int
     contact_num: int
-    occurred_at: int
+    at: int  # ms
     idem: int
-    url_id: str
+    url_id: str | None
     verdict: str | None
-    device_type: str | None
+    device: str | None
 
 
 def recent_clicks(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int, int]], since: int
@@ -140,7 +144,7 @@ def recent_clicks(conn: rawsql.Conn, account: int, pairs: Iterable[tuple[int, in
            f"AND e.occurred_at >= {m} AND e.activity_num + 0 = v.column1 AND COALESCE(e.type, '') = 'click'")
     out: dict[tuple[int, int], list[LoggedClick]] = {}
     for a, c, t, i, u, v, d in rawsql.select_rows_in(conn, sql, wanted, (account, since)):
-        out.setdefault((int(a), int(c)), []).append(LoggedClick(int(a), int(c), int(t), int(i), str(u or ""), v, d))
+        out.setdefault((int(a), int(c)), []).append(LoggedClick(int(a), int(c), int(t), int(i), u, v, d))
     return out
 
 
@@ -185,7 +189,7 @@ def forwards_of(conn: Connection, account: int, activity_num: int, limit: int = 
     return list(conn.execute(q.order_by(f.c.forwarded_at, f.c.contact_num, f.c.friend_email).limit(limit)))
 
 
-def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick], verdict: str, why: str,
+def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick | HitRow], verdict: str, why: str,
                 counted: bool, activity_ids: dict[int, str], contact_ids: dict[int, str]) -> int:
     """Logged human clicks that a later hit showed were a machine's (the first click of a
     burst): they get ``verdict`` and ``why``, and when the account's policy does not count that
@@ -201,7 +205,7 @@ def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick], 
             cur.execute(f"UPDATE events SET verdict = {m}, verdict_why = {m}, uncounted = {m} WHERE account_id = {m} "
                         f"AND activity_num = {m} AND type = 'click' AND occurred_at = {m} AND idem = {m} "
                         "AND verdict = 'human'",
-                        (verdict, why, None if counted else True, account, c.activity_num, c.occurred_at, c.idem))
+                        (verdict, why, None if counted else True, account, c.activity_num, c.at, c.idem))
             if cur.rowcount:
                 changed.append(c)
         if not changed:
@@ -213,7 +217,7 @@ def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick], 
             d[f"clicks_{verdict}"] += 1
             if not counted:
                 d["clicks_all"] -= 1
-                d[f"clicks_{c.device_type or DeviceType.NONE.value}"] -= 1
+                d[f"clicks_{c.device or DeviceType.NONE.value}"] -= 1
         if not counted:
             _uncount(conn, cur, m, account, changed, deltas, activity_ids, contact_ids)
         for num, d in deltas.items():
@@ -225,16 +229,16 @@ def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick], 
         cur.close()
 
 
-def _uncount(conn: rawsql.Conn, cur: Any, m: str, account: int, changed: list[LoggedClick],
+def _uncount(conn: rawsql.Conn, cur: Any, m: str, account: int, changed: list[LoggedClick | HitRow],
              deltas: dict[int, dict[str, int]], activity_ids: dict[int, str], contact_ids: dict[int, str]) -> None:
     """Take uncounted clicks off the recipients' state, the links' counters and the hours."""
     per_recipient: dict[tuple[int, int], int] = defaultdict(int)
-    per_link: dict[tuple[int, str], int] = defaultdict(int)
+    per_link: dict[tuple[int, str | None], int] = defaultdict(int)
     per_hour: dict[tuple[int, int], int] = defaultdict(int)
     for c in changed:
         per_recipient[(c.activity_num, c.contact_num)] += 1
         per_link[(c.activity_num, c.url_id)] += 1
-        per_hour[(c.activity_num, c.occurred_at // HOUR * HOUR)] += 1
+        per_hour[(c.activity_num, c.at // HOUR * HOUR)] += 1
     for (a, who), n in per_recipient.items():
         key = f"account_id = {m} AND activity_num = {m} AND contact_num = {m}"
         cur.execute(f"UPDATE recipients SET clicks = clicks - {m} WHERE {key}", (n, account, a, who))
@@ -245,7 +249,7 @@ def _uncount(conn: rawsql.Conn, cur: Any, m: str, account: int, changed: list[Lo
     for (a, u), n in per_link.items():
         cur.execute(f"UPDATE link_counters SET clicks_all = clicks_all - {m} WHERE account_id = {m} "
                     f"AND activity_id = {m} AND url_id = {m}", (n, account, activity_ids[a], u))
-    for a, who, u in sorted({(c.activity_num, c.contact_num, c.url_id) for c in changed}):
+    for a, who, u in sorted({(c.activity_num, c.contact_num, c.url_id or "") for c in changed}):
         cur.execute(f"SELECT 1 FROM events WHERE account_id = {m} AND contact_num = {m} AND activity_num + 0 = {m} "
                     f"AND COALESCE(type, '') = 'click' AND url_id = {m} AND uncounted IS NULL LIMIT 1",
                     (account, who, a, u))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..vocab import Verdict, VerdictWhy
 from .device import read_agent
@@ -49,9 +50,8 @@ class Rules:
         default_factory=lambda: parse_networks(DEFAULT_SCANNER_NETWORKS))
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """What is known about one hit when it is judged."""
+class Hit(NamedTuple):
+    """What is known about one hit when it is judged (a tuple: the roll-up makes one a hit)."""
 
     is_click: bool
     user_agent: str
