@@ -33,7 +33,7 @@ from ..store import hits as store
 from ..store.accounts import allocate
 from ..store.db import driver_writing, writing
 from ..store.hit_journal import QueuedHit
-from ..store.hit_writer import HitRow, write_hits
+from ..store.hit_writer import Click, HitRow, write_hits
 from ..store.writer import write_events
 from ..tracking.device import read_agent
 from ..tracking.tokens import HitRef, Kind
@@ -54,7 +54,6 @@ log = logging.getLogger("mailtally.tracking")
 K = TypeVar("K")
 V = TypeVar("V")
 R = TypeVar("R")
-Click = store.LoggedClick | HitRow  # a click in the log: read back, or written by this recorder
 
 
 class PendingHit(NamedTuple):

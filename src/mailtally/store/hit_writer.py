@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 from ..vocab import DeviceType, EventType, Verdict
 from . import outbox, reactions
 from .db import now_ms
-from .hits import Prior
+from .hits import LoggedClick, Prior
 from .hourly import HOUR
 from .hourly import UPSERT as HOURLY_UPSERT
 from .rawsql import Tx
@@ -106,6 +106,10 @@ class HitRow:
     verdict: str
     why: str
     counted: bool
+
+
+# A click in the log as the burst rule needs it: read back, or just written by the hit writer.
+Click = LoggedClick | HitRow
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from .reports import with_contact
 from .schema import accounts, activities, contacts, forward_addresses, links
 
 if TYPE_CHECKING:
-    from .hit_writer import HitRow
+    from .hit_writer import Click
 
 
 def register_urls(conn: Connection, account: int, activity_id: str, urls: Sequence[str],
@@ -189,7 +189,7 @@ def forwards_of(conn: Connection, account: int, activity_num: int, limit: int = 
     return list(conn.execute(q.order_by(f.c.forwarded_at, f.c.contact_num, f.c.friend_email).limit(limit)))
 
 
-def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick | HitRow], verdict: str, why: str,
+def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[Click], verdict: str, why: str,
                 counted: bool, activity_ids: dict[int, str], contact_ids: dict[int, str]) -> int:
     """Logged human clicks that a later hit showed were a machine's (the first click of a
     burst): they get ``verdict`` and ``why``, and when the account's policy does not count that
@@ -200,7 +200,7 @@ def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick | 
     m = rawsql.mark(conn)
     cur = rawsql.cursor(conn)
     try:
-        changed = []
+        changed: list[Click] = []
         for c in clicks:  # only those still human: judged once, whoever sees the burst first
             cur.execute(f"UPDATE events SET verdict = {m}, verdict_why = {m}, uncounted = {m} WHERE account_id = {m} "
                         f"AND activity_num = {m} AND type = 'click' AND occurred_at = {m} AND idem = {m} "
@@ -229,7 +229,7 @@ def judge_again(conn: rawsql.Conn, account: int, clicks: Sequence[LoggedClick | 
         cur.close()
 
 
-def _uncount(conn: rawsql.Conn, cur: Any, m: str, account: int, changed: list[LoggedClick | HitRow],
+def _uncount(conn: rawsql.Conn, cur: Any, m: str, account: int, changed: list[Click],
              deltas: dict[int, dict[str, int]], activity_ids: dict[int, str], contact_ids: dict[int, str]) -> None:
     """Take uncounted clicks off the recipients' state, the links' counters and the hours."""
     per_recipient: dict[tuple[int, int], int] = defaultdict(int)
