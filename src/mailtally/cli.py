@@ -105,6 +105,9 @@ def serve(
     settings = _settings(database, host=host or sources_config.api_host, port=port or sources_config.api_port)
     host, port = host or sources_config.api_host, port or sources_config.api_port
     engine = _engine(settings.database_url)  # migrate once before workers start
+    from .store.db import set_write_wait
+
+    set_write_wait(engine, settings.write_wait_seconds)  # the sources' and the roller's writes wait as the workers'
     _instance_policy(engine, sources_config)
     os.environ["MAILTALLY_DATABASE_URL"] = settings.database_url
     if port is not None:
@@ -465,6 +468,40 @@ def tracking_keys(database: DatabaseOpt = None) -> None:
         ids = key_ids(conn)
     for kid in ids:
         typer.echo(f"{kid}{'  (signs new links)' if kid == ids[-1] else ''}")
+
+
+@tracking_app.command("status")
+def tracking_status(database: DatabaseOpt = None,
+                    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, as /healthz shows it.")]
+                    = False) -> None:
+    """Whether answered hits reach the log in time (exit 1 when behind: for a cron job or a monitor)."""
+    import json
+
+    from .api.tracking import backlog_json
+    from .store import hit_journal
+    from .store.db import gate_of, now_ms
+    from .timefmt import iso_ms
+    from .vocab import Health
+
+    engine, settings = _engine(database), _settings(database)
+    if gate_of(engine) is None:
+        typer.echo(json.dumps({"status": Health.OK.value}) if as_json else
+                   "ok: on PostgreSQL each hit is in the log when it is answered; none waits")
+        return
+    with engine.connect() as conn:
+        waits = hit_journal.backlog(conn, str(engine.url.database))
+    health = waits.health(now_ms(), settings.tracking_max_behind_seconds)
+    if as_json:
+        typer.echo(json.dumps({"status": health.value, "tracking": backlog_json(waits, settings)}))
+    else:
+        waited = waits.waited(now_ms())
+        typer.echo(f"{health.value}: " + ("no answered hit waits for the log" if waited is None else
+                   f"{waits.waiting_bytes:,} bytes of hits wait for the log, the oldest answered {waited:.1f} s ago "
+                   f"(behind after {settings.tracking_max_behind_seconds:g} s)"))
+        if waits.failing is not None:
+            typer.echo(f"the roll-up has failed since {iso_ms(waits.failing.since)}: {waits.failing.error}")
+    if health is not Health.OK:
+        raise typer.Exit(1)
 
 
 @tracking_app.command("rotate-key")

@@ -10,7 +10,7 @@ DEFAULT_DATABASE_URL = "sqlite:///mailtally.db"
 _NUMBERS: dict[str, type[int] | type[float]] = {
     "max_body_bytes": int, "max_request_bytes": int, "max_header_bytes": int, "max_token_bytes": int,
     "headers_seconds": float, "body_idle_seconds": float, "body_seconds": float, "max_connections": int,
-    "write_wait_seconds": float, "event_retention_months": int,
+    "write_wait_seconds": float, "event_retention_months": int, "tracking_max_behind_seconds": float,
 }
 
 
@@ -53,6 +53,8 @@ class Settings:
     too_soon_seconds: float = 10.0
     scanner_networks: str = "default"
     group_commit_ms: float = 0.0
+    # /healthz says "behind" (503) once a hit answered this long ago is not in the log yet (SQLite).
+    tracking_max_behind_seconds: float = 60.0
     bounce_domain: str | None = None  # VERP Return-Path domain; default: public_url's host
     # Outgoing webhooks (webhooks/worker.py): the delivery worker runs inside serve.
     webhook_worker: bool = True

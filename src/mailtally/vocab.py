@@ -265,6 +265,13 @@ class IpStorage(StrEnum):
     NONE = "none"
 
 
+class Health(StrEnum):
+    """What ``/healthz`` and ``mailtally tracking status`` say of the instance."""
+
+    OK = "ok"
+    BEHIND = "behind"  # tracking hits answered long ago are not in the log yet: reports wait for them
+
+
 class OptoutSource(StrEnum):
     ONE_CLICK = "one_click"  # RFC 8058 POST from the mailbox provider
     PAGE = "page"  # the button on the unsubscribe page

@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .. import __version__
 from ..config import Settings
 from ..store import migrate
 from ..store.accounts import signing_secret
 from ..store.db import ReadConnections, open_engine, set_write_wait, writing
+from ..vocab import Health
 from . import (
     alerts,
     bounces,
@@ -114,7 +115,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return RedirectResponse("/ui/", status_code=303)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+    def healthz() -> Response:
+        """Up, and whether tracking hits reach the log in time: 503 "behind" while they do not
+        (``docs/install.md``), for a monitor to raise its alarm."""
+        health, waits = app.tracker.health()
+        body: dict[str, Any] = {"status": health.value, "version": __version__}
+        if waits is not None:
+            body["tracking"] = waits
+        return JSONResponse(body, status_code=200 if health is Health.OK else 503)
 
     return app

@@ -32,15 +32,16 @@ from sqlalchemy import Engine
 from ..config import Settings
 from ..ingest.tracking import HitRecorder, PendingHit, RollUp, record_forward, record_optout
 from ..serving import freeze_heap
-from ..store import catalog
+from ..store import catalog, hit_journal
 from ..store.db import gate_of, now_ms
 from ..store.group_commit import GroupCommitter
 from ..store.hits import link_url
 from ..store.tracking_keys import load_keyring
+from ..timefmt import iso_ms
 from ..tracking.device import load_rules
 from ..tracking.tokens import HitRef, Kind
 from ..tracking.verdict import DEFAULT_SCANNER_NETWORKS, HONEYPOT_URL_ID, Rules, parse_networks
-from ..vocab import IpStorage, OptoutSource
+from ..vocab import Health, IpStorage, OptoutSource
 
 log = logging.getLogger("mailtally.tracking")
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -89,7 +90,8 @@ def rolling_up(engine: Engine, settings: Settings) -> Iterator[None]:
         yield
         return
     load_rules()  # else built inside the first roll-up: ~0.6 s
-    rollup = RollUp(recorder_for(engine, settings), str(engine.url.database), journal=False)
+    rollup = RollUp(recorder_for(engine, settings), str(engine.url.database), journal=False,
+                    max_behind=settings.tracking_max_behind_seconds)
     # The process's start-up heap left out of the collector's full walks, as in the workers
     # (``serving.settle_heap``): walked every few thousand hits, they took 8% of the roller's time.
     freeze_heap()
@@ -97,6 +99,16 @@ def rolling_up(engine: Engine, settings: Settings) -> Iterator[None]:
         yield
     finally:
         rollup.close()
+
+
+def backlog_json(waits: hit_journal.Backlog, settings: Settings) -> dict[str, Any]:
+    """The journal's backlog as ``/healthz`` and ``mailtally tracking status --json`` show it."""
+    waited = waits.waited(now_ms())
+    return {"waiting_bytes": waits.waiting_bytes,
+            "oldest_waiting_seconds": round(waited, 1) if waited is not None else None,
+            "max_behind_seconds": settings.tracking_max_behind_seconds,
+            "roll_up_failing_since": iso_ms(waits.failing.since) if waits.failing else None,
+            "roll_up_error": waits.failing.error if waits.failing else None}
 
 
 _NEWER_KEYS = 16  # how far above our newest key a token's key id may be looked for
@@ -116,7 +128,8 @@ class Tracker:
         self.rollup: RollUp | None = None
         self.committer: GroupCommitter[PendingHit] | None = None
         if gate_of(engine) is not None:
-            self.rollup = RollUp(self.recorder, str(engine.url.database))
+            self.rollup = RollUp(self.recorder, str(engine.url.database),
+                                 max_behind=settings.tracking_max_behind_seconds)
         else:
             self.committer = GroupCommitter(self.recorder, settings.group_commit_ms / 1000)
         with engine.connect() as conn:
@@ -139,6 +152,15 @@ class Tracker:
         read (nothing to do but on a SQLite file)."""
         if self.rollup is not None:
             self.rollup.catch_up()
+
+    def health(self) -> tuple[Health, dict[str, Any] | None]:
+        """Whether answered hits reach the log in time, and what waits for the roller (None
+        but on a SQLite file: elsewhere a hit is in the log when it is answered)."""
+        if self.rollup is None:
+            return Health.OK, None
+        with self.engine.connect() as conn:
+            waits = hit_journal.backlog(conn, self.rollup.db_path)
+        return waits.health(now_ms(), self.settings.tracking_max_behind_seconds), backlog_json(waits, self.settings)
 
     def forget_policy(self, account: int) -> None:
         """The account's counting policy changed: read it again."""

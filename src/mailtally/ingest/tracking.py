@@ -31,7 +31,7 @@ from ..events import Event
 from ..store import hit_journal, rawsql, wal
 from ..store import hits as store
 from ..store.accounts import allocate
-from ..store.db import driver_writing, writing
+from ..store.db import driver_writing, now_ms, writing
 from ..store.hit_journal import QueuedHit
 from ..store.hit_writer import Click, HitRow, write_hits
 from ..store.writer import write_events
@@ -355,6 +355,10 @@ class RollUp:
     roller dies, another process's thread takes the lock within ``LOOK_FOR_LOCK`` seconds.
     Reports call ``catch_up`` first, so that none misses a hit that was answered, in this
     process or another; a process applies everything left when it stops.
+
+    A roller that fails keeps trying, once a second, and says so (``hit_journal.mark_failing``,
+    the log once a minute); one whose oldest waiting hit was answered over ``max_behind``
+    seconds ago warns in the log, once a minute (``/healthz`` says "behind" meanwhile).
     """
 
     EVERY = 0.005  # seconds between looks while hits come: most of a roll-up's hits come while it writes
@@ -365,10 +369,14 @@ class RollUp:
     # both answer and write them, answering comes first and the writing catches up after (the
     # journal holds them). At 0 the roller took its core's turns from the workers: p99 over 10 ms.
     NICE = 10
+    WATCH = 5.0  # seconds between looks at how long the oldest waiting hit has waited, while hits come
+    SAY_EVERY = 60.0  # seconds between two warnings of the same trouble in the log
 
-    def __init__(self, recorder: HitRecorder, db_path: str, journal: bool = True):
+    def __init__(self, recorder: HitRecorder, db_path: str, journal: bool = True, max_behind: float = 60.0):
         self.recorder = recorder  # the roller thread's
         self.db_path = db_path
+        self.max_behind = max_behind
+        self._said: dict[str, float] = {}  # trouble -> when the log last heard of it (monotonic)
         # None: a process that answers no hits and only rolls up (``serve``'s own, beside its workers)
         self.journal = hit_journal.Journal(db_path) if journal else None
         self._reader = HitRecorder(recorder.engine, recorder.rules, recorder.ip_storage)  # catch_up's
@@ -401,17 +409,52 @@ class RollUp:
                 self.rolling = True
                 hit_journal.sweep(self.db_path)
                 wait = self.EVERY
+                failing = True  # unknown: a marker a roller before this one left goes at the first roll-up
+                watched = time.monotonic()
                 while not self._stop.wait(wait):
                     try:
                         wrote = self.apply(self.recorder, most=self.MOST)
-                    except Exception:
-                        log.exception("rolling up tracking hits failed; they stay journaled")
-                        wait = 1.0
+                    except Exception as e:
+                        self._failed(e)
+                        failing, wait = True, 1.0
                         continue
+                    if failing:
+                        hit_journal.mark_working(self.db_path)
+                        failing = False
                     wait = self.EVERY if wrote else min(wait * 2, self.IDLE)
+                    if wrote and time.monotonic() - watched >= self.WATCH:
+                        watched = time.monotonic()
+                        self._watch()
         finally:
             self.rolling = False
             os.close(fd)  # lets go of the lock
+
+    def _say(self, trouble: str) -> bool:
+        """Whether the log should hear of ``trouble`` now (once every ``SAY_EVERY`` seconds)."""
+        now = time.monotonic()
+        if now - self._said.get(trouble, -self.SAY_EVERY) < self.SAY_EVERY:
+            return False
+        self._said[trouble] = now
+        return True
+
+    def _failed(self, e: Exception) -> None:
+        try:
+            hit_journal.mark_failing(self.db_path, f"{type(e).__name__}: {e}")
+        except OSError:
+            log.exception("could not say the tracking roll-up is failing")
+        if self._say("failed"):
+            log.exception("rolling up tracking hits failed; they stay journaled, and it is tried again "
+                          "every second (said once a minute)")
+
+    def _watch(self) -> None:
+        """Warn when the oldest waiting hit was answered more than ``max_behind`` seconds ago."""
+        with self.recorder.engine.connect() as c:
+            waits = hit_journal.backlog(c, self.db_path)
+        waited = waits.waited(now_ms())
+        if waited is not None and waited > self.max_behind and self._say("behind"):
+            log.warning("tracking hits reach the log %.0f s after they were answered (%d bytes wait); reports "
+                        "wait for them: the machine answers hits faster than it can write them", waited,
+                        waits.waiting_bytes)
 
     def pending(self) -> bool:
         """Whether a journal may hold hits not in the log (from what this process knows)."""

@@ -19,6 +19,10 @@ Files live in ``<database>-hits/``, named by their process's pid, held under an 
 ``flock`` while that process writes to them. A process starts a new file every ``MAX_BYTES``
 (letting go of the old one); a file nobody holds will not grow, and once all its hits are
 applied, whoever applied them deletes it.
+
+While the roller fails (the disk full, another writer holding the file for longer than a write
+waits), it keeps ``<database>-hits.failing`` saying since when and why; ``backlog`` reads that
+and how long the oldest hit has waited, for ``/healthz`` and ``mailtally tracking status``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import NamedTuple
 
 import orjson
 
+from ..vocab import Health
 from . import rawsql
 from .schema import hit_journal_applied
 
@@ -68,6 +73,40 @@ def folder(db_path: str) -> Path:
 def roller_lock(db_path: str) -> Path:
     """The file whose ``flock`` makes its holder the roller."""
     return Path(db_path + "-hits.roller")
+
+
+def _failing_path(db_path: str) -> Path:
+    return Path(db_path + "-hits.failing")
+
+
+class Failing(NamedTuple):
+    """The roll-up has failed since ``since`` (ms), last with ``error``."""
+
+    since: int
+    error: str
+
+
+def mark_failing(db_path: str, error: str) -> None:
+    """A roll-up failed: said in the marker file, keeping the time of the first failure."""
+    was = failing(db_path)
+    since = was.since if was is not None else int(time.time() * 1000)
+    path = _failing_path(db_path)
+    making = path.with_name(f"{path.name}.{os.getpid()}")
+    making.write_bytes(orjson.dumps({"since": since, "error": error}))
+    os.replace(making, path)  # whole or not there: a reader never sees half of it
+
+
+def mark_working(db_path: str) -> None:
+    """A roll-up went through: the marker, if any, gone."""
+    _failing_path(db_path).unlink(missing_ok=True)
+
+
+def failing(db_path: str) -> Failing | None:
+    try:
+        data = orjson.loads(_failing_path(db_path).read_bytes())
+        return Failing(int(data["since"]), str(data["error"]))
+    except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 class Journal:
@@ -252,13 +291,50 @@ def unheld(path: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def waiting(conn: rawsql.Conn, db_path: str) -> int:
-    """Bytes of answered hits not yet in the log (0: none waits)."""
+class Backlog(NamedTuple):
+    """Answered hits not yet in the log: their bytes, when the oldest was answered (ms; None
+    when none waits), and the roll-up's failure, if it is failing."""
+
+    waiting_bytes: int
+    oldest_at: int | None
+    failing: Failing | None
+
+    def waited(self, now: int) -> float | None:
+        """Seconds the oldest waiting hit has waited (None: none waits)."""
+        return None if self.oldest_at is None else max(now - self.oldest_at, 0) / 1000
+
+    def health(self, now: int, max_behind: float) -> Health:
+        """Behind once a hit answered over ``max_behind`` seconds ago is still not in the log."""
+        waited = self.waited(now)
+        return Health.BEHIND if waited is not None and waited > max_behind else Health.OK
+
+
+def backlog(conn: rawsql.Conn, db_path: str) -> Backlog:
+    """What waits for the roller, read from each file's first hit past what the log holds
+    (one line a file, however far behind)."""
     done = applied(conn)
     left = 0
+    oldest: int | None = None
     for path in files(db_path):
+        start = done.get(path.name, 0)
         try:
-            left += max(path.stat().st_size - done.get(path.name, 0), 0)
+            with path.open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size <= start:
+                    continue
+                f.seek(start)
+                line = f.readline()
         except FileNotFoundError:
             continue
-    return left
+        left += size - start
+        try:
+            at = QueuedHit(*orjson.loads(line)).at
+        except (orjson.JSONDecodeError, TypeError):
+            continue  # a line being written: its hit is not answered yet
+        oldest = at if oldest is None else min(oldest, at)
+    return Backlog(left, oldest, failing(db_path))
+
+
+def waiting(conn: rawsql.Conn, db_path: str) -> int:
+    """Bytes of answered hits not yet in the log (0: none waits)."""
+    return backlog(conn, db_path).waiting_bytes
