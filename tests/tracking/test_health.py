@@ -122,6 +122,8 @@ def test_a_failing_roller_in_serves_own_process_is_said_by_a_workers_healthz_and
                 assert body["status"] == "behind" and waits["waiting_bytes"] > 0
                 assert "busy" in waits["roll_up_error"], waits
                 assert waits["roll_up_failing_since"].endswith("Z")
+                marker = tmp_path / "failing.db-hits.failing"  # the roller's word, for every process
+                assert marker.stat().st_mode & 0o777 == 0o600  # as the journals: the error may name paths
                 cli = _status(url)
                 assert cli.returncode == 1, cli.stdout + cli.stderr
                 assert "the roll-up has failed since" in cli.stdout and "busy" in cli.stdout, cli.stdout
@@ -132,6 +134,7 @@ def test_a_failing_roller_in_serves_own_process_is_said_by_a_workers_healthz_and
                 turn.release()
             _, body = _until(lambda: (s := _health(http))[0] == 200 and s)
             assert body["tracking"]["roll_up_error"] is None and body["tracking"]["waiting_bytes"] == 0
+            assert not marker.exists()
             assert stats(http, account.headers, activity)["counts"]["opens"] == 1
     finally:
         serve.terminate()

@@ -92,7 +92,11 @@ def mark_failing(db_path: str, error: str) -> None:
     since = was.since if was is not None else int(time.time() * 1000)
     path = _failing_path(db_path)
     making = path.with_name(f"{path.name}.{os.getpid()}")
-    making.write_bytes(orjson.dumps({"since": since, "error": error}))
+    fd = os.open(making, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # as the journals: the owner's only
+    try:
+        os.write(fd, orjson.dumps({"since": since, "error": error}))
+    finally:
+        os.close(fd)
     os.replace(making, path)  # whole or not there: a reader never sees half of it
 
 
