@@ -477,29 +477,21 @@ def tracking_status(database: DatabaseOpt = None,
     """Whether answered hits reach the log in time (exit 1 when behind: for a cron job or a monitor)."""
     import json
 
-    from .api.tracking import backlog_json
-    from .store import hit_journal
-    from .store.db import gate_of, now_ms
-    from .timefmt import iso_ms
+    from .api.tracking import health_of
     from .vocab import Health
 
-    engine, settings = _engine(database), _settings(database)
-    if gate_of(engine) is None:
-        typer.echo(json.dumps({"status": Health.OK.value}) if as_json else
-                   "ok: on PostgreSQL each hit is in the log when it is answered; none waits")
-        return
-    with engine.connect() as conn:
-        waits = hit_journal.backlog(conn, str(engine.url.database))
-    health = waits.health(now_ms(), settings.tracking_max_behind_seconds)
+    health, waits = health_of(_engine(database), _settings(database))
     if as_json:
-        typer.echo(json.dumps({"status": health.value, "tracking": backlog_json(waits, settings)}))
+        typer.echo(json.dumps({"status": health.value, **({"tracking": waits} if waits is not None else {})}))
+    elif waits is None:
+        typer.echo("ok: on PostgreSQL each hit is in the log when it is answered; none waits")
     else:
-        waited = waits.waited(now_ms())
+        waited = waits["oldest_waiting_seconds"]
         typer.echo(f"{health.value}: " + ("no answered hit waits for the log" if waited is None else
-                   f"{waits.waiting_bytes:,} bytes of hits wait for the log, the oldest answered {waited:.1f} s ago "
-                   f"(behind after {settings.tracking_max_behind_seconds:g} s)"))
-        if waits.failing is not None:
-            typer.echo(f"the roll-up has failed since {iso_ms(waits.failing.since)}: {waits.failing.error}")
+                   f"{waits['waiting_bytes']:,} bytes of hits wait for the log, the oldest answered {waited:.1f} s "
+                   f"ago (behind after {waits['max_behind_seconds']:g} s)"))
+        if waits["roll_up_error"] is not None:
+            typer.echo(f"the roll-up has failed since {waits['roll_up_failing_since']}: {waits['roll_up_error']}")
     if health is not Health.OK:
         raise typer.Exit(1)
 

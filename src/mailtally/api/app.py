@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     def healthz() -> Response:
         """Up, and whether tracking hits reach the log in time: 503 "behind" while they do not
         (``docs/install.md``), for a monitor to raise its alarm."""
-        health, waits = app.tracker.health()
+        health, waits = tracking.health_of(engine, settings)
         body: dict[str, Any] = {"status": health.value, "version": __version__}
         if waits is not None:
             body["tracking"] = waits

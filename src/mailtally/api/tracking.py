@@ -101,14 +101,22 @@ def rolling_up(engine: Engine, settings: Settings) -> Iterator[None]:
         rollup.close()
 
 
-def backlog_json(waits: hit_journal.Backlog, settings: Settings) -> dict[str, Any]:
-    """The journal's backlog as ``/healthz`` and ``mailtally tracking status --json`` show it."""
-    waited = waits.waited(now_ms())
-    return {"waiting_bytes": waits.waiting_bytes,
-            "oldest_waiting_seconds": round(waited, 1) if waited is not None else None,
-            "max_behind_seconds": settings.tracking_max_behind_seconds,
-            "roll_up_failing_since": iso_ms(waits.failing.since) if waits.failing else None,
-            "roll_up_error": waits.failing.error if waits.failing else None}
+def health_of(engine: Engine, settings: Settings) -> tuple[Health, dict[str, Any] | None]:
+    """Whether answered hits reach the log in time, and what waits for the roller, as ``/healthz``
+    and ``mailtally tracking status`` show it (None but on a SQLite file: elsewhere a hit is in
+    the log when it is answered)."""
+    if gate_of(engine) is None:
+        return Health.OK, None
+    with engine.connect() as conn:
+        waits = hit_journal.backlog(conn, str(engine.url.database))
+    now = now_ms()
+    waited = waits.waited(now)
+    return waits.health(now, settings.tracking_max_behind_seconds), {
+        "waiting_bytes": waits.waiting_bytes,
+        "oldest_waiting_seconds": round(waited, 1) if waited is not None else None,
+        "max_behind_seconds": settings.tracking_max_behind_seconds,
+        "roll_up_failing_since": iso_ms(waits.failing.since) if waits.failing else None,
+        "roll_up_error": waits.failing.error if waits.failing else None}
 
 
 _NEWER_KEYS = 16  # how far above our newest key a token's key id may be looked for
@@ -152,15 +160,6 @@ class Tracker:
         read (nothing to do but on a SQLite file)."""
         if self.rollup is not None:
             self.rollup.catch_up()
-
-    def health(self) -> tuple[Health, dict[str, Any] | None]:
-        """Whether answered hits reach the log in time, and what waits for the roller (None
-        but on a SQLite file: elsewhere a hit is in the log when it is answered)."""
-        if self.rollup is None:
-            return Health.OK, None
-        with self.engine.connect() as conn:
-            waits = hit_journal.backlog(conn, self.rollup.db_path)
-        return waits.health(now_ms(), self.settings.tracking_max_behind_seconds), backlog_json(waits, self.settings)
 
     def forget_policy(self, account: int) -> None:
         """The account's counting policy changed: read it again."""
